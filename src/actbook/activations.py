@@ -1,0 +1,342 @@
+"""NumPy reference implementations of the book's activation functions.
+
+Every function takes an array-like, is vectorised (no Python loop over
+elements), keeps ``float32`` as ``float32`` and ``float64`` as ``float64``,
+turns integer or boolean input into ``float64``, and lets NaN through
+element-wise.
+
+Convention at the kink: the branch ``x > 0`` has slope 1 and ``x <= 0`` takes
+the negative branch, as TensorFlow's kernels do. So ``relu_grad(0) == 0``,
+``leaky_relu_grad(0, a) == a``, ``prelu_grad(0, a) == a``,
+``rrelu_grad(0) == 2 / (lower + upper)`` and ``elu_grad(0, a) == a``.
+
+Sources: ReLU (Nair & Hinton 2010), Leaky ReLU (Maas et al. 2013), PReLU
+(He et al. 2015), RReLU (Xu et al. 2015), ELU (Clevert et al. 2016).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "sigmoid", "sigmoid_grad",
+    "relu", "relu_grad",
+    "leaky_relu", "leaky_relu_grad",
+    "prelu", "prelu_grad", "prelu_grad_alpha",
+    "rrelu", "rrelu_grad",
+    "elu", "elu_grad",
+    "softmax", "softmax_jacobian",
+    "Activation", "get", "names", "REGISTRY",
+]
+
+
+# --------------------------------------------------------------------------
+# Input handling shared by every function
+# --------------------------------------------------------------------------
+
+def _as_float(x) -> np.ndarray:
+    """Return ``x`` as a floating array: float dtypes kept, others -> float64."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        if not (np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
+            raise TypeError(f"expected a real numeric array, got dtype {x.dtype}")
+        x = x.astype(np.float64)
+    return x
+
+
+def _finite_scalar(value, name: str) -> float:
+    """Validate a scalar hyper-parameter; the message names the parameter."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def _keep_nan(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Derivatives built with comparisons lose NaN; put it back."""
+    return np.where(np.isnan(x), x, y)
+
+
+# --------------------------------------------------------------------------
+# Sigmoid
+# --------------------------------------------------------------------------
+
+def sigmoid(x):
+    r"""Logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`, range (0, 1).
+
+    Evaluated through :math:`e^{-|x|}`, which never overflows, so the whole
+    float range is safe; the result rounds to exactly 0 or 1 only where the
+    true value is closer to it than the dtype can resolve (e.g. ``|x| = 1e4``).
+    """
+    x = _as_float(x)
+    e = np.exp(-np.abs(x))  # in (0, 1]: no overflow anywhere
+    one = x.dtype.type(1)
+    return np.where(x >= 0, one / (one + e), e / (one + e))
+
+
+def sigmoid_grad(x):
+    r"""Derivative :math:`\sigma'(x) = \sigma(x)(1 - \sigma(x))`, at most 1/4.
+
+    Written as :math:`e^{-|x|} / (1 + e^{-|x|})^2` (the derivative is even),
+    which avoids the cancellation in ``1 - sigmoid(x)`` for large ``x``:
+    relative error stays at rounding level in both tails.
+    """
+    x = _as_float(x)
+    e = np.exp(-np.abs(x))
+    one = x.dtype.type(1)
+    # Near 0 the quotient can round one ulp above the true maximum 1/4.
+    return np.minimum(e / ((one + e) * (one + e)), x.dtype.type(0.25))
+
+
+# --------------------------------------------------------------------------
+# ReLU family
+# --------------------------------------------------------------------------
+
+def relu(x):
+    r"""Rectified linear unit :math:`\max(x, 0)` (Nair & Hinton 2010)."""
+    x = _as_float(x)
+    return np.maximum(x, x.dtype.type(0))  # np.maximum propagates NaN
+
+
+def relu_grad(x):
+    """Derivative of ReLU: 1 for ``x > 0``, 0 for ``x <= 0`` (0 at the kink)."""
+    x = _as_float(x)
+    return _keep_nan(x, (x > 0).astype(x.dtype))
+
+
+def _negative_slope(x: np.ndarray, slope) -> np.ndarray:
+    """``x`` where ``x > 0``, ``slope * x`` elsewhere, in ``x``'s dtype."""
+    return np.where(x > 0, x, slope * x)
+
+
+def _slope_grad(x: np.ndarray, slope) -> np.ndarray:
+    one = x.dtype.type(1)
+    slope = np.broadcast_to(np.asarray(slope, dtype=x.dtype), np.broadcast_shapes(np.shape(slope), x.shape))
+    return _keep_nan(x, np.where(x > 0, one, slope))
+
+
+def leaky_relu(x, alpha=0.01):
+    r"""Leaky ReLU: :math:`x` for :math:`x > 0`, :math:`\alpha x` otherwise.
+
+    The default ``alpha = 0.01`` is Maas et al. (2013), the RReLU paper's
+    ``a = 100``. Keras's defaults differ (layer 0.3, function 0.2).
+    """
+    x = _as_float(x)
+    a = x.dtype.type(_finite_scalar(alpha, "alpha"))
+    return _negative_slope(x, a)
+
+
+def leaky_relu_grad(x, alpha=0.01):
+    """Derivative of Leaky ReLU: 1 for ``x > 0``, ``alpha`` for ``x <= 0``."""
+    x = _as_float(x)
+    a = x.dtype.type(_finite_scalar(alpha, "alpha"))
+    return _slope_grad(x, a)
+
+
+def _channel_alpha(alpha, x: np.ndarray) -> np.ndarray:
+    """Validate PReLU's alpha: a scalar (channel-shared) or one per channel."""
+    a = np.asarray(alpha)
+    if not (np.issubdtype(a.dtype, np.number) and not np.iscomplexobj(a)):
+        raise ValueError(f"alpha must be real, got {alpha!r}")
+    if a.ndim > 1:
+        raise ValueError(f"alpha must be a scalar or 1-D (one per channel), got shape {a.shape}")
+    if a.ndim == 1 and a.size != 1:
+        channels = x.shape[-1] if x.ndim else None
+        if channels != a.size:
+            raise ValueError(
+                f"alpha has {a.size} entries but x has {channels} channels "
+                f"(last axis of shape {x.shape})")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return a.astype(x.dtype)
+
+
+def prelu(x, alpha):
+    r"""Parametric ReLU (He et al. 2015): :math:`x` if :math:`x > 0`, else :math:`\alpha_c x`.
+
+    ``alpha`` is a scalar (channel-shared) or a 1-D array with one entry per
+    channel, broadcast over the last axis of ``x``.
+    """
+    x = _as_float(x)
+    return _negative_slope(x, _channel_alpha(alpha, x))
+
+
+def prelu_grad(x, alpha):
+    """Derivative of PReLU with respect to ``x``: 1 for ``x > 0``, ``alpha_c`` for ``x <= 0``.
+
+    Keras's ``PReLU`` layer computes ``relu(x) - alpha * relu(-x)`` and so has
+    gradient 0 at exactly ``x = 0``; this reference uses ``alpha`` there.
+    """
+    x = _as_float(x)
+    return _slope_grad(x, _channel_alpha(alpha, x))
+
+
+def prelu_grad_alpha(x, alpha):
+    r"""Derivative of PReLU with respect to ``alpha``, element-wise: :math:`\min(x, 0)`.
+
+    He et al. (2015, eq. 4): the gradient of a loss with respect to the
+    channel's :math:`\alpha_c` is the sum over that channel's positions of the
+    upstream gradient times this array (over all positions when shared).
+    """
+    x = _as_float(x)
+    _channel_alpha(alpha, x)  # same validation as the forward pass
+    zero = x.dtype.type(0)
+    out = np.where(x > 0, zero, x)
+    return np.broadcast_to(out, np.broadcast_shapes(x.shape, np.shape(alpha))).copy()
+
+
+def _rrelu_bounds(lower, upper) -> tuple[float, float]:
+    lo = _finite_scalar(lower, "lower")
+    hi = _finite_scalar(upper, "upper")
+    if lo <= 0:
+        raise ValueError(f"lower must be > 0 (it divides x), got {lower!r}")
+    if lo > hi:
+        raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
+    return lo, hi
+
+
+def rrelu(x, lower=3.0, upper=8.0, training=False, rng=None):
+    r"""Randomized leaky ReLU in the parameterisation of Xu et al. (2015).
+
+    For :math:`x < 0` the output is :math:`x / a`. In training
+    (``training=True``) each element draws its own
+    :math:`a \sim U(\text{lower}, \text{upper})` from ``rng`` (a
+    ``numpy.random.Generator``; pass a seeded one for repeatable runs, ``None``
+    draws fresh entropy). At inference :math:`a` is fixed to
+    :math:`(\text{lower} + \text{upper}) / 2`, i.e. ``x / 5.5`` by default.
+    """
+    x = _as_float(x)
+    lo, hi = _rrelu_bounds(lower, upper)
+    if training:
+        if rng is None:
+            rng = np.random.default_rng()
+        elif not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        a = rng.uniform(lo, hi, size=x.shape).astype(x.dtype)
+        return np.where(x > 0, x, x / a)
+    return np.where(x > 0, x, x / x.dtype.type((lo + hi) / 2))
+
+
+def rrelu_grad(x, lower=3.0, upper=8.0):
+    """Inference derivative of RReLU: 1 for ``x > 0``, ``2 / (lower + upper)`` for ``x <= 0``."""
+    x = _as_float(x)
+    lo, hi = _rrelu_bounds(lower, upper)
+    return _slope_grad(x, x.dtype.type(1 / ((lo + hi) / 2)))
+
+
+# --------------------------------------------------------------------------
+# ELU
+# --------------------------------------------------------------------------
+
+def elu(x, alpha=1.0):
+    r"""Exponential linear unit (Clevert et al. 2016).
+
+    :math:`x` for :math:`x > 0`, :math:`\alpha (e^x - 1)` otherwise, computed
+    with ``expm1`` so that ``elu(-1e-8) == -1e-8`` to full precision. The
+    exponential only sees ``min(x, 0)``, so large positive ``x`` never
+    overflows.
+    """
+    x = _as_float(x)
+    a = x.dtype.type(_finite_scalar(alpha, "alpha"))
+    neg = a * np.expm1(np.minimum(x, x.dtype.type(0)))
+    return np.where(x > 0, x, neg)
+
+
+def elu_grad(x, alpha=1.0):
+    r"""Derivative of ELU: 1 for ``x > 0``, :math:`\alpha e^x` (= ELU(x) + alpha) for ``x <= 0``."""
+    x = _as_float(x)
+    a = x.dtype.type(_finite_scalar(alpha, "alpha"))
+    neg = a * np.exp(np.minimum(x, x.dtype.type(0)))
+    return _keep_nan(x, np.where(x > 0, x.dtype.type(1), neg))
+
+
+# --------------------------------------------------------------------------
+# Softmax
+# --------------------------------------------------------------------------
+
+def softmax(x, axis=-1):
+    r"""Softmax :math:`p_j = e^{z_j} / \sum_k e^{z_k}` along ``axis``.
+
+    The maximum is subtracted first, so no input overflows. ``-inf`` entries
+    get probability 0. A slice with a NaN, a ``+inf`` or only ``-inf``
+    entries has no defined softmax and comes out as NaN (no warning).
+    """
+    x = _as_float(x)
+    if x.ndim == 0:
+        raise ValueError("softmax needs at least one axis; got a scalar")
+    m = np.max(x, axis=axis, keepdims=True)
+    # Shift only by finite maxima: an all -inf or +inf slice is NaN anyway,
+    # and shifting by an infinity would produce inf - inf with a warning.
+    m = np.where(np.isfinite(m), m, x.dtype.type(0))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        e = np.exp(x - m)
+        total = np.sum(e, axis=axis, keepdims=True)
+        p = e / total
+    bad = ~np.all(np.isfinite(x) | (x == -np.inf), axis=axis, keepdims=True)
+    bad |= ~np.any(np.isfinite(x), axis=axis, keepdims=True)
+    return np.where(bad, x.dtype.type(np.nan), p)
+
+
+def softmax_jacobian(x):
+    r"""Jacobian of softmax for a 1-D ``x``: :math:`J_{ij} = p_i(\delta_{ij} - p_j)`."""
+    x = _as_float(x)
+    if x.ndim != 1:
+        raise ValueError(f"softmax_jacobian takes a 1-D x, got shape {x.shape}")
+    p = softmax(x)
+    return np.diag(p) - np.outer(p, p)
+
+
+# --------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation: its function, derivative and default parameters."""
+
+    name: str
+    function: Callable
+    derivative: Callable
+    params: dict = field(default_factory=dict)
+    source: str = ""
+
+    def __call__(self, x, **kwargs):
+        return self.function(x, **{**self.params, **kwargs})
+
+    def grad(self, x, **kwargs):
+        return self.derivative(x, **{**self.params, **kwargs})
+
+
+REGISTRY: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("sigmoid", sigmoid, sigmoid_grad, {}, "logistic function"),
+        Activation("relu", relu, relu_grad, {}, "Nair & Hinton 2010"),
+        Activation("leaky_relu", leaky_relu, leaky_relu_grad, {"alpha": 0.01}, "Maas et al. 2013"),
+        Activation("prelu", prelu, prelu_grad, {"alpha": 0.25}, "He et al. 2015"),
+        Activation("rrelu", rrelu, rrelu_grad, {"lower": 3.0, "upper": 8.0}, "Xu et al. 2015"),
+        Activation("elu", elu, elu_grad, {"alpha": 1.0}, "Clevert et al. 2016"),
+        Activation("softmax", softmax, softmax_jacobian, {}, "Bridle 1990"),
+    ]
+}
+
+
+def names() -> list[str]:
+    """Names of every registered activation."""
+    return list(REGISTRY)
+
+
+def get(name: str) -> Activation:
+    """Look up an activation by name; unknown names list the valid ones."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {name!r}; valid names: {', '.join(REGISTRY)}") from None

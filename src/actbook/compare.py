@@ -1,0 +1,156 @@
+"""NumPy reference against Keras / TensorFlow: forward values and gradients.
+
+The chapters print these tables; the tests assert on the same numbers, so the
+book and the test suite can never disagree about how close Keras is.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from actbook import activations as A
+from actbook.layers import ChannelPReLU, RReLU
+
+__all__ = ["Counterpart", "COUNTERPARTS", "probe_points", "keras_value_and_grad", "agreement", "agreement_table"]
+
+
+@dataclass(frozen=True)
+class Counterpart:
+    """A Keras/TF implementation to hold against a NumPy reference."""
+
+    label: str                  # how the table names the Keras side
+    reference: str              # registry name of the NumPy reference
+    params: dict                # parameters given to the NumPy reference
+    build: Callable[[str], Callable]  # dtype name -> a callable on tf tensors
+
+
+def _prelu_layer(alpha: float, cls) -> Callable:
+    def build(dtype):
+        if cls is keras.layers.PReLU:
+            return cls(alpha_initializer=keras.initializers.Constant(alpha), dtype=dtype)
+        return cls(alpha_init=alpha, channel_shared=True, dtype=dtype)
+    return build
+
+
+COUNTERPARTS: dict[str, list[Counterpart]] = {
+    "sigmoid": [
+        Counterpart("keras.activations.sigmoid", "sigmoid", {}, lambda dt: keras.activations.sigmoid),
+    ],
+    "relu": [
+        Counterpart("keras.activations.relu", "relu", {}, lambda dt: keras.activations.relu),
+        Counterpart("keras.layers.ReLU()", "relu", {}, lambda dt: keras.layers.ReLU(dtype=dt)),
+    ],
+    "leaky_relu": [
+        Counterpart("keras.layers.LeakyReLU(negative_slope=0.01)", "leaky_relu", {"alpha": 0.01},
+                    lambda dt: keras.layers.LeakyReLU(negative_slope=0.01, dtype=dt)),
+        Counterpart("keras.activations.leaky_relu(x, 1/5.5)", "leaky_relu", {"alpha": 1 / 5.5},
+                    lambda dt: lambda x: keras.activations.leaky_relu(x, negative_slope=1 / 5.5)),
+    ],
+    "prelu": [
+        Counterpart("keras.layers.PReLU(alpha=0.25)", "prelu", {"alpha": 0.25},
+                    _prelu_layer(0.25, keras.layers.PReLU)),
+        Counterpart("actbook.layers.ChannelPReLU(0.25)", "prelu", {"alpha": 0.25},
+                    _prelu_layer(0.25, ChannelPReLU)),
+    ],
+    "rrelu": [
+        Counterpart("actbook.layers.RReLU (inference)", "rrelu", {}, lambda dt: RReLU(dtype=dt)),
+    ],
+    "elu": [
+        Counterpart("keras.activations.elu", "elu", {"alpha": 1.0}, lambda dt: keras.activations.elu),
+        Counterpart("tf.nn.elu", "elu", {"alpha": 1.0}, lambda dt: tf.nn.elu),
+    ],
+    "softmax": [
+        Counterpart("keras.activations.softmax", "softmax", {}, lambda dt: keras.activations.softmax),
+    ],
+}
+
+
+def probe_points(dtype=np.float64, n: int = 2001, seed: int = 0) -> np.ndarray:
+    """Random normal points (scale 3) plus the edge cases: 0, +-tiny, +-large."""
+    rng = np.random.default_rng(seed)
+    edges = [0.0, 1e-8, -1e-8, 1e-3, -1e-3, 20.0, -20.0, 80.0, -80.0]
+    return np.concatenate([rng.normal(scale=3.0, size=n), edges]).astype(dtype)
+
+
+def keras_value_and_grad(fn: Callable, x: np.ndarray, softmax: bool = False):
+    """Forward value and element-wise derivative through ``tf.GradientTape``.
+
+    For softmax the "gradient" is the full Jacobian of a 1-D input.
+    """
+    xt = tf.constant(x)
+    with tf.GradientTape(persistent=softmax) as tape:
+        tape.watch(xt)
+        y = fn(xt[None, :] if softmax else xt)
+        if softmax:
+            y = y[0]
+    if softmax:
+        jac = tape.jacobian(y, xt).numpy()
+        return y.numpy(), jac
+    # For an element-wise f, d(sum f(x)) / dx_i = f'(x_i).
+    return y.numpy(), tape.gradient(y, xt).numpy()
+
+
+def agreement(c: Counterpart, dtype) -> dict:
+    """Max |NumPy - Keras| of the forward pass and of the derivative."""
+    ref = A.get(c.reference)
+    is_softmax = c.reference == "softmax"
+    x = (np.random.default_rng(0).normal(scale=3.0, size=10).astype(dtype) if is_softmax
+         else probe_points(dtype))
+    y_tf, g_tf = keras_value_and_grad(c.build(np.dtype(dtype).name), x, softmax=is_softmax)
+    y_np = ref(x, **c.params)
+    g_np = ref.grad(x, **c.params)
+    zero = np.flatnonzero(x == 0)
+    row = {
+        "reference": c.reference,
+        "keras": c.label,
+        "dtype": np.dtype(dtype).name,
+        "max |diff| f": float(np.max(np.abs(y_np - y_tf))),
+        "max |diff| f'": float(np.max(np.abs(g_np - g_tf))),
+    }
+    if not is_softmax:
+        row["f'(0) numpy"] = float(g_np[zero[0]])
+        row["f'(0) keras"] = float(g_tf[zero[0]])
+    return row
+
+
+def agreement_table(reference: str) -> pd.DataFrame:
+    """One row per Keras counterpart of ``reference`` and per float dtype."""
+    try:
+        counterparts = COUNTERPARTS[reference]
+    except KeyError:
+        raise ValueError(f"no Keras counterparts for {reference!r}; valid: {', '.join(COUNTERPARTS)}") from None
+    rows = [agreement(c, dt) for c in counterparts for dt in (np.float32, np.float64)]
+    return pd.DataFrame(rows)
+
+
+def keras_defaults() -> pd.DataFrame:
+    """The defaults Keras ships, read from Keras itself, beside the papers'."""
+    import inspect
+
+    def default(fn, param):
+        return inspect.signature(fn).parameters[param].default
+
+    prelu = keras.layers.PReLU()
+    prelu.build((None, 4))
+    rows = [
+        ("keras.layers.LeakyReLU()", "negative slope", keras.layers.LeakyReLU().negative_slope,
+         "0.01 (Maas et al. 2013; a = 100 in Xu et al. 2015)"),
+        ("keras.activations.leaky_relu", "negative slope", default(keras.activations.leaky_relu, "negative_slope"),
+         "0.01"),
+        ("tf.nn.leaky_relu", "negative slope", default(tf.nn.leaky_relu, "alpha"), "0.01"),
+        ("keras.layers.PReLU()", "initial alpha", float(np.unique(prelu.alpha.numpy())[0]),
+         "0.25 (He et al. 2015)"),
+        ("keras.layers.ELU()", "alpha", keras.layers.ELU().alpha, "1.0 (Clevert et al. 2016)"),
+        ("tf.nn.elu", "alpha", "none (fixed at 1)", "1.0"),
+    ]
+    return pd.DataFrame(rows, columns=["Keras / TF", "parameter", "Keras default", "paper"])

@@ -1,0 +1,67 @@
+"""Measured properties of each activation, the ones the source article argues
+about: output range, where the gradient vanishes, sparsity, mean output.
+
+Everything is measured on a seeded standard normal sample (the input a unit
+sees at initialisation when pre-activations are normalised), so the chapters
+can glue the numbers instead of asserting them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from actbook import activations as A
+
+__all__ = ["standard_normal_sample", "measure", "properties_table"]
+
+#: Default parameters used when a chapter asks for an activation by name.
+DEFAULTS = {
+    "sigmoid": {}, "relu": {}, "leaky_relu": {"alpha": 0.01}, "prelu": {"alpha": 0.25},
+    "rrelu": {"lower": 3.0, "upper": 8.0}, "elu": {"alpha": 1.0},
+}
+
+
+def standard_normal_sample(n: int = 1_000_000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(n)
+
+
+def measure(name: str, params: dict | None = None, n: int = 1_000_000, seed: int = 0,
+            vanish: float = 1e-2) -> dict:
+    """Properties of one element-wise activation, measured.
+
+    - ``range``: the smallest and largest output over ``x`` in [-1e3, 1e3]
+      (a numeric stand-in for the infimum and supremum);
+    - ``mean``, ``std``: of f(x) for x ~ N(0, 1);
+    - ``sparsity``: fraction of outputs exactly 0 for x ~ N(0, 1);
+    - ``vanishing``: fraction of x ~ N(0, 1) where |f'(x)| < ``vanish``.
+    """
+    act = A.get(name)
+    if name == "softmax":
+        raise ValueError("softmax is not element-wise; measure its properties per vector")
+    kw = dict(DEFAULTS.get(name, {}), **(params or {}))
+    x = standard_normal_sample(n, seed)
+    y = act(x, **kw)
+    g = act.grad(x, **kw)
+    grid = np.linspace(-1e3, 1e3, 200_001)
+    yg = act(grid, **kw)
+    return {
+        "activation": name,
+        "params": ", ".join(f"{k}={v:g}" for k, v in kw.items()),
+        "min f on [-1e3, 1e3]": float(yg.min()),
+        "max f on [-1e3, 1e3]": float(yg.max()),
+        "mean f(x)": float(y.mean()),
+        "std f(x)": float(y.std()),
+        "sparsity": float(np.mean(y == 0)),
+        f"P(|f'| < {vanish:g})": float(np.mean(np.abs(g) < vanish)),
+        "mean f'(x)": float(g.mean()),
+    }
+
+
+def properties_table(names, **kwargs) -> pd.DataFrame:
+    """One row per activation: ``names`` is a list of names or (name, params)."""
+    rows = []
+    for item in names:
+        name, params = (item, None) if isinstance(item, str) else item
+        rows.append(measure(name, params, **kwargs))
+    return pd.DataFrame(rows).set_index("activation")

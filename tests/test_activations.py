@@ -1,0 +1,284 @@
+"""The NumPy reference: values, derivatives, numerics, dtypes, errors."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from actbook import activations as A
+
+FLOATS = [np.float32, np.float64]
+
+# (function, derivative, extra kwargs) for every element-wise activation.
+ELEMENTWISE = {
+    "sigmoid": (A.sigmoid, A.sigmoid_grad, {}),
+    "relu": (A.relu, A.relu_grad, {}),
+    "leaky_relu": (A.leaky_relu, A.leaky_relu_grad, {"alpha": 0.01}),
+    "leaky_relu_5.5": (A.leaky_relu, A.leaky_relu_grad, {"alpha": 1 / 5.5}),
+    "prelu": (A.prelu, A.prelu_grad, {"alpha": 0.25}),
+    "rrelu": (A.rrelu, A.rrelu_grad, {}),
+    "elu": (A.elu, A.elu_grad, {"alpha": 1.0}),
+}
+
+
+# --- exact values -----------------------------------------------------------
+
+def test_known_values():
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(A.relu(x), [0, 0, 0, 0.5, 2])
+    np.testing.assert_allclose(A.leaky_relu(x), [-0.02, -0.005, 0, 0.5, 2], rtol=1e-15)
+    np.testing.assert_allclose(A.rrelu(x), [-2 / 5.5, -0.5 / 5.5, 0, 0.5, 2], rtol=1e-15)
+    np.testing.assert_allclose(A.elu(x), [math.expm1(-2), math.expm1(-0.5), 0, 0.5, 2], rtol=1e-15)
+    np.testing.assert_allclose(A.sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-15)
+    np.testing.assert_allclose(A.sigmoid_grad(0.0), 0.25, rtol=0)
+
+
+def test_conventions_at_zero():
+    """x > 0 has slope 1; x <= 0 takes the negative branch, as in TensorFlow."""
+    assert A.relu_grad(0.0) == 0.0
+    assert A.leaky_relu_grad(0.0, alpha=0.01) == 0.01
+    assert A.prelu_grad(0.0, 0.25) == 0.25
+    assert A.rrelu_grad(0.0) == pytest.approx(1 / 5.5, rel=1e-15)
+    assert A.elu_grad(0.0, alpha=1.0) == 1.0
+    assert A.elu_grad(0.0, alpha=2.0) == 2.0
+    assert A.relu_grad(1e-300) == 1.0
+
+
+def test_softmax_article_cases():
+    """The three worked examples of the source article, to 3 decimals."""
+    np.testing.assert_allclose(A.softmax([3, 0.7, 0.5]), [0.846, 0.085, 0.069], atol=5e-4)
+    np.testing.assert_allclose(A.softmax([1.2, 1, 1.5]), [0.316, 0.258, 0.426], atol=5e-4)
+    p = A.softmax([1.5] + [1.2] * 9)
+    np.testing.assert_allclose(p, [0.13] + [0.097] * 9, atol=5e-4)
+
+
+# --- numerics ---------------------------------------------------------------
+
+def test_sigmoid_whole_float_range_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dt in FLOATS:
+            big = np.finfo(dt).max
+            x = np.array([-big, -1e4, 1e4, big], dtype=dt)
+            np.testing.assert_array_equal(A.sigmoid(x), np.array([0, 0, 1, 1], dtype=dt))
+            np.testing.assert_array_equal(A.sigmoid_grad(x), 0)
+
+
+def test_sigmoid_grad_tails_accurate():
+    # exact: e^-x / (1 + e^-x)^2; at x = 36, e^-36 ~ 2.3e-16 is below float64 eps
+    for x in [36.0, -36.0, 20.0, -700.0]:
+        exact = math.exp(-abs(x)) / (1 + math.exp(-abs(x))) ** 2
+        assert A.sigmoid_grad(x) == pytest.approx(exact, rel=2e-15)
+    naive = A.sigmoid(36.0) * (1 - A.sigmoid(36.0))  # the cancellation we avoid
+    assert abs(naive - math.exp(-36)) / math.exp(-36) > 0.01
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_elu_uses_expm1(dt):
+    y = A.elu(np.array(-1e-8, dtype=dt))
+    assert y.dtype == dt
+    assert float(y) == pytest.approx(math.expm1(-1e-8), rel=float(np.finfo(dt).eps))
+
+
+def test_elu_large_positive_no_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(A.elu(np.array([1e4, 1e308])), [1e4, 1e308])
+        np.testing.assert_array_equal(A.elu_grad(np.array([1e4, -1e4])), [1, 0])
+
+
+def test_softmax_large_and_infinite_inputs():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = A.softmax([1000.0, 999.0, -np.inf])
+        np.testing.assert_allclose(p, [1 / (1 + math.exp(-1)), math.exp(-1) / (1 + math.exp(-1)), 0], rtol=1e-15)
+        assert A.softmax(np.array([1e38, -1e38], dtype=np.float32)).tolist() == [1.0, 0.0]
+        assert np.all(np.isnan(A.softmax([-np.inf, -np.inf])))
+        assert np.all(np.isnan(A.softmax([np.inf, 1.0])))
+        assert np.all(np.isnan(A.softmax([np.nan, 1.0])))
+
+
+def test_softmax_axis():
+    x = np.random.default_rng(0).normal(size=(3, 4, 5))
+    for axis in range(3):
+        p = A.softmax(x, axis=axis)
+        np.testing.assert_allclose(p.sum(axis=axis), 1, rtol=1e-14)
+        np.testing.assert_allclose(p, np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True), rtol=1e-13)
+
+
+def test_softmax_jacobian_structure():
+    x = np.array([0.3, -1.2, 2.0, 0.0])
+    J = A.softmax_jacobian(x)
+    p = A.softmax(x)
+    np.testing.assert_allclose(J, J.T, rtol=0, atol=0)
+    np.testing.assert_allclose(J.sum(axis=0), 0, atol=1e-16)
+    np.testing.assert_allclose(np.diag(J), p * (1 - p), rtol=1e-15)
+
+
+# --- dtypes and NaN -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+@pytest.mark.parametrize("dt", FLOATS)
+def test_dtype_preserved(name, dt):
+    f, g, kw = ELEMENTWISE[name]
+    x = np.linspace(-3, 3, 7).astype(dt)
+    assert f(x, **kw).dtype == dt
+    assert g(x, **kw).dtype == dt
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_integer_input_gives_float(name):
+    f, g, kw = ELEMENTWISE[name]
+    assert f(np.array([-2, 0, 3]), **kw).dtype == np.float64
+    assert g([-2, 0, 3], **kw).dtype == np.float64
+    assert A.softmax([1, 2, 3]).dtype == np.float64
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_nan_propagates_elementwise(name):
+    f, g, kw = ELEMENTWISE[name]
+    x = np.array([-1.0, np.nan, 2.0])
+    for out in (f(x, **kw), g(x, **kw)):
+        assert np.isnan(out[1]) and np.all(np.isfinite(out[[0, 2]]))
+    out = A.rrelu(x, training=True, rng=np.random.default_rng(0))
+    assert np.isnan(out[1]) and np.all(np.isfinite(out[[0, 2]]))
+
+
+# --- derivatives against finite differences ------------------------------------
+
+def _central_difference(f, x, h=1e-6):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_derivative_matches_finite_difference(name):
+    f, g, kw = ELEMENTWISE[name]
+    x = np.random.default_rng(1).normal(scale=3, size=200)
+    x = x[np.abs(x) > 1e-3]  # away from the kink, where the derivative jumps
+    numeric = _central_difference(lambda t: f(t, **kw), x)
+    np.testing.assert_allclose(g(x, **kw), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_prelu_per_channel_and_alpha_derivative():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 5, 3))
+    alpha = np.array([0.1, 0.25, 0.5])
+    y = A.prelu(x, alpha)
+    np.testing.assert_array_equal(y, np.where(x > 0, x, x * alpha))
+    np.testing.assert_array_equal(A.prelu_grad(x, alpha), np.where(x > 0, 1.0, np.broadcast_to(alpha, x.shape)))
+    # d y / d alpha_c by finite differences, channel by channel
+    dalpha = A.prelu_grad_alpha(x, alpha)
+    for c in range(3):
+        e = np.zeros(3)
+        e[c] = 1e-6
+        numeric = (A.prelu(x, alpha + e) - A.prelu(x, alpha - e)) / 2e-6
+        np.testing.assert_allclose(dalpha[..., c], numeric[..., c], rtol=1e-7, atol=1e-12)
+        np.testing.assert_array_equal(numeric[..., [k for k in range(3) if k != c]], 0)
+
+
+def test_softmax_jacobian_finite_difference():
+    x = np.random.default_rng(3).normal(size=6)
+    J = A.softmax_jacobian(x)
+    h = 1e-6
+    numeric = np.stack([(A.softmax(x + h * e) - A.softmax(x - h * e)) / (2 * h) for e in np.eye(6)], axis=1)
+    np.testing.assert_allclose(J, numeric, rtol=1e-6, atol=1e-10)
+
+
+# --- RReLU --------------------------------------------------------------------
+
+def test_rrelu_training_statistics():
+    x = -np.ones(200_000)
+    y = A.rrelu(x, training=True, rng=np.random.default_rng(0))
+    a = x / y  # the divisor each element drew
+    assert a.min() >= 3 and a.max() <= 8
+    assert a.mean() == pytest.approx(5.5, abs=0.01)
+    assert a.var() == pytest.approx(25 / 12, rel=0.02)
+    assert np.unique(a).size > 190_000  # drawn per element, not once
+
+
+def test_rrelu_seeded_repeatability_and_inference():
+    x = np.random.default_rng(4).normal(size=1000)
+    y1 = A.rrelu(x, training=True, rng=np.random.default_rng(7))
+    y2 = A.rrelu(x, training=True, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y1[x > 0], x[x > 0])
+    np.testing.assert_array_equal(A.rrelu(x), np.where(x > 0, x, x / 5.5))
+    np.testing.assert_array_equal(A.rrelu(x), A.rrelu(x))
+    np.testing.assert_array_equal(A.rrelu(x, 2, 2, training=True), np.where(x > 0, x, x / 2))
+
+
+# --- properties (hypothesis) ------------------------------------------------------
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+monotone = ["sigmoid", "relu", "leaky_relu", "leaky_relu_5.5", "prelu", "rrelu", "elu"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=finite, b=finite)
+def test_monotone_nondecreasing(a, b):
+    lo, hi = min(a, b), max(a, b)
+    for name in monotone:
+        f, _, kw = ELEMENTWISE[name]
+        assert f(lo, **kw) <= f(hi, **kw), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.floats(allow_nan=False, allow_infinity=True))
+def test_bounds(x):
+    s = A.sigmoid(x)
+    assert 0 <= s <= 1
+    assert 0 <= A.sigmoid_grad(x) <= 0.25
+    assert A.relu(x) >= 0
+    assert A.elu(x) >= -1
+    assert 0 <= A.elu_grad(x) <= 1  # underflows to 0 below about -745
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-50, 50)),
+       shift=st.floats(-1e3, 1e3))
+def test_softmax_shift_invariance(x, shift):
+    p = A.softmax(x)
+    assert p.sum() == pytest.approx(1, rel=1e-12)
+    assert np.all(p >= 0)
+    np.testing.assert_allclose(A.softmax(x + shift), p, rtol=1e-9, atol=1e-15)
+
+
+# --- registry and bad input ---------------------------------------------------------
+
+def test_registry():
+    assert A.names() == ["sigmoid", "relu", "leaky_relu", "prelu", "rrelu", "elu", "softmax"]
+    act = A.get("elu")
+    assert act.params == {"alpha": 1.0}
+    assert act(-1.0) == pytest.approx(math.expm1(-1))
+    assert act.grad(-1.0, alpha=2.0) == pytest.approx(2 * math.exp(-1))
+    with pytest.raises(ValueError, match="valid names: sigmoid, relu"):
+        A.get("swish")
+
+
+@pytest.mark.parametrize("call, param", [
+    (lambda: A.leaky_relu([1.0], alpha=np.nan), "alpha"),
+    (lambda: A.leaky_relu_grad([1.0], alpha=np.inf), "alpha"),
+    (lambda: A.elu([1.0], alpha=float("inf")), "alpha"),
+    (lambda: A.elu_grad([1.0], alpha="x"), "alpha"),
+    (lambda: A.prelu([1.0], alpha=[np.nan]), "alpha"),
+    (lambda: A.prelu(np.ones((2, 3)), alpha=[0.1, 0.2]), "alpha"),
+    (lambda: A.prelu(np.ones((2, 3)), alpha=np.ones((3, 3))), "alpha"),
+    (lambda: A.rrelu([1.0], lower=0.0), "lower"),
+    (lambda: A.rrelu([1.0], lower=-1.0, upper=2.0), "lower"),
+    (lambda: A.rrelu([1.0], lower=9.0, upper=8.0), "lower"),
+    (lambda: A.rrelu_grad([1.0], lower=3.0, upper=np.inf), "upper"),
+    (lambda: A.rrelu([1.0], training=True, rng=42), "rng"),
+    (lambda: A.softmax_jacobian(np.ones((2, 2))), "1-D"),
+    (lambda: A.softmax(1.0), "axis"),
+])
+def test_bad_parameters_raise_naming_them(call, param):
+    with pytest.raises(ValueError, match=param):
+        call()
+
+
+def test_non_numeric_input_rejected():
+    with pytest.raises(TypeError, match="dtype"):
+        A.relu(np.array(["a", "b"]))

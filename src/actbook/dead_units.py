@@ -28,12 +28,12 @@ def dead_fraction(outputs: np.ndarray) -> float:
     return float(1.0 - active.mean())
 
 
-def activation_outputs(model: keras.Model, x: np.ndarray, layer_types=None, batch_size: int = 512) -> dict:
-    """Outputs of every activation layer of ``model`` on ``x``, by layer name."""
-    from actbook.layers import ChannelPReLU, RReLU
-    layer_types = layer_types or (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
-                                  keras.layers.Activation, ChannelPReLU, RReLU)
-    layers = [l for l in model.layers if isinstance(l, layer_types)]
+def activation_outputs(model: keras.Model, x: np.ndarray, prefix: str = "act_", batch_size: int = 512) -> dict:
+    """Outputs on ``x`` of every hidden activation layer of ``model`` (the
+    layers ``actbook``'s models name ``act_<k>``), by layer name."""
+    layers = [l for l in model.layers if l.name.startswith(prefix)]
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no layer named {prefix}*")
     probe = keras.Model(model.inputs, [l.output for l in layers])
     outs = probe.predict(x, batch_size=batch_size, verbose=0)
     outs = outs if isinstance(outs, list) else [outs]

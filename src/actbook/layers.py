@@ -66,9 +66,10 @@ class RReLU(_RandomNegativeSlope):
     def _negative_branch(self, inputs, training):
         if training:
             # Draw the divisor a, not the slope: 1/a is not uniform.
+            # Drawn in float32: bfloat16 would round a to steps of 1/32.
             a = keras.random.uniform(ops.shape(inputs), self.lower, self.upper,
-                                     dtype=inputs.dtype, seed=self.seed_generator)
-            return inputs / a
+                                     dtype="float32", seed=self.seed_generator)
+            return inputs / ops.cast(a, inputs.dtype)
         # A Python float keeps full precision in float64 (ops.cast would
         # go through a float32 tensor first).
         return inputs / ((self.lower + self.upper) / 2)
@@ -89,8 +90,8 @@ class RandomSlopeReLU(_RandomNegativeSlope):
     def _negative_branch(self, inputs, training):
         if training:
             slope = keras.random.uniform(ops.shape(inputs), self.lower, self.upper,
-                                         dtype=inputs.dtype, seed=self.seed_generator)
-            return inputs * slope
+                                         dtype="float32", seed=self.seed_generator)
+            return inputs * ops.cast(slope, inputs.dtype)
         return inputs * ((self.lower + self.upper) / 2)
 
 

@@ -1,0 +1,348 @@
+"""CIFAR-10 (and CIFAR-100) for the book: loading, integrity, caching, pipelines.
+
+Where the images come from, in order:
+
+1. ``source`` if given, else the path in the environment variable
+   ``ACTBOOK_CIFAR10``: an image folder ``train|test/<class>/*.jpg|png``, a
+   ``.tar``/``.tar.gz`` of one (e.g. the offline JPEG copy), or the official
+   ``cifar-10-python.tar.gz``;
+2. otherwise Keras's ``keras.datasets.cifar10`` download (needs internet).
+
+Known archives are checked against their published sha256 before use, and a
+pickled archive is never opened unless it is byte-for-byte the official
+release. Decoded arrays are cached as ``.npz`` keyed by the source's
+checksum, so the second load takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+__all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "load_cifar10", "load_cifar100",
+           "sha256_file", "channel_stats", "normalize", "make_dataset", "subset"]
+
+ENV_VAR = "ACTBOOK_CIFAR10"
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+#: sha256 of the archives this module knows, with how to describe them.
+KNOWN_ARCHIVES = {
+    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce":
+        "CIFAR-10, official python release (cifar-10-python.tar.gz)",
+    "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec":
+        "CIFAR-10, JPEG q75 copy (cifar10-jpeg.tar.gz)",
+}
+OFFICIAL_PYTHON_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+KNOWN_NAMES = {"cifar-10-python.tar.gz": OFFICIAL_PYTHON_SHA256,
+               "cifar10-jpeg.tar.gz": "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class DataError(RuntimeError):
+    """The data set could not be found, verified or decoded; the message says why."""
+
+
+@dataclass
+class Cifar:
+    """Images as uint8 ``(N, 32, 32, 3)``, labels as int64 ``(N,)``."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple
+    source: str          # path or "keras.datasets.cifar10"
+    sha256: str          # of the archive or image folder the arrays came from
+    description: str     # e.g. "CIFAR-10, JPEG q75 copy (cifar10-jpeg.tar.gz)"
+    extra: dict = field(default_factory=dict)
+
+    def provenance(self) -> dict:
+        return {"dataset": self.description, "source": self.source, "sha256": self.sha256,
+                "train_images": int(len(self.y_train)), "test_images": int(len(self.y_test))}
+
+
+# --------------------------------------------------------------------------
+# Checksums and the cache
+# --------------------------------------------------------------------------
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sha256_tree(root: Path) -> str:
+    """Checksum of an image folder: relative paths and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ACTBOOK_CACHE", Path.home() / ".cache" / "actbook"))
+
+
+def _cache_path(name: str, digest: str) -> Path:
+    return cache_dir() / f"{name}-{digest[:20]}.npz"
+
+
+def _save_cache(path: Path, arrays: dict) -> None:
+    """Atomic: a killed process never leaves a truncated cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_cache(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zlib.error, EOFError):
+        return None  # unreadable cache: decode again and overwrite
+
+
+# --------------------------------------------------------------------------
+# Decoders
+# --------------------------------------------------------------------------
+
+def _decode_image(data: bytes, name: str, where: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DataError(f"{where}: cannot decode image {name!r} ({e})") from None
+    if arr.shape != (32, 32, 3):
+        raise DataError(f"{where}: image {name!r} has shape {arr.shape}, expected (32, 32, 3)")
+    return arr
+
+
+def _split_and_class(rel: PurePosixPath, where: Path):
+    """(split, class index) from a path ``.../<train|test>/<class>/<file>``."""
+    parts = rel.parts
+    if len(parts) < 3 or parts[-3] not in ("train", "test"):
+        return None
+    cls = parts[-2]
+    if cls not in CLASSES:
+        raise DataError(f"{where}: unknown class folder {cls!r} in {rel}; expected one of {', '.join(CLASSES)}")
+    return parts[-3], CLASSES.index(cls)
+
+
+def _collect(items, where: Path) -> dict:
+    """Stack decoded images into arrays, in sorted path order for stability."""
+    split = {"train": [], "test": []}
+    for rel, data in items:
+        key = _split_and_class(PurePosixPath(rel), where)
+        if key is not None:
+            split[key[0]].append((rel, key[1], data))
+    out = {}
+    for name, rows in split.items():
+        if not rows:
+            raise DataError(f"{where}: no {name}/<class>/*.jpg|png images found")
+        rows.sort(key=lambda r: r[0])
+        out[f"x_{name}"] = np.stack([_decode_image(d, r, where) for r, _, d in rows])
+        out[f"y_{name}"] = np.array([c for _, c, _ in rows], dtype=np.int64)
+    return out
+
+
+def _read_image_folder(root: Path) -> dict:
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return _collect(((p.relative_to(root).as_posix(), p.read_bytes()) for p in files), root)
+
+
+def _read_image_tar(path: Path) -> dict:
+    def members():
+        with tarfile.open(path) as tar:
+            for m in tar:
+                if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                    yield m.name, tar.extractfile(m).read()
+    return _collect(members(), path)
+
+
+def _read_official_python(path: Path) -> dict:
+    """The official pickled release; only called after its sha256 matched."""
+    batches = {}
+    with tarfile.open(path) as tar:
+        for m in tar:
+            name = PurePosixPath(m.name).name
+            if m.isfile() and (name.startswith("data_batch_") or name == "test_batch"):
+                batches[name] = pickle.load(tar.extractfile(m), encoding="bytes")
+
+    def stack(names):
+        x = np.concatenate([batches[n][b"data"] for n in names]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        y = np.concatenate([np.asarray(batches[n][b"labels"], dtype=np.int64) for n in names])
+        return np.ascontiguousarray(x, dtype=np.uint8), y
+
+    x_train, y_train = stack([f"data_batch_{i}" for i in range(1, 6)])
+    x_test, y_test = stack(["test_batch"])
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _is_official_python_tar(path: Path) -> bool:
+    with tarfile.open(path) as tar:
+        for m in tar:
+            if PurePosixPath(m.name).name == "data_batch_1":
+                return True
+            if PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                return False
+    return False
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+def _decode_source(path: Path, digest: str) -> dict:
+    """Decode a verified local source; every failure names the file."""
+    if path.is_dir():
+        return _read_image_folder(path)
+    try:
+        if _is_official_python_tar(path):
+            if digest != OFFICIAL_PYTHON_SHA256:
+                raise DataError(
+                    f"{path}: looks like the pickled CIFAR-10 release but its sha256 {digest} is not the "
+                    f"official {OFFICIAL_PYTHON_SHA256}; refusing to unpickle an unverified file")
+            return _read_official_python(path)
+        return _read_image_tar(path)
+    except DataError:
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, KeyError) as e:
+        raise DataError(f"{path}: corrupt or truncated archive ({type(e).__name__}: {e})") from None
+
+
+def _describe(path: Path, digest: str) -> str:
+    if digest in KNOWN_ARCHIVES:
+        return KNOWN_ARCHIVES[digest]
+    kind = "image folder" if path.is_dir() else "archive"
+    return f"CIFAR-10, local {kind} {path.name} (unrecognised checksum)"
+
+
+def load_cifar10(source: str | os.PathLike | None = None, use_cache: bool = True) -> Cifar:
+    """Load CIFAR-10 as uint8 arrays; see the module docstring for the order."""
+    source = source if source is not None else os.environ.get(ENV_VAR) or None
+    if source is None:
+        return _load_from_keras("cifar10")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder (set {ENV_VAR} to a CIFAR-10 image folder, "
+                        f"a .tar/.tar.gz of one, or cifar-10-python.tar.gz)")
+    digest = _sha256_tree(path) if path.is_dir() else sha256_file(path)
+    expected = KNOWN_NAMES.get(path.name)
+    if expected is not None and digest != expected:
+        raise DataError(f"{path}: sha256 {digest} does not match the known {expected} for {path.name} "
+                        f"(truncated or modified download?)")
+    arrays = None
+    cache = _cache_path("cifar10", digest)
+    if use_cache and cache.exists():
+        arrays = _load_cache(cache)
+    if arrays is None:
+        arrays = _decode_source(path, digest)
+        if use_cache:
+            _save_cache(cache, arrays)
+    return Cifar(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                 CLASSES, str(path.resolve()), digest, _describe(path, digest))
+
+
+def _load_from_keras(name: str) -> Cifar:
+    import keras
+    loader = {"cifar10": keras.datasets.cifar10, "cifar100": keras.datasets.cifar100}[name]
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as e:  # no network, proxy, half-written download...
+        raise DataError(
+            f"could not download {name} through keras.datasets ({type(e).__name__}: {e}). "
+            f"Offline, set {ENV_VAR} to a local CIFAR-10: an image folder train|test/<class>/*.jpg|png, "
+            f"a .tar/.tar.gz of one, or the official cifar-10-python.tar.gz") from None
+    classes = CLASSES if name == "cifar10" else tuple(str(i) for i in range(100))
+    digest = OFFICIAL_PYTHON_SHA256 if name == "cifar10" else "keras-verified"
+    desc = "CIFAR-10, official release via keras.datasets" if name == "cifar10" else "CIFAR-100 via keras.datasets"
+    return Cifar(x_train, y_train.reshape(-1).astype(np.int64), x_test, y_test.reshape(-1).astype(np.int64),
+                 classes, f"keras.datasets.{name}", digest, desc)
+
+
+def load_cifar100() -> Cifar:
+    """CIFAR-100 (fine labels) through Keras; needs internet access."""
+    return _load_from_keras("cifar100")
+
+
+# --------------------------------------------------------------------------
+# Subsets, normalisation and the tf.data pipeline
+# --------------------------------------------------------------------------
+
+def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
+    """A class-balanced random subset of ``n`` examples (all if ``n`` is None)."""
+    if n is None or n >= len(y):
+        return x, y
+    classes = np.unique(y)
+    if n % len(classes):
+        raise ValueError(f"subset size {n} must be a multiple of the {len(classes)} classes")
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), n // len(classes), replace=False)
+                          for c in classes])
+    idx.sort()
+    return x[idx], y[idx]
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation, in [0, 1] pixel units."""
+    xf = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    return xf.mean(axis=0).astype(np.float32), xf.std(axis=0).astype(np.float32)
+
+
+def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32, each channel to zero mean and unit variance."""
+    return ((x.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, seed: int = 0,
+                 augment: bool = True, pad: int = 4):
+    """A ``tf.data`` pipeline over normalised images.
+
+    Training: reshuffled every epoch and, with ``augment``, a random crop
+    after zero-padding by ``pad`` pixels and a random horizontal flip: the
+    augmentation of the Network-in-Network family. All randomness is
+    stateless and derived from ``seed``, so a run repeats exactly; each epoch
+    still sees new crops because ``Dataset.random`` re-randomises per epoch.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).cache()
+    if not training:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    if augment:
+        h, w, c = x.shape[1:]
+        noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+        def crop_flip(example, r):
+            image, label = example
+            s = tf.stack([r, tf.constant(seed, tf.int64)])
+            s2 = tf.stack([r, tf.constant(seed + 1, tf.int64)])
+            image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+            image = tf.image.stateless_random_crop(image, (h, w, c), seed=s)
+            image = tf.image.stateless_random_flip_left_right(image, seed=s2)
+            return image, label
+
+        ds = tf.data.Dataset.zip((ds, noise)).map(crop_flip, num_parallel_calls=tf.data.AUTOTUNE,
+                                                  deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

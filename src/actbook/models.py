@@ -1,0 +1,94 @@
+"""The networks of the CIFAR-10 comparison, built from the arm factory.
+
+Every model puts ``make_activation(arm)`` after every convolution (as Xu et
+al. 2015 do in Network in Network), so two arms differ in their activation
+layers and in nothing else. Activation layers are named ``act_<k>`` so
+diagnostics (dead units, learned PReLU slopes) can find them.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+
+from actbook.layers import make_activation
+
+__all__ = ["network_in_network", "small_cnn", "build_model", "MODELS"]
+
+
+class _Builder:
+    """Numbers the activation layers and shares the kernel settings."""
+
+    def __init__(self, arm: str, weight_decay: float, seed: int):
+        self.arm, self.seed, self.k = arm, seed, 0
+        self.reg = keras.regularizers.L2(weight_decay) if weight_decay else None
+
+    def conv(self, x, filters: int, size: int):
+        self.k += 1
+        x = keras.layers.Conv2D(
+            filters, size, padding="same", name=f"conv_{self.k}",
+            kernel_initializer=keras.initializers.HeNormal(seed=self.seed + self.k),
+            kernel_regularizer=self.reg)(x)
+        return make_activation(self.arm, name=f"act_{self.k}")(x)
+
+
+def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
+                       weight_decay: float = 1e-4, seed: int = 0) -> keras.Model:
+    """Network in Network (Lin et al. 2014) as used by Xu et al. (2015).
+
+    conv5x5-192, 1x1-160, 1x1-96, 3x3 max pool /2, dropout;
+    conv5x5-192, 1x1-192, 1x1-192, 3x3 avg pool /2, dropout;
+    conv3x3-192, 1x1-192, 1x1-10, global average pool, softmax.
+    The activation follows every convolution, the last one included, as in
+    the paper's description; weight decay is on kernels only.
+    """
+    b = _Builder(arm, weight_decay, seed)
+    x = inputs = keras.Input((32, 32, 3))
+    for f, s in [(192, 5), (160, 1), (96, 1)]:
+        x = b.conv(x, f, s)
+    x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = keras.layers.Dropout(dropout, seed=seed)(x)
+    for f, s in [(192, 5), (192, 1), (192, 1)]:
+        x = b.conv(x, f, s)
+    x = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)
+    x = keras.layers.Dropout(dropout, seed=seed + 1)(x)
+    for f, s in [(192, 3), (192, 1), (num_classes, 1)]:
+        x = b.conv(x, f, s)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"nin_{arm.replace('/', '_')}")
+
+
+def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float = 0.25,
+              weight_decay: float = 5e-4, seed: int = 0) -> keras.Model:
+    """A fast CNN for the CPU profile, in the NIN spirit (no normalisation).
+
+    conv3x3-w, conv3x3-w, max pool, dropout; conv3x3-2w, conv3x3-2w, max pool,
+    dropout; conv3x3-4w, conv1x1-4w, global average pool, dense-10, softmax.
+    """
+    b = _Builder(arm, weight_decay, seed)
+    x = inputs = keras.Input((32, 32, 3))
+    for stage, mult in enumerate([1, 2]):
+        x = b.conv(x, width * mult, 3)
+        x = b.conv(x, width * mult, 3)
+        x = keras.layers.MaxPooling2D(2)(x)
+        x = keras.layers.Dropout(dropout, seed=seed + stage)(x)
+    x = b.conv(x, width * 4, 3)
+    x = b.conv(x, width * 4, 1)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(num_classes, name="logits",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"cnn_{arm.replace('/', '_')}")
+
+
+MODELS = {"nin": network_in_network, "small_cnn": small_cnn}
+
+
+def build_model(name: str, arm: str, **kwargs) -> keras.Model:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
+    return MODELS[name](arm, **kwargs)

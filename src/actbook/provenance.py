@@ -1,0 +1,71 @@
+"""Where a result came from: code version, packages, hardware, time.
+
+Recorded next to every result file and printed on the book's provenance
+page, so a number can always be traced to the code and machine that made it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["git_state", "package_versions", "hardware", "collect", "now"]
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("numpy", "tensorflow", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_state(repo: Path = REPO) -> dict:
+    """Commit and whether the working tree differs from it (``dirty``)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"commit": None, "dirty": None, "note": head.stderr.strip()[:200]}
+        status = git("status", "--porcelain", "--untracked-files=no")
+        return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError) as e:
+        return {"commit": None, "dirty": None, "note": str(e)[:200]}
+
+
+def package_versions(names=PACKAGES) -> dict:
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(include_gpus: bool = True) -> dict:
+    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    if include_gpus and "tensorflow" in sys.modules:
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        info["gpus"] = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return info
+
+
+def collect() -> dict:
+    return {"git": git_state(), "versions": package_versions(), "hardware": hardware()}

@@ -1,0 +1,167 @@
+"""CIFAR-10 loading: sources, integrity, cache, pipeline."""
+
+import io
+import os
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actbook import data as D
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTBOOK_CACHE", str(tmp_path / "cache"))
+
+
+def _png(seed: int) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_tree(root: Path, per_class: int = 2) -> Path:
+    for split in ("train", "test"):
+        for c, cls in enumerate(D.CLASSES):
+            d = root / "cifar" / split / cls
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                (d / f"{i:04d}.png").write_bytes(_png(hash((split, c, i)) % 2**32))
+    return root / "cifar"
+
+
+def make_tar(tree: Path, out: Path) -> Path:
+    with tarfile.open(out, "w:gz") as tar:
+        tar.add(tree, arcname="cifar")
+    return out
+
+
+def test_image_folder_and_tar_give_same_arrays(tmp_path):
+    tree = make_tree(tmp_path)
+    a = D.load_cifar10(tree)
+    b = D.load_cifar10(make_tar(tree, tmp_path / "mine.tar.gz"))
+    assert a.x_train.shape == (20, 32, 32, 3) and a.x_test.shape == (20, 32, 32, 3)
+    assert a.x_train.dtype == np.uint8 and a.y_train.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(a.y_train), 2)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert "unrecognised checksum" in b.description and len(b.sha256) == 64
+    expected = np.asarray(Image.open(tree / "train" / "bird" / "0001.png"))
+    np.testing.assert_array_equal(a.x_train[a.y_train == 2][1], expected)
+
+
+def test_cache_is_used_on_second_load(tmp_path, monkeypatch):
+    archive = make_tar(make_tree(tmp_path), tmp_path / "mine.tar.gz")
+    first = D.load_cifar10(archive)
+    assert list((tmp_path / "cache").glob("cifar10-*.npz"))
+
+    def boom(*a, **k):
+        raise AssertionError("decoded again instead of using the cache")
+    monkeypatch.setattr(D, "_decode_source", boom)
+    second = D.load_cifar10(archive)
+    np.testing.assert_array_equal(first.x_train, second.x_train)
+
+
+def test_env_variable_is_the_default_source(tmp_path, monkeypatch):
+    tree = make_tree(tmp_path)
+    monkeypatch.setenv("ACTBOOK_CIFAR10", str(tree))
+    assert D.load_cifar10().source == str(tree.resolve())
+
+
+def test_truncated_archive_names_the_file(tmp_path):
+    archive = make_tar(make_tree(tmp_path, per_class=3), tmp_path / "mine.tar.gz")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(D.DataError, match="cut.tar.gz.*corrupt or truncated"):
+        D.load_cifar10(cut)
+
+
+def test_known_name_with_wrong_checksum_is_refused(tmp_path):
+    fake = make_tar(make_tree(tmp_path), tmp_path / "cifar10-jpeg.tar.gz")
+    with pytest.raises(D.DataError, match="does not match the known"):
+        D.load_cifar10(fake)
+
+
+def test_unofficial_pickle_is_never_unpickled(tmp_path):
+    class Bomb:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    payload = pickle.dumps({b"data": Bomb()})
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(D.DataError, match="refusing to unpickle"):
+        D.load_cifar10(archive)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_corrupt_image_names_image(tmp_path):
+    tree = make_tree(tmp_path)
+    (tree / "test" / "cat" / "0000.png").write_bytes(b"not an image")
+    with pytest.raises(D.DataError, match="test/cat/0000.png"):
+        D.load_cifar10(tree)
+
+
+def test_unknown_class_and_missing_path(tmp_path):
+    tree = make_tree(tmp_path)
+    (tree / "train" / "zebra").mkdir()
+    (tree / "train" / "zebra" / "0.png").write_bytes(_png(0))
+    with pytest.raises(D.DataError, match="unknown class folder 'zebra'"):
+        D.load_cifar10(tree)
+    with pytest.raises(D.DataError, match="no such file.*ACTBOOK_CIFAR10"):
+        D.load_cifar10(tmp_path / "nowhere.tar.gz")
+
+
+def test_offline_without_path_says_how_to_fix(monkeypatch):
+    import keras
+    monkeypatch.delenv("ACTBOOK_CIFAR10", raising=False)
+
+    def offline():
+        raise OSError("network unreachable")
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(D.DataError, match="ACTBOOK_CIFAR10"):
+        D.load_cifar10()
+
+
+def test_subset_normalize_and_pipeline():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
+    y = np.repeat(np.arange(10), 10)
+    xs, ys = D.subset(x, y, 50, seed=1)
+    np.testing.assert_array_equal(np.bincount(ys), 5)
+    with pytest.raises(ValueError, match="multiple"):
+        D.subset(x, y, 55)
+    mean, std = D.channel_stats(xs)
+    xn = D.normalize(xs, mean, std)
+    assert xn.dtype == np.float32
+    np.testing.assert_allclose(xn.reshape(-1, 3).mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(xn.reshape(-1, 3).std(0), 1, atol=1e-4)
+
+    def first_batch(seed):
+        ds = D.make_dataset(xn, ys, 10, training=True, seed=seed)
+        return next(iter(ds))[0].numpy()
+    np.testing.assert_array_equal(first_batch(3), first_batch(3))  # seeded: repeatable
+    assert not np.array_equal(first_batch(3), first_batch(4))
+    ds = D.make_dataset(xn, ys, 10, training=True, seed=3)
+    e1, e2 = [np.concatenate([b[0].numpy() for b in ds]) for _ in range(2)]
+    assert e1.shape == xn.shape and not np.array_equal(e1, e2)  # new crops/order every epoch
+    test = np.concatenate([b[0].numpy() for b in D.make_dataset(xn, ys, 16, training=False)])
+    np.testing.assert_array_equal(test, xn)  # evaluation: untouched, in order
+
+
+@pytest.mark.skipif(not os.environ.get("ACTBOOK_CIFAR10"), reason="ACTBOOK_CIFAR10 not set")
+def test_real_cifar10_from_env():
+    data = D.load_cifar10()
+    assert data.x_train.shape == (50000, 32, 32, 3) and data.x_test.shape == (10000, 32, 32, 3)
+    np.testing.assert_array_equal(np.bincount(data.y_train), 5000)
+    np.testing.assert_array_equal(np.bincount(data.y_test), 1000)
+    if data.sha256 in D.KNOWN_ARCHIVES:
+        assert data.description == D.KNOWN_ARCHIVES[data.sha256]

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from actbook.experiment import get_profile
 from actbook.layers import STUDY_ARMS
-from actbook.models import build_model
+from actbook.models import build_model, forward_flops
 
 
 def matmul_peak(dtype, n=2048, reps=10) -> float:
@@ -40,19 +40,6 @@ def matmul_peak(dtype, n=2048, reps=10) -> float:
         out = f(a)
     out.numpy()
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
-
-
-def forward_flops(model) -> float:
-    """Multiply-adds x 2 of every Conv2D and Dense layer, per image."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            h, w, cout = layer.output.shape[1:]
-            kh, kw = layer.kernel_size
-            total += 2 * h * w * cout * kh * kw * layer.input.shape[-1]
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * layer.input.shape[-1] * layer.units
-    return float(total)
 
 
 def train_rate(arm: str, precision: str, batch: int, steps: int, cache: bool = True, prefetch: bool = True) -> float:

@@ -18,7 +18,7 @@ needs_cifar = pytest.mark.skipif(not os.environ.get("ACTBOOK_CIFAR10"), reason="
 
 def test_profiles_are_complete_data():
     profiles = E.load_profiles()
-    assert {"smoke", "cpu", "paper"} <= set(profiles)
+    assert {"smoke", "demo", "cpu", "paper"} <= set(profiles)
     assert len(profiles["cpu"]["arms"]) == 7 and profiles["cpu"]["seeds"] == [0, 1, 2]
     assert profiles["paper"]["model"] == "nin" and profiles["paper"]["train_size"] is None
     keys = set(profiles["smoke"])
@@ -34,7 +34,7 @@ def test_plan_and_shards_partition_the_sweep():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--profile", "huge"], "valid profiles: smoke, cpu, paper"),
+    (["--profile", "huge"], "valid profiles: smoke, demo, cpu, paper"),
     (["--profile", "smoke", "--activations", "relu,swish"], "valid: sigmoid, relu"),
     (["--profile", "smoke", "--shard", "5/4"], "1 <= K <= N"),
     (["--profile", "smoke", "--shard", "two"], "K/N"),

@@ -100,7 +100,7 @@ def test_factory_layers_agree_with_numpy(name):
     expected = {
         "sigmoid": A.sigmoid(x), "relu": A.relu(x), "lrelu_0.01": A.leaky_relu(x, 0.01),
         "lrelu_1/5.5": A.leaky_relu(x, 1 / 5.5), "prelu": A.prelu(x, 0.25), "rrelu": A.rrelu(x),
-        "elu": A.elu(x), "softmax": A.softmax(x),
+        "elu": A.elu(x), "softmax": A.softmax(x), "prelu_shared": A.prelu(x, 0.25),
     }[name]
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-7)
 

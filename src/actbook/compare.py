@@ -6,13 +6,10 @@ book and the test suite can never disagree about how close Keras is.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from dataclasses import dataclass
 from typing import Callable
 
+from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 import numpy as np
 import pandas as pd

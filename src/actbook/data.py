@@ -324,7 +324,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, 
     stateless and derived from ``seed``, so a run repeats exactly; each epoch
     still sees new crops because ``Dataset.random`` re-randomises per epoch.
     """
-    import tensorflow as tf
+    from actbook.tf_runtime import tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).cache()
     if not training:

@@ -8,10 +8,7 @@ activations are separate layers (as every model built by ``actbook`` is).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 import numpy as np
 import pandas as pd

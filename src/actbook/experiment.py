@@ -241,9 +241,9 @@ def _strategy():
 
 def run_cell(cell: Cell, results: Path, prepared=None, progress: bool = True) -> Path:
     """Train one cell to completion (resuming from its checkpoint) and write its result."""
+    from actbook.tf_runtime import tf  # noqa: F401
     import keras
-    import tensorflow as tf
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # text bar everywhere, notebooks included (no widget dependency)
 
     from actbook import data as D
     from actbook import provenance

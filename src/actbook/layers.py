@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 from keras import ops
 
@@ -141,6 +142,7 @@ ARMS: dict[str, callable] = {
     "lrelu_0.01": lambda **kw: keras.layers.LeakyReLU(negative_slope=0.01, **kw),   # a = 100
     "lrelu_1/5.5": lambda **kw: keras.layers.LeakyReLU(negative_slope=1 / 5.5, **kw),  # a = 5.5
     "prelu": lambda **kw: ChannelPReLU(alpha_init=0.25, **kw),
+    "prelu_shared": lambda **kw: ChannelPReLU(alpha_init=0.25, channel_shared=True, **kw),
     "rrelu": lambda **kw: RReLU(lower=3.0, upper=8.0, **kw),
     "elu": lambda **kw: keras.layers.ELU(alpha=1.0, **kw),
     "softmax": lambda **kw: keras.layers.Softmax(axis=-1, **kw),

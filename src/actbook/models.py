@@ -8,15 +8,12 @@ diagnostics (dead units, learned PReLU slopes) can find them.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 
 from actbook.layers import make_activation
 
-__all__ = ["network_in_network", "small_cnn", "build_model", "MODELS"]
+__all__ = ["network_in_network", "small_cnn", "build_model", "forward_flops", "MODELS"]
 
 
 class _Builder:
@@ -92,3 +89,17 @@ def build_model(name: str, arm: str, **kwargs) -> keras.Model:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
     return MODELS[name](arm, **kwargs)
+
+
+def forward_flops(model: keras.Model) -> float:
+    """FLOPs of one forward pass per image: 2 x the multiply-adds of every
+    Conv2D and Dense layer (activations, pooling and biases are ignored)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            h, w, cout = layer.output.shape[1:]
+            kh, kw = layer.kernel_size
+            total += 2 * h * w * cout * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return float(total)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ResultsError", "load_cells", "load_history", "final_rows", "expected_cells"]
+__all__ = ["ResultsError", "load_cells", "load_history", "final_rows", "expected_cells", "check_profile",
+           "check_complete", "history_frame"]
 
 
 class ResultsError(RuntimeError):
@@ -49,6 +50,15 @@ def load_cells(results: str | Path, profile: str) -> list[dict]:
     return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
 
 
+def check_profile(cells: list[dict], config: dict) -> None:
+    """The cells were made with ``config`` (the profile as defined now)."""
+    if cells[0]["config"] != config:
+        changed = sorted(k for k in set(config) | set(cells[0]["config"])
+                         if config.get(k) != cells[0]["config"].get(k))
+        raise ResultsError(f"results in {Path(cells[0]['file']).parent} were made with a different "
+                           f"version of profile {cells[0]['profile']!r} (differs in: {', '.join(changed)})")
+
+
 def expected_cells(cells: list[dict]) -> set[tuple[str, int]]:
     config = cells[0]["config"]
     return {(a, s) for a in config["arms"] for s in config["seeds"]}
@@ -62,13 +72,18 @@ def check_complete(cells: list[dict]) -> None:
         raise ResultsError(f"{len(missing)} cells missing: {sorted(missing)}")
 
 
-def load_history(results: str | Path, profile: str, require_complete: bool = True) -> pd.DataFrame:
+def history_frame(cells: list[dict]) -> pd.DataFrame:
     """One row per cell and epoch: activation, seed, epoch, losses, errors, timing."""
+    rows = [{"activation": c["activation"], "seed": c["seed"], **h} for c in cells for h in c["history"]]
+    return pd.DataFrame(rows)
+
+
+def load_history(results: str | Path, profile: str, require_complete: bool = True) -> pd.DataFrame:
+    """:func:`history_frame` of every cell of ``profile`` under ``results``."""
     cells = load_cells(results, profile)
     if require_complete:
         check_complete(cells)
-    rows = [{"activation": c["activation"], "seed": c["seed"], **h} for c in cells for h in c["history"]]
-    return pd.DataFrame(rows)
+    return history_frame(cells)
 
 
 def final_rows(history: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,167 @@
+"""Gradient diagnostics for deep networks: the vanishing-gradient chapter's engine.
+
+A deep fully connected network is run *by hand*, layer by layer, inside one
+``tf.GradientTape``, so that the tape sees every pre-activation ``z_l`` and
+can return both the weight gradients ``dL/dW_l`` and the backpropagated
+errors ``delta_l = dL/dz_l``. With the identity activation the errors obey
+``delta_l = W_{l+1} delta_{l+1}`` exactly, which the tests check against
+NumPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from actbook import activations as A
+from actbook.layers import ChannelPReLU, make_activation
+
+__all__ = ["DeepMLP", "gradient_norms", "local_derivative", "layer_statistics", "train_and_track",
+           "INITIALISERS"]
+
+INITIALISERS = {
+    "glorot": lambda seed: keras.initializers.GlorotUniform(seed=seed),
+    "he": lambda seed: keras.initializers.HeNormal(seed=seed),
+}
+
+
+@dataclass
+class DeepMLP:
+    """``depth`` hidden Dense layers of ``width`` units, each followed by the arm's activation."""
+
+    arm: str
+    depth: int = 15
+    width: int = 256
+    init: str = "glorot"
+    seed: int = 0
+    num_classes: int = 10
+    dense: list = field(init=False)
+    acts: list = field(init=False)
+    head: keras.layers.Dense = field(init=False)
+
+    def __post_init__(self):
+        if self.init not in INITIALISERS:
+            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITIALISERS)}")
+        keras.utils.set_random_seed(self.seed)
+        make_init = INITIALISERS[self.init]
+        self.dense = [keras.layers.Dense(self.width, kernel_initializer=make_init(self.seed + l),
+                                         name=f"dense_{l + 1}") for l in range(self.depth)]
+        self.acts = [keras.layers.Activation("linear", name=f"act_{l + 1}") if self.arm == "linear"
+                     else make_activation(self.arm, name=f"act_{l + 1}") for l in range(self.depth)]
+        self.head = keras.layers.Dense(self.num_classes, kernel_initializer=make_init(self.seed + 10_000),
+                                       name="head")
+
+    @property
+    def trainable_weights(self):
+        ws = [w for layer in self.dense + self.acts + [self.head] for w in layer.trainable_weights]
+        return ws
+
+    def forward(self, x, training: bool = False):
+        """Logits, pre-activations ``z_l`` and activations ``a_l`` of every hidden layer."""
+        h = tf.reshape(x, (tf.shape(x)[0], -1))
+        zs, hs = [], []
+        for dense, act in zip(self.dense, self.acts):
+            z = dense(h)
+            h = act(z, training=training) if isinstance(act, keras.layers.Layer) else act(z)
+            zs.append(z)
+            hs.append(h)
+        return self.head(h), zs, hs
+
+
+def _loss(logits, y):
+    return tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+
+def gradient_norms(net: DeepMLP, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """Per hidden layer: ||dL/dW_l||_F and the RMS per-example norm of delta_l = dL/dz_l."""
+    x = tf.constant(x, tf.float32)
+    y = tf.constant(y)
+    with tf.GradientTape() as tape:
+        logits, zs, _ = net.forward(x, training=False)
+        loss = _loss(logits, y)
+    kernels = [d.kernel for d in net.dense]
+    grads = tape.gradient(loss, kernels + zs)
+    gw, gz = grads[:net.depth], grads[net.depth:]
+    batch = float(x.shape[0])
+    return pd.DataFrame({
+        "layer": np.arange(1, net.depth + 1),
+        "weight_grad_norm": [float(tf.norm(g)) for g in gw],
+        "delta_norm": [float(tf.norm(g)) / np.sqrt(batch) for g in gz],
+        "loss": float(loss),
+    })
+
+
+def local_derivative(net: DeepMLP, layer: int, z: np.ndarray) -> np.ndarray:
+    """f'(z) of hidden layer ``layer`` (0-based) with the NumPy reference,
+    using the layer's current parameters (PReLU's learned slopes)."""
+    arm = net.arm
+    if arm == "linear":
+        return np.ones_like(z)
+    if arm == "prelu":
+        act = net.acts[layer]
+        return A.prelu_grad(z, act.alpha.numpy() if isinstance(act, ChannelPReLU) else 0.25)
+    grads = {
+        "sigmoid": A.sigmoid_grad, "relu": A.relu_grad, "lrelu_0.01": lambda v: A.leaky_relu_grad(v, 0.01),
+        "lrelu_1/5.5": lambda v: A.leaky_relu_grad(v, 1 / 5.5), "rrelu": A.rrelu_grad, "elu": A.elu_grad,
+    }
+    return grads[arm](z)
+
+
+def layer_statistics(net: DeepMLP, x: np.ndarray, blocked: float = 1e-2) -> pd.DataFrame:
+    """Per hidden layer, on the examples ``x``: the fraction of units never
+    positive ("dead" for ReLU), the fraction of pre-activations whose local
+    derivative is below ``blocked`` ("saturated" for the sigmoid), and the
+    mean activation."""
+    _, zs, hs = net.forward(tf.constant(x, tf.float32), training=False)
+    rows = []
+    for l, (z, h) in enumerate(zip(zs, hs)):
+        z, h = z.numpy(), h.numpy()
+        rows.append({"layer": l + 1,
+                     "never_positive": float(1 - (h > 0).any(axis=0).mean()),
+                     "blocked": float(np.mean(np.abs(local_derivative(net, l, z)) < blocked)),
+                     "mean_activation": float(h.mean())})
+    return pd.DataFrame(rows)
+
+
+def train_and_track(net: DeepMLP, x_train, y_train, x_probe, y_probe, epochs: int = 5,
+                    batch_size: int = 128, learning_rate: float = 0.01, momentum: float = 0.9,
+                    seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Plain SGD with momentum; after every epoch, the probe batch's per-layer
+    gradient norms and statistics. Returns ``(per_epoch, per_layer)`` frames;
+    epoch 0 is the network before training."""
+    opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    net.forward(tf.constant(x_probe[:1], tf.float32))  # build the layers: their weights exist from here
+    weights = net.trainable_weights
+    opt.build(weights)
+
+    @tf.function(reduce_retracing=True)
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits, _, _ = net.forward(xb, training=True)
+            loss = _loss(logits, yb)
+        opt.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    per_epoch, per_layer = [], []
+
+    def record(epoch, train_loss):
+        norms = gradient_norms(net, x_probe, y_probe)
+        stats = layer_statistics(net, x_probe)
+        merged = norms.merge(stats, on="layer").assign(epoch=epoch)
+        per_layer.append(merged)
+        per_epoch.append({"epoch": epoch, "train_loss": train_loss, "probe_loss": float(norms["loss"].iloc[0])})
+
+    record(0, float("nan"))
+    n = len(y_train)
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n)
+        losses = [float(step(tf.constant(x_train[idx]), tf.constant(y_train[idx])))
+                  for idx in np.array_split(order, max(n // batch_size, 1))]
+        record(epoch, float(np.mean(losses)))
+    return pd.DataFrame(per_epoch), pd.concat(per_layer, ignore_index=True)

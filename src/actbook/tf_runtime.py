@@ -1,0 +1,45 @@
+"""Import TensorFlow without its start-up chatter on the book's pages.
+
+TensorFlow's C++ runtime writes start-up messages (oneDNN notices, "could
+not find CUDA drivers", "failed call to cuInit" on machines without a GPU)
+straight to file descriptor 2. Jupyter kernels capture that descriptor, so
+the messages would land in the first output of a chapter. They are not
+errors: TF falls back to the CPU. Importing TensorFlow and initialising its
+devices with descriptor 2 pointed at /dev/null keeps the pages clean;
+Python warnings and real errors raised later are untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _fd2_silenced():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _fd2_silenced():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # platform initialisation happens here, silently
+    import keras  # noqa: F401  (imported here so its own start-up is silent too)
+
+__all__ = ["tf"]

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 STAMP = BUILD / ".inputs-sha256"
-HASHED = ["src/actbook", "data", "references.bib", "_config.yml", "_toc.yml"]
+HASHED = ["src/actbook", "data", "_ext", "references.bib", "_config.yml", "_toc.yml"]
 
 
 def inputs_hash() -> str:

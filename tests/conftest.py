@@ -1,8 +1,35 @@
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+
+
+def toc_files() -> list[str]:
+    toc = (ROOT / "_toc.yml").read_text().splitlines()
+    return [line.split("file:")[1].strip() for line in toc if "file:" in line]
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """Build once per session with the same script the README uses; the log
+    and the build time land in _build/ for CI to keep."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py")],
+                          cwd=ROOT, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "build.log").write_text(log)
+    print(f"\nbook build: {time.perf_counter() - start:.0f} s (log in _build/build.log)")
+    assert proc.returncode == 0, "strict book build failed:\n" + log[-6000:]
+    return HTML
 
 
 def pytest_addoption(parser):

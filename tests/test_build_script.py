@@ -1,0 +1,53 @@
+"""scripts/build_book.py drops the execution cache when src/ or data/ change."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "scripts" / "build_book.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_hash_follows_src_and_data(tmp_path, monkeypatch):
+    bb = _load()
+    (tmp_path / "src" / "actbook").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    module = tmp_path / "src" / "actbook" / "m.py"
+    module.write_text("x = 1\n")
+    monkeypatch.setattr(bb, "ROOT", tmp_path)
+    monkeypatch.setattr(bb, "HASHED", ["src/actbook", "data"])
+    h1 = bb.inputs_hash()
+    assert bb.inputs_hash() == h1  # stable
+    module.write_text("x = 2\n")
+    h2 = bb.inputs_hash()
+    assert h2 != h1
+    (tmp_path / "data" / "r.json").write_text("{}")
+    assert bb.inputs_hash() != h2
+    (tmp_path / "src" / "actbook" / "__pycache__").mkdir()
+    (tmp_path / "src" / "actbook" / "__pycache__" / "m.pyc").write_bytes(b"junk")
+    assert bb.inputs_hash() == bb.inputs_hash()
+
+
+def test_stale_cache_is_dropped_before_building(tmp_path, monkeypatch):
+    bb = _load()
+    build = tmp_path / "_build"
+    (build / ".jupyter_cache").mkdir(parents=True)
+    (build / ".inputs-sha256").write_text("old\n")
+    monkeypatch.setattr(bb, "ROOT", tmp_path)
+    monkeypatch.setattr(bb, "BUILD", build)
+    monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
+    monkeypatch.setattr(bb, "HASHED", [])
+    calls = []
+    monkeypatch.setattr(bb.subprocess, "call", lambda cmd, cwd: calls.append(cmd) or 0)
+    assert bb.main([]) == 0
+    assert not (build / ".jupyter_cache").exists()
+    assert calls and calls[0][1:] == ["build", str(tmp_path), "-W", "-n", "--keep-going"]
+    assert (build / ".inputs-sha256").read_text().strip() == bb.inputs_hash()
+    (build / ".jupyter_cache").mkdir()
+    assert bb.main([]) == 0  # unchanged inputs: the cache stays
+    assert (build / ".jupyter_cache").exists()

@@ -13,7 +13,7 @@ from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-u
 import keras
 from keras import ops
 
-__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "ARMS", "STUDY_ARMS", "make_activation", "arm_names"]
+__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "ARMS", "STUDY_ARMS", "make_activation"]
 
 
 def _check_bounds(lower: float, upper: float) -> tuple[float, float]:
@@ -150,10 +150,6 @@ ARMS: dict[str, callable] = {
 
 #: The hidden-layer activations compared in the training experiments.
 STUDY_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")
-
-
-def arm_names() -> list[str]:
-    return list(ARMS)
 
 
 def make_activation(arm: str, **layer_kwargs) -> keras.layers.Layer:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from actbook import activations as A
-from actbook.layers import ARMS, STUDY_ARMS, ChannelPReLU, RandomSlopeReLU, RReLU, make_activation
+from actbook.layers import ARM_REFERENCE, ARMS, STUDY_ARMS, ChannelPReLU, RandomSlopeReLU, RReLU, arm_slug, make_activation
 
 
 def test_rrelu_inference_matches_numpy():
@@ -97,12 +97,14 @@ def test_factory_spells_out_every_parameter():
 def test_factory_layers_agree_with_numpy(name):
     x = np.random.default_rng(2).normal(size=(4, 6)).astype("float32")
     y = np.asarray(make_activation(name)(x))
-    expected = {
-        "sigmoid": A.sigmoid(x), "relu": A.relu(x), "lrelu_0.01": A.leaky_relu(x, 0.01),
-        "lrelu_1/5.5": A.leaky_relu(x, 1 / 5.5), "prelu": A.prelu(x, 0.25), "rrelu": A.rrelu(x),
-        "elu": A.elu(x), "softmax": A.softmax(x), "prelu_shared": A.prelu(x, 0.25),
-    }[name]
-    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-7)
+    reference, params = ARM_REFERENCE[name]
+    np.testing.assert_allclose(y, A.get(reference)(x, **params), rtol=1e-6, atol=1e-7)
+
+
+def test_every_arm_has_a_reference_and_a_slug():
+    assert set(ARM_REFERENCE) == set(ARMS)
+    assert ARM_REFERENCE["lrelu_1/5.5"] == ("leaky_relu", {"alpha": 1 / 5.5})
+    assert arm_slug("lrelu_1/5.5") == "lrelu_1_5.5" and arm_slug("relu") == "relu"
 
 
 def test_factory_unknown_name():

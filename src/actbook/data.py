@@ -23,7 +23,7 @@ import pickle
 import tarfile
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -63,7 +63,6 @@ class Cifar:
     source: str          # path or "keras.datasets.cifar10"
     sha256: str          # of the archive or image folder the arrays came from
     description: str     # e.g. "CIFAR-10, JPEG q75 copy (cifar10-jpeg.tar.gz)"
-    extra: dict = field(default_factory=dict)
 
     def provenance(self) -> dict:
         return {"dataset": self.description, "source": self.source, "sha256": self.sha256,

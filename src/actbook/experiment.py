@@ -73,7 +73,8 @@ class Cell:
 
     @property
     def stem(self) -> str:
-        return f"{self.arm.replace('/', '_')}-seed{self.seed}"
+        from actbook.layers import arm_slug
+        return f"{arm_slug(self.arm)}-seed{self.seed}"
 
 
 def result_path(results: Path, cell: Cell) -> Path:

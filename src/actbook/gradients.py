@@ -19,7 +19,8 @@ import pandas as pd
 import tensorflow as tf
 
 from actbook import activations as A
-from actbook.layers import ChannelPReLU, make_activation
+from actbook.dead_units import dead_fraction
+from actbook.layers import ARM_REFERENCE, ChannelPReLU, make_activation
 
 __all__ = ["DeepMLP", "gradient_norms", "local_derivative", "layer_statistics", "train_and_track",
            "INITIALISERS"]
@@ -58,8 +59,7 @@ class DeepMLP:
 
     @property
     def trainable_weights(self):
-        ws = [w for layer in self.dense + self.acts + [self.head] for w in layer.trainable_weights]
-        return ws
+        return [w for layer in self.dense + self.acts + [self.head] for w in layer.trainable_weights]
 
     def forward(self, x, training: bool = False):
         """Logits, pre-activations ``z_l`` and activations ``a_l`` of every hidden layer."""
@@ -67,7 +67,7 @@ class DeepMLP:
         zs, hs = [], []
         for dense, act in zip(self.dense, self.acts):
             z = dense(h)
-            h = act(z, training=training) if isinstance(act, keras.layers.Layer) else act(z)
+            h = act(z, training=training)
             zs.append(z)
             hs.append(h)
         return self.head(h), zs, hs
@@ -99,17 +99,13 @@ def gradient_norms(net: DeepMLP, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
 def local_derivative(net: DeepMLP, layer: int, z: np.ndarray) -> np.ndarray:
     """f'(z) of hidden layer ``layer`` (0-based) with the NumPy reference,
     using the layer's current parameters (PReLU's learned slopes)."""
-    arm = net.arm
-    if arm == "linear":
+    if net.arm == "linear":
         return np.ones_like(z)
-    if arm == "prelu":
-        act = net.acts[layer]
-        return A.prelu_grad(z, act.alpha.numpy() if isinstance(act, ChannelPReLU) else 0.25)
-    grads = {
-        "sigmoid": A.sigmoid_grad, "relu": A.relu_grad, "lrelu_0.01": lambda v: A.leaky_relu_grad(v, 0.01),
-        "lrelu_1/5.5": lambda v: A.leaky_relu_grad(v, 1 / 5.5), "rrelu": A.rrelu_grad, "elu": A.elu_grad,
-    }
-    return grads[arm](z)
+    name, params = ARM_REFERENCE[net.arm]
+    act = net.acts[layer]
+    if isinstance(act, ChannelPReLU):
+        params = {"alpha": act.alpha.numpy()}
+    return A.get(name).grad(z, **params)
 
 
 def layer_statistics(net: DeepMLP, x: np.ndarray, blocked: float = 1e-2) -> pd.DataFrame:
@@ -122,7 +118,7 @@ def layer_statistics(net: DeepMLP, x: np.ndarray, blocked: float = 1e-2) -> pd.D
     for l, (z, h) in enumerate(zip(zs, hs)):
         z, h = z.numpy(), h.numpy()
         rows.append({"layer": l + 1,
-                     "never_positive": float(1 - (h > 0).any(axis=0).mean()),
+                     "never_positive": dead_fraction(h),
                      "blocked": float(np.mean(np.abs(local_derivative(net, l, z)) < blocked)),
                      "mean_activation": float(h.mean())})
     return pd.DataFrame(rows)

@@ -13,7 +13,8 @@ from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-u
 import keras
 from keras import ops
 
-__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "ARMS", "STUDY_ARMS", "make_activation"]
+__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "ARMS", "STUDY_ARMS", "ARM_REFERENCE",
+           "make_activation", "arm_slug"]
 
 
 def _check_bounds(lower: float, upper: float) -> tuple[float, float]:
@@ -150,6 +151,25 @@ ARMS: dict[str, callable] = {
 
 #: The hidden-layer activations compared in the training experiments.
 STUDY_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")
+
+#: Each arm's NumPy reference in ``actbook.activations``: (registry name, parameters).
+#: PReLU's entry holds its *initial* slope; a trained layer's slopes are in ``layer.alpha``.
+ARM_REFERENCE: dict[str, tuple[str, dict]] = {
+    "sigmoid": ("sigmoid", {}),
+    "relu": ("relu", {}),
+    "lrelu_0.01": ("leaky_relu", {"alpha": 0.01}),
+    "lrelu_1/5.5": ("leaky_relu", {"alpha": 1 / 5.5}),
+    "prelu": ("prelu", {"alpha": 0.25}),
+    "prelu_shared": ("prelu", {"alpha": 0.25}),
+    "rrelu": ("rrelu", {"lower": 3.0, "upper": 8.0}),
+    "elu": ("elu", {"alpha": 1.0}),
+    "softmax": ("softmax", {}),
+}
+
+
+def arm_slug(arm: str) -> str:
+    """An arm's name usable in file names, model names and glue keys ("lrelu_1/5.5" -> "lrelu_1_5.5")."""
+    return arm.replace("/", "_")
 
 
 def make_activation(arm: str, **layer_kwargs) -> keras.layers.Layer:

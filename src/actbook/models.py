@@ -11,7 +11,7 @@ from __future__ import annotations
 from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 
-from actbook.layers import make_activation
+from actbook.layers import arm_slug, make_activation
 
 __all__ = ["network_in_network", "small_cnn", "build_model", "forward_flops", "MODELS"]
 
@@ -56,7 +56,7 @@ def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
         x = b.conv(x, f, s)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"nin_{arm.replace('/', '_')}")
+    return keras.Model(inputs, outputs, name=f"nin_{arm_slug(arm)}")
 
 
 def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float = 0.25,
@@ -79,7 +79,7 @@ def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float =
     x = keras.layers.Dense(num_classes, name="logits",
                            kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"cnn_{arm.replace('/', '_')}")
+    return keras.Model(inputs, outputs, name=f"cnn_{arm_slug(arm)}")
 
 
 MODELS = {"nin": network_in_network, "small_cnn": small_cnn}

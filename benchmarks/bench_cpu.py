@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from actbook.experiment import get_profile
-from actbook.layers import STUDY_ARMS
+from actbook.arms import STUDY_ARMS
 from actbook.models import build_model, forward_flops
 
 

@@ -1,44 +1,88 @@
-"""The Keras layers: RReLU, ChannelPReLU, the arm factory."""
+"""The Keras layers (RReLU, RandomSlopeReLU, ChannelPReLU), tested the way
+Keras tests its own, and the arm factory derived from ``actbook.arms``."""
+
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
+from scipy import stats
 
 from actbook import activations as A
-from actbook.layers import ARM_REFERENCE, ARMS, STUDY_ARMS, ChannelPReLU, RandomSlopeReLU, RReLU, arm_slug, make_activation
+from actbook import arms
+from actbook.layers import ChannelPReLU, RandomSlopeReLU, RReLU, kernel_initializer, make_activation
+
+CUSTOM = {
+    "RReLU": lambda **kw: RReLU(lower=2.0, upper=6.0, seed=5, **kw),
+    "RReLU_channel": lambda **kw: RReLU(seed=5, shared_axes=[1, 2], **kw),
+    "RandomSlopeReLU": lambda **kw: RandomSlopeReLU(seed=5, **kw),
+    "ChannelPReLU": lambda **kw: ChannelPReLU(alpha_init=0.3, **kw),
+}
 
 
-def test_rrelu_inference_matches_numpy():
-    x = np.random.default_rng(0).normal(size=(8, 16)).astype("float32")
-    np.testing.assert_array_equal(RReLU()(x, training=False), A.rrelu(x))
+def _reference(layer, x):
+    """What the layer computes at inference, from the NumPy reference."""
+    if isinstance(layer, RReLU):
+        return A.rrelu(x, layer.lower, layer.upper)
+    if isinstance(layer, RandomSlopeReLU):
+        return A.leaky_relu(x, (layer.lower + layer.upper) / 2)
+    return A.prelu(x, layer.alpha.numpy().astype(x.dtype))
 
 
-def test_rrelu_training_samples_per_element():
-    layer = RReLU(seed=1)
-    x = -np.ones((400, 500), dtype="float32")
-    a = x / np.asarray(layer(x, training=True))
-    assert a.min() >= 3 and a.max() <= 8
-    assert a.mean() == pytest.approx(5.5, abs=0.01)
-    assert a.var() == pytest.approx(25 / 12, rel=0.02)
-    assert np.unique(a).size > 10_000
-    pos = np.ones((3, 3), dtype="float32")
-    np.testing.assert_array_equal(layer(pos, training=True), pos)
+@pytest.mark.parametrize("name", CUSTOM)
+def test_config_round_trip(name):
+    layer = CUSTOM[name]()
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
 
 
-def test_rrelu_seeded_repeatability():
-    x = -np.ones((10, 10), dtype="float32")
-    y1 = np.asarray(RReLU(seed=3)(x, training=True))
-    y2 = np.asarray(RReLU(seed=3)(x, training=True))
-    np.testing.assert_array_equal(y1, y2)
+@pytest.mark.parametrize("name", CUSTOM)
+def test_save_and_load_in_a_model(name, tmp_path):
+    inputs = keras.Input((5, 5, 3))
+    outputs = CUSTOM[name]()(keras.layers.Conv2D(3, 1, kernel_initializer=keras.initializers.RandomNormal(seed=0))(inputs))
+    model = keras.Model(inputs, outputs)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert type(loaded.layers[-1]) is type(model.layers[-1])
+    assert loaded.layers[-1].get_config() == model.layers[-1].get_config()
 
 
-def test_random_slope_parameterisation():
-    layer = RandomSlopeReLU(seed=0)
-    x = -np.ones((300, 300), dtype="float32")
-    slope = -np.asarray(layer(x, training=True))
-    assert slope.min() >= 1 / 8 and slope.max() <= 1 / 3
-    assert slope.mean() == pytest.approx(11 / 48, abs=0.002)
-    assert float(layer(np.float32(-1.0), training=False)) == pytest.approx(-11 / 48)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", CUSTOM)
+def test_inference_matches_numpy_in_each_dtype(name, dtype):
+    layer = CUSTOM[name](dtype=dtype)
+    x = np.random.default_rng(1).normal(size=(3, 4, 4, 3)).astype("float32" if dtype == "mixed_bfloat16" else dtype)
+    y = layer(x, training=False) if not isinstance(layer, ChannelPReLU) else layer(x)
+    expected_dtype = "bfloat16" if dtype == "mixed_bfloat16" else dtype
+    assert keras.backend.standardize_dtype(y.dtype) == expected_dtype
+    if dtype == "mixed_bfloat16":
+        xb = np.asarray(keras.ops.cast(x, "bfloat16")).astype("float32")
+        np.testing.assert_allclose(np.asarray(y, dtype="float32"), _reference(layer, xb), rtol=2 ** -7, atol=0)
+    else:
+        np.testing.assert_allclose(np.asarray(y), _reference(layer, x), rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("name", ["RReLU", "RReLU_channel", "RandomSlopeReLU"])
+def test_training_differs_from_inference_only_for_negative_inputs(name):
+    layer = CUSTOM[name]()
+    x = np.random.default_rng(2).normal(size=(4, 6, 6, 3)).astype("float32")
+    train, infer = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=False))
+    pos = x > 0
+    np.testing.assert_array_equal(train[pos], x[pos])
+    assert np.all(train[~pos] != infer[~pos])
+    slope = train[~pos] / x[~pos]
+    assert slope.min() >= 1 / layer.upper - 1e-6 if isinstance(layer, RReLU) else slope.min() >= layer.lower - 1e-6
+
+
+@pytest.mark.parametrize("bad", ["no", "False", 1, 0])
+def test_boolean_flags_take_booleans_only(bad):
+    with pytest.raises(TypeError, match="channel_shared"):
+        ChannelPReLU(channel_shared=bad)
+    with pytest.raises(TypeError, match="training"):
+        RReLU()(np.ones((2, 2), "float32"), training=bad)
 
 
 @pytest.mark.parametrize("bad", [dict(lower=0.0), dict(lower=9.0, upper=8.0), dict(lower=float("nan"))])
@@ -47,66 +91,102 @@ def test_rrelu_bad_bounds(bad):
         RReLU(**bad)
 
 
-def test_rrelu_config_round_trip_and_save_load(tmp_path):
-    layer = RReLU(lower=2.0, upper=6.0, seed=5)
-    clone = RReLU.from_config(layer.get_config())
-    assert (clone.lower, clone.upper, clone.seed) == (2.0, 6.0, 5)
+@pytest.mark.parametrize("bad", [[0], [], ["1"], [True]])
+def test_rrelu_bad_shared_axes(bad):
+    with pytest.raises(ValueError, match="shared_axes"):
+        RReLU(shared_axes=bad)
 
-    inputs = keras.Input((4,))
-    h = keras.layers.Dense(4, kernel_initializer="ones")(inputs)
-    h = RReLU(lower=2.0, upper=6.0)(h)
-    h = ChannelPReLU(alpha_init=0.3)(h)
-    model = keras.Model(inputs, h)
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x = np.array([[-1.0, -2.0, 0.5, 1.0]], dtype="float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    assert isinstance(loaded.layers[2], RReLU) and loaded.layers[2].upper == 6.0
+
+def test_rrelu_per_element_divisor_is_uniform():
+    x = -np.ones((400, 500), dtype="float32")
+    a = x / np.asarray(RReLU(seed=1)(x, training=True))
+    assert a.min() >= 3 and a.max() <= 8
+    assert np.unique(a).size > 10_000
+    assert stats.kstest(a.ravel()[:20_000], stats.uniform(3, 5).cdf).pvalue > 1e-3
+
+
+def test_rrelu_channel_shares_the_divisor_within_example_and_channel():
+    """shared_axes=[1, 2]: one a per (example, channel), the paper's a_ji."""
+    x = -np.ones((300, 4, 5, 8), dtype="float32")
+    a = x / np.asarray(RReLU(seed=2, shared_axes=[1, 2])(x, training=True))
+    per_ec = a.reshape(300, 20, 8)
+    np.testing.assert_array_equal(per_ec, np.broadcast_to(per_ec[:, :1, :], per_ec.shape))  # shared spatially
+    draws = per_ec[:, 0, :]                    # one per example and channel
+    assert np.unique(draws).size == draws.size  # different across examples and channels
+    assert stats.kstest(draws.ravel(), stats.uniform(3, 5).cdf).pvalue > 1e-3
+
+
+def test_numpy_rrelu_shared_axes_matches_the_layer_semantics():
+    x = -np.ones((6, 3, 3, 4))
+    a = x / A.rrelu(x, training=True, rng=np.random.default_rng(0), shared_axes=(1, 2))
+    assert np.all(a == a[:, :1, :1, :]) and np.unique(a).size == 24
+
+
+def test_rrelu_seeded_repeatability_and_variation_between_calls():
+    x = -np.ones((10, 10), dtype="float32")
+    layer = RReLU(seed=3)
+    y1 = np.asarray(layer(x, training=True))
+    np.testing.assert_array_equal(y1, np.asarray(RReLU(seed=3)(x, training=True)))
+    assert not np.array_equal(y1, np.asarray(layer(x, training=True)))  # the generator advances
+
+
+def test_random_slope_parameterisation():
+    layer = RandomSlopeReLU(seed=0)
+    x = -np.ones((300, 300), dtype="float32")
+    slope = -np.asarray(layer(x, training=True))
+    assert slope.min() >= 1 / 8 and slope.max() <= 1 / 3
+    assert stats.kstest(slope.ravel()[:20_000], stats.uniform(1 / 8, 1 / 3 - 1 / 8).cdf).pvalue > 1e-3
+    assert float(layer(np.float32(-1.0), training=False)) == pytest.approx(-11 / 48)
 
 
 def test_channel_prelu_one_alpha_per_channel_no_decay():
     layer = ChannelPReLU()
     x = np.random.default_rng(1).normal(size=(2, 5, 5, 7)).astype("float32")
-    y = layer(x)
-    assert layer.alpha.shape == (7,)
-    np.testing.assert_array_equal(layer.alpha.numpy(), 0.25)
-    assert layer.alpha.regularizer is None
-    np.testing.assert_allclose(y, A.prelu(x, np.full(7, 0.25, "float32")), rtol=1e-7)
+    layer(x)
+    assert layer.alpha.shape == (7,) and layer.alpha.regularizer is None
+    np.testing.assert_array_equal(layer.alpha.numpy(), A.PRELU_ALPHA_INIT)
     shared = ChannelPReLU(channel_shared=True)
     shared(x)
     assert shared.alpha.shape == (1,)
 
 
-def test_factory_spells_out_every_parameter():
-    assert set(STUDY_ARMS) <= set(ARMS)
-    assert make_activation("lrelu_0.01").negative_slope == pytest.approx(0.01)
-    assert make_activation("lrelu_1/5.5").negative_slope == pytest.approx(1 / 5.5)
-    prelu = make_activation("prelu")
-    prelu.build((None, 3))
-    np.testing.assert_array_equal(prelu.alpha.numpy(), 0.25)
-    rrelu = make_activation("rrelu")
-    assert (rrelu.lower, rrelu.upper) == (3.0, 8.0)
-    assert make_activation("elu").alpha == 1.0
-    assert make_activation("relu", name="act_1").name == "act_1"
-    # each call returns a fresh layer
-    assert make_activation("prelu") is not make_activation("prelu")
-
-
-@pytest.mark.parametrize("name", list(ARMS))
-def test_factory_layers_agree_with_numpy(name):
-    x = np.random.default_rng(2).normal(size=(4, 6)).astype("float32")
+@pytest.mark.parametrize("name", arms.names())
+def test_factory_layers_agree_with_the_arm_reference(name):
+    x = np.random.default_rng(2).normal(size=(4, 3, 3, 6)).astype("float32")
     y = np.asarray(make_activation(name)(x))
-    reference, params = ARM_REFERENCE[name]
-    np.testing.assert_allclose(y, A.get(reference)(x, **params), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(y, arms.get(name).reference(x), rtol=1e-6, atol=1e-7)
 
 
-def test_every_arm_has_a_reference_and_a_slug():
-    assert set(ARM_REFERENCE) == set(ARMS)
-    assert ARM_REFERENCE["lrelu_1/5.5"] == ("leaky_relu", {"alpha": 1 / 5.5})
-    assert arm_slug("lrelu_1/5.5") == "lrelu_1_5.5" and arm_slug("relu") == "relu"
+def test_factory_passes_layer_options_and_names():
+    assert make_activation("rrelu_channel").shared_axes == [1, 2]
+    assert make_activation("rrelu").shared_axes is None
+    assert make_activation("prelu_shared").channel_shared is True
+    assert make_activation("relu", name="act_1").name == "act_1"
 
 
-def test_factory_unknown_name():
+def test_factory_unknown_name_lists_valid_ones():
     with pytest.raises(ValueError, match="valid names: sigmoid, relu"):
-        make_activation("swish")
+        make_activation("swishy")
+
+
+def test_arm_table_imports_without_tensorflow():
+    code = "import sys, actbook.arms; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_slug_and_display():
+    assert arms.slug("lrelu_1/5.5") == "lrelu_1_5.5"
+    assert arms.display("lrelu_1/5.5") == "Leaky ReLU (a = 5.5)"
+    assert "softmax" not in arms.train_arms()
+
+
+@pytest.mark.parametrize("name", ["relu", "lrelu_1/5.5", "prelu", "rrelu", "sigmoid"])
+def test_per_activation_init_has_he_et_al_variance(name):
+    """Var(W) = 2 / ((1 + a^2) n_in) for a leaky unit, 2 / (n_in + n_out) for Glorot."""
+    fan_in = fan_out = 3 * 3 * 64  # a conv kernel: receptive field x channels
+    w = np.asarray(kernel_initializer(name, "per_activation", seed=0)((3, 3, 64, 64)))
+    arm = arms.get(name)
+    expected = 2 / (fan_in + fan_out) if arm.init == "glorot" else 2 / ((1 + arm.negative_slope ** 2) * fan_in)
+    assert w.var() == pytest.approx(expected, rel=0.05)
+    he = np.asarray(kernel_initializer(name, "he", seed=0)((3, 3, 64, 64)))
+    assert he.var() == pytest.approx(2 / fan_in, rel=0.05)

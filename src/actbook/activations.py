@@ -22,13 +22,20 @@ from typing import Callable
 
 import numpy as np
 
+# Default parameters, written once: the functions, the registry, the Keras
+# layers and the arm table (actbook.arms) all take them from here.
+LEAKY_ALPHA = 0.01            # Maas et al. (2013); the RReLU paper's a = 100
+PRELU_ALPHA_INIT = 0.25       # He et al. (2015)
+RRELU_LOWER, RRELU_UPPER = 3.0, 8.0   # Xu et al. (2015): a ~ U(3, 8)
+ELU_ALPHA = 1.0               # Clevert et al. (2016)
+
 __all__ = [
     "sigmoid", "sigmoid_grad",
     "relu", "relu_grad",
     "leaky_relu", "leaky_relu_grad",
     "prelu", "prelu_grad", "prelu_grad_alpha",
-    "rrelu", "rrelu_grad",
-    "elu", "elu_grad",
+    "rrelu", "rrelu_grad", "rrelu_bounds", "noise_shape",
+    "elu", "elu_grad", "LEAKY_ALPHA", "PRELU_ALPHA_INIT", "RRELU_LOWER", "RRELU_UPPER", "ELU_ALPHA",
     "softmax", "softmax_jacobian",
     "Activation", "get", "names", "REGISTRY",
 ]
@@ -122,7 +129,7 @@ def _slope_grad(x: np.ndarray, slope) -> np.ndarray:
     return _keep_nan(x, np.where(x > 0, one, slope))
 
 
-def leaky_relu(x, alpha=0.01):
+def leaky_relu(x, alpha=LEAKY_ALPHA):
     r"""Leaky ReLU: :math:`x` for :math:`x > 0`, :math:`\alpha x` otherwise.
 
     The default ``alpha = 0.01`` is Maas et al. (2013), the RReLU paper's
@@ -133,7 +140,7 @@ def leaky_relu(x, alpha=0.01):
     return _negative_slope(x, a)
 
 
-def leaky_relu_grad(x, alpha=0.01):
+def leaky_relu_grad(x, alpha=LEAKY_ALPHA):
     """Derivative of Leaky ReLU: 1 for ``x > 0``, ``alpha`` for ``x <= 0``."""
     x = _as_float(x)
     a = x.dtype.type(_finite_scalar(alpha, "alpha"))
@@ -192,7 +199,9 @@ def prelu_grad_alpha(x, alpha):
     return np.broadcast_to(out, np.broadcast_shapes(x.shape, np.shape(alpha))).copy()
 
 
-def _rrelu_bounds(lower, upper) -> tuple[float, float]:
+def rrelu_bounds(lower, upper) -> tuple[float, float]:
+    """Validate RReLU's bounds (finite, ``0 < lower <= upper``); the one check
+    that the NumPy reference and the Keras layers share."""
     lo = _finite_scalar(lower, "lower")
     hi = _finite_scalar(upper, "upper")
     if lo <= 0:
@@ -202,32 +211,47 @@ def _rrelu_bounds(lower, upper) -> tuple[float, float]:
     return lo, hi
 
 
-def rrelu(x, lower=3.0, upper=8.0, training=False, rng=None):
+def noise_shape(shape: tuple, shared_axes) -> tuple:
+    """``shape`` with every axis in ``shared_axes`` set to 1 (negative axes count from the end).
+
+    RReLU's divisor is drawn once per position of the noise shape and
+    broadcast over the shared axes: ``shared_axes=(1, 2)`` on images
+    ``(batch, height, width, channels)`` gives one divisor per example and
+    channel, the paper's :math:`a_{ji}`."""
+    if shared_axes is None:
+        return tuple(shape)
+    axes = {int(a) % len(shape) for a in shared_axes}
+    return tuple(1 if i in axes else d for i, d in enumerate(shape))
+
+
+def rrelu(x, lower=RRELU_LOWER, upper=RRELU_UPPER, training=False, rng=None, shared_axes=None):
     r"""Randomized leaky ReLU in the parameterisation of Xu et al. (2015).
 
     For :math:`x < 0` the output is :math:`x / a`. In training
-    (``training=True``) each element draws its own
-    :math:`a \sim U(\text{lower}, \text{upper})` from ``rng`` (a
-    ``numpy.random.Generator``; pass a seeded one for repeatable runs, ``None``
-    draws fresh entropy). At inference :math:`a` is fixed to
-    :math:`(\text{lower} + \text{upper}) / 2`, i.e. ``x / 5.5`` by default.
+    (``training=True``) :math:`a \sim U(\text{lower}, \text{upper})` is
+    drawn from ``rng`` (a ``numpy.random.Generator``; pass a seeded one for
+    repeatable runs, ``None`` draws fresh entropy): one per element, or one
+    per position of :func:`noise_shape` when ``shared_axes`` is given
+    (``(1, 2)``: per example and channel, as the paper indexes :math:`a_{ji}`).
+    At inference :math:`a` is fixed to :math:`(\text{lower} + \text{upper}) / 2`,
+    i.e. ``x / 5.5`` by default.
     """
     x = _as_float(x)
-    lo, hi = _rrelu_bounds(lower, upper)
+    lo, hi = rrelu_bounds(lower, upper)
     if training:
         if rng is None:
             rng = np.random.default_rng()
         elif not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        a = rng.uniform(lo, hi, size=x.shape).astype(x.dtype)
+        a = rng.uniform(lo, hi, size=noise_shape(x.shape, shared_axes)).astype(x.dtype)
         return np.where(x > 0, x, x / a)
     return np.where(x > 0, x, x / x.dtype.type((lo + hi) / 2))
 
 
-def rrelu_grad(x, lower=3.0, upper=8.0):
+def rrelu_grad(x, lower=RRELU_LOWER, upper=RRELU_UPPER):
     """Inference derivative of RReLU: 1 for ``x > 0``, ``2 / (lower + upper)`` for ``x <= 0``."""
     x = _as_float(x)
-    lo, hi = _rrelu_bounds(lower, upper)
+    lo, hi = rrelu_bounds(lower, upper)
     return _slope_grad(x, x.dtype.type(1 / ((lo + hi) / 2)))
 
 
@@ -235,7 +259,7 @@ def rrelu_grad(x, lower=3.0, upper=8.0):
 # ELU
 # --------------------------------------------------------------------------
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=ELU_ALPHA):
     r"""Exponential linear unit (Clevert et al. 2016).
 
     :math:`x` for :math:`x > 0`, :math:`\alpha (e^x - 1)` otherwise, computed
@@ -249,7 +273,7 @@ def elu(x, alpha=1.0):
     return np.where(x > 0, x, neg)
 
 
-def elu_grad(x, alpha=1.0):
+def elu_grad(x, alpha=ELU_ALPHA):
     r"""Derivative of ELU: 1 for ``x > 0``, :math:`\alpha e^x` (= ELU(x) + alpha) for ``x <= 0``."""
     x = _as_float(x)
     a = x.dtype.type(_finite_scalar(alpha, "alpha"))
@@ -319,10 +343,10 @@ REGISTRY: dict[str, Activation] = {
     for a in [
         Activation("sigmoid", sigmoid, sigmoid_grad, {}, "logistic function"),
         Activation("relu", relu, relu_grad, {}, "Nair & Hinton 2010"),
-        Activation("leaky_relu", leaky_relu, leaky_relu_grad, {"alpha": 0.01}, "Maas et al. 2013"),
-        Activation("prelu", prelu, prelu_grad, {"alpha": 0.25}, "He et al. 2015"),
-        Activation("rrelu", rrelu, rrelu_grad, {"lower": 3.0, "upper": 8.0}, "Xu et al. 2015"),
-        Activation("elu", elu, elu_grad, {"alpha": 1.0}, "Clevert et al. 2016"),
+        Activation("leaky_relu", leaky_relu, leaky_relu_grad, {"alpha": LEAKY_ALPHA}, "Maas et al. 2013"),
+        Activation("prelu", prelu, prelu_grad, {"alpha": PRELU_ALPHA_INIT}, "He et al. 2015"),
+        Activation("rrelu", rrelu, rrelu_grad, {"lower": RRELU_LOWER, "upper": RRELU_UPPER}, "Xu et al. 2015"),
+        Activation("elu", elu, elu_grad, {"alpha": ELU_ALPHA}, "Clevert et al. 2016"),
         Activation("softmax", softmax, softmax_jacobian, {}, "Bridle 1990"),
     ]
 }

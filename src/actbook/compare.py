@@ -16,59 +16,63 @@ import pandas as pd
 import tensorflow as tf
 
 from actbook import activations as A
-from actbook.layers import ChannelPReLU, RReLU
+from actbook import arms
+from actbook.layers import make_activation
 
 __all__ = ["Counterpart", "COUNTERPARTS", "probe_points", "keras_value_and_grad", "agreement", "agreement_table"]
 
 
 @dataclass(frozen=True)
 class Counterpart:
-    """A Keras/TF implementation to hold against a NumPy reference."""
+    """A Keras/TF implementation to hold against the NumPy reference of an arm."""
 
     label: str                  # how the table names the Keras side
-    reference: str              # registry name of the NumPy reference
-    params: dict                # parameters given to the NumPy reference
-    build: Callable[[str], Callable]  # dtype name -> a callable on tf tensors
+    arm: str                    # the arm (actbook.arms) whose reference and parameters apply
+    build: Callable[[str, dict], Callable]  # (dtype name, arm parameters) -> a callable on tf tensors
+
+    @property
+    def reference(self) -> str:
+        return arms.get(self.arm).function
+
+    @property
+    def params(self) -> dict:
+        return arms.get(self.arm).params
 
 
-def _prelu_layer(alpha: float, cls) -> Callable:
-    def build(dtype):
-        if cls is keras.layers.PReLU:
-            return cls(alpha_initializer=keras.initializers.Constant(alpha), dtype=dtype)
-        return cls(alpha_init=alpha, channel_shared=True, dtype=dtype)
-    return build
+def _fn(f):
+    """A Keras function that needs neither the dtype nor the parameters."""
+    return lambda dt, p: f
+
+
+def _slope_label(template: str, arm: str) -> str:
+    return template.format(arms.get(arm).params["alpha"])
 
 
 COUNTERPARTS: dict[str, list[Counterpart]] = {
-    "sigmoid": [
-        Counterpart("keras.activations.sigmoid", "sigmoid", {}, lambda dt: keras.activations.sigmoid),
-    ],
+    "sigmoid": [Counterpart("keras.activations.sigmoid", "sigmoid", _fn(keras.activations.sigmoid))],
     "relu": [
-        Counterpart("keras.activations.relu", "relu", {}, lambda dt: keras.activations.relu),
-        Counterpart("keras.layers.ReLU()", "relu", {}, lambda dt: keras.layers.ReLU(dtype=dt)),
+        Counterpart("keras.activations.relu", "relu", _fn(keras.activations.relu)),
+        Counterpart("keras.layers.ReLU()", "relu", lambda dt, p: keras.layers.ReLU(dtype=dt)),
     ],
     "leaky_relu": [
-        Counterpart("keras.layers.LeakyReLU(negative_slope=0.01)", "leaky_relu", {"alpha": 0.01},
-                    lambda dt: keras.layers.LeakyReLU(negative_slope=0.01, dtype=dt)),
-        Counterpart("keras.activations.leaky_relu(x, 1/5.5)", "leaky_relu", {"alpha": 1 / 5.5},
-                    lambda dt: lambda x: keras.activations.leaky_relu(x, negative_slope=1 / 5.5)),
+        Counterpart(_slope_label("keras.layers.LeakyReLU(negative_slope={:g})", "lrelu_0.01"), "lrelu_0.01",
+                    lambda dt, p: keras.layers.LeakyReLU(negative_slope=p["alpha"], dtype=dt)),
+        Counterpart("keras.activations.leaky_relu(x, 1/5.5)", "lrelu_1/5.5",
+                    lambda dt, p: lambda x: keras.activations.leaky_relu(x, negative_slope=p["alpha"])),
     ],
     "prelu": [
-        Counterpart("keras.layers.PReLU(alpha=0.25)", "prelu", {"alpha": 0.25},
-                    _prelu_layer(0.25, keras.layers.PReLU)),
-        Counterpart("actbook.layers.ChannelPReLU(0.25)", "prelu", {"alpha": 0.25},
-                    _prelu_layer(0.25, ChannelPReLU)),
+        Counterpart("keras.layers.PReLU(alpha=0.25)", "prelu",
+                    lambda dt, p: keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(p["alpha"]),
+                                                     dtype=dt)),
+        Counterpart("actbook.layers.ChannelPReLU(0.25)", "prelu_shared",
+                    lambda dt, p: make_activation("prelu_shared", dtype=dt)),
     ],
-    "rrelu": [
-        Counterpart("actbook.layers.RReLU (inference)", "rrelu", {}, lambda dt: RReLU(dtype=dt)),
-    ],
+    "rrelu": [Counterpart("actbook.layers.RReLU (inference)", "rrelu", lambda dt, p: make_activation("rrelu", dtype=dt))],
     "elu": [
-        Counterpart("keras.activations.elu", "elu", {"alpha": 1.0}, lambda dt: keras.activations.elu),
-        Counterpart("tf.nn.elu", "elu", {"alpha": 1.0}, lambda dt: tf.nn.elu),
+        Counterpart("keras.activations.elu", "elu", _fn(keras.activations.elu)),
+        Counterpart("tf.nn.elu", "elu", _fn(tf.nn.elu)),
     ],
-    "softmax": [
-        Counterpart("keras.activations.softmax", "softmax", {}, lambda dt: keras.activations.softmax),
-    ],
+    "softmax": [Counterpart("keras.activations.softmax", "softmax", _fn(keras.activations.softmax))],
 }
 
 
@@ -103,7 +107,7 @@ def agreement(c: Counterpart, dtype) -> dict:
     is_softmax = c.reference == "softmax"
     x = (np.random.default_rng(0).normal(scale=3.0, size=10).astype(dtype) if is_softmax
          else probe_points(dtype))
-    y_tf, g_tf = keras_value_and_grad(c.build(np.dtype(dtype).name), x, softmax=is_softmax)
+    y_tf, g_tf = keras_value_and_grad(c.build(np.dtype(dtype).name, c.params), x, softmax=is_softmax)
     y_np = ref(x, **c.params)
     g_np = ref.grad(x, **c.params)
     zero = np.flatnonzero(x == 0)

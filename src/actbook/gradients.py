@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from actbook import activations as A
 from actbook.dead_units import dead_fraction
-from actbook.layers import ARM_REFERENCE, ChannelPReLU, make_activation
+from actbook import arms
+from actbook.layers import ChannelPReLU, make_activation
 
 __all__ = ["DeepMLP", "gradient_norms", "local_derivative", "layer_statistics", "train_and_track",
            "INITIALISERS"]
@@ -101,7 +102,8 @@ def local_derivative(net: DeepMLP, layer: int, z: np.ndarray) -> np.ndarray:
     using the layer's current parameters (PReLU's learned slopes)."""
     if net.arm == "linear":
         return np.ones_like(z)
-    name, params = ARM_REFERENCE[net.arm]
+    arm = arms.get(net.arm)
+    name, params = arm.function, arm.params
     act = net.acts[layer]
     if isinstance(act, ChannelPReLU):
         params = {"alpha": act.alpha.numpy()}

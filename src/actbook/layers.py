@@ -13,64 +13,83 @@ from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-u
 import keras
 from keras import ops
 
-__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "ARMS", "STUDY_ARMS", "ARM_REFERENCE",
-           "make_activation", "arm_slug"]
+from actbook import activations as A
+from actbook import arms as _arms
+
+__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "make_activation", "kernel_initializer"]
 
 
-def _check_bounds(lower: float, upper: float) -> tuple[float, float]:
-    lower, upper = float(lower), float(upper)
-    if not (math.isfinite(lower) and math.isfinite(upper)):
-        raise ValueError(f"lower and upper must be finite, got lower={lower}, upper={upper}")
-    if lower <= 0:
-        raise ValueError(f"lower must be > 0, got {lower}")
-    if lower > upper:
-        raise ValueError(f"lower must be <= upper, got lower={lower}, upper={upper}")
-    return lower, upper
+def _check_bool(value, name: str) -> bool:
+    """Boolean flags take booleans only: ``"False"`` or ``"no"`` would be truthy."""
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 class _RandomNegativeSlope(keras.layers.Layer):
     """Shared machinery: ``x`` for ``x > 0``, ``slope * x`` otherwise, where the
-    slope is drawn per element in training and fixed at inference."""
+    slope is drawn in training (per element, or shared over ``shared_axes``)
+    and fixed at inference."""
 
-    def __init__(self, lower: float, upper: float, seed: int | None = None, **kwargs):
+    def __init__(self, lower: float, upper: float, seed: int | None = None, shared_axes=None, **kwargs):
         super().__init__(**kwargs)
-        self.lower, self.upper = _check_bounds(lower, upper)
+        self.lower, self.upper = A.rrelu_bounds(lower, upper)
         self.seed = seed
+        if shared_axes is not None:
+            if isinstance(shared_axes, int):
+                shared_axes = [shared_axes]
+            shared_axes = list(shared_axes)
+            if not shared_axes or not all(isinstance(a, int) and not isinstance(a, bool) and a != 0
+                                          for a in shared_axes):
+                raise ValueError(f"shared_axes must be non-zero axis indices (0 is the batch), got {shared_axes!r}")
+        self.shared_axes = shared_axes
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
+
+    def _draw(self, inputs, lower, upper):
+        """Uniform numbers in float32 (bfloat16 would round a to steps of 1/32),
+        one per position of the noise shape."""
+        shape = ops.shape(inputs)
+        if self.shared_axes is not None:
+            shape = A.noise_shape(shape, self.shared_axes)
+        return keras.random.uniform(shape, lower, upper, dtype="float32", seed=self.seed_generator)
 
     def _negative_branch(self, inputs, training):
         """The output for ``inputs <= 0``."""
         raise NotImplementedError
 
     def call(self, inputs, training=None):
-        return ops.where(inputs > 0, inputs, self._negative_branch(inputs, bool(training)))
+        training = False if training is None else _check_bool(training, "training")
+        return ops.where(inputs > 0, inputs, self._negative_branch(inputs, training))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "lower": self.lower, "upper": self.upper, "seed": self.seed}
+        return {**super().get_config(), "lower": self.lower, "upper": self.upper, "seed": self.seed,
+                "shared_axes": self.shared_axes}
 
 
 @keras.saving.register_keras_serializable(package="actbook")
 class RReLU(_RandomNegativeSlope):
     """Randomized leaky ReLU as in Xu et al. (2015): ``y = x / a`` for ``x < 0``.
 
-    Training: ``a ~ U(lower, upper)`` drawn independently per element.
+    Training: ``a ~ U(lower, upper)``, drawn independently per element (what
+    PyTorch and MXNet do), or once per position of the noise shape with
+    ``shared_axes`` (like ``keras.layers.PReLU``): ``shared_axes=[1, 2]`` on
+    images gives one divisor per example and channel, the paper's ``a_ji``.
     Inference: ``a = (lower + upper) / 2`` (5.5 by default). The defaults
-    ``lower=3, upper=8`` are the paper's.
+    are the paper's U(3, 8).
     """
 
-    def __init__(self, lower: float = 3.0, upper: float = 8.0, seed: int | None = None, **kwargs):
-        super().__init__(lower, upper, seed, **kwargs)
+    def __init__(self, lower: float = A.RRELU_LOWER, upper: float = A.RRELU_UPPER, seed: int | None = None,
+                 shared_axes=None, **kwargs):
+        super().__init__(lower, upper, seed, shared_axes, **kwargs)
 
     def _negative_branch(self, inputs, training):
         if training:
             # Draw the divisor a, not the slope: 1/a is not uniform.
-            # Drawn in float32: bfloat16 would round a to steps of 1/32.
-            a = keras.random.uniform(ops.shape(inputs), self.lower, self.upper,
-                                     dtype="float32", seed=self.seed_generator)
+            a = self._draw(inputs, self.lower, self.upper)
             return inputs / ops.cast(a, inputs.dtype)
         # A Python float keeps full precision in float64 (ops.cast would
         # go through a float32 tensor first).
@@ -81,18 +100,19 @@ class RReLU(_RandomNegativeSlope):
 class RandomSlopeReLU(_RandomNegativeSlope):
     """RReLU in the *slope* parameterisation of PyTorch and MXNet.
 
-    Training: ``slope ~ U(lower, upper)``, default ``U(1/8, 1/3)``; inference:
-    ``slope = (lower + upper) / 2 = 11/48``. Not the same distribution, nor
-    the same test-time slope, as :class:`RReLU` (paper: ``2 / 11``).
+    Training: ``slope ~ U(lower, upper)``, default ``U(1/8, 1/3)`` (the
+    reciprocals of the paper's bounds); inference: ``slope = (lower + upper) / 2
+    = 11/48``. Not the same distribution, nor the same test-time slope, as
+    :class:`RReLU` (paper: ``2 / 11``).
     """
 
-    def __init__(self, lower: float = 1 / 8, upper: float = 1 / 3, seed: int | None = None, **kwargs):
-        super().__init__(lower, upper, seed, **kwargs)
+    def __init__(self, lower: float = 1 / A.RRELU_UPPER, upper: float = 1 / A.RRELU_LOWER,
+                 seed: int | None = None, shared_axes=None, **kwargs):
+        super().__init__(lower, upper, seed, shared_axes, **kwargs)
 
     def _negative_branch(self, inputs, training):
         if training:
-            slope = keras.random.uniform(ops.shape(inputs), self.lower, self.upper,
-                                         dtype="float32", seed=self.seed_generator)
+            slope = self._draw(inputs, self.lower, self.upper)
             return inputs * ops.cast(slope, inputs.dtype)
         return inputs * ((self.lower + self.upper) / 2)
 
@@ -108,13 +128,13 @@ class ChannelPReLU(keras.layers.Layer):
     Keras's ``PReLU`` gives 0 there and initialises alpha to 0.
     """
 
-    def __init__(self, alpha_init: float = 0.25, channel_shared: bool = False, **kwargs):
+    def __init__(self, alpha_init: float = A.PRELU_ALPHA_INIT, channel_shared: bool = False, **kwargs):
         super().__init__(**kwargs)
         alpha_init = float(alpha_init)
         if not math.isfinite(alpha_init):
             raise ValueError(f"alpha_init must be finite, got {alpha_init}")
         self.alpha_init = alpha_init
-        self.channel_shared = bool(channel_shared)
+        self.channel_shared = _check_bool(channel_shared, "channel_shared")
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -135,50 +155,47 @@ class ChannelPReLU(keras.layers.Layer):
         return {**super().get_config(), "alpha_init": self.alpha_init, "channel_shared": self.channel_shared}
 
 
-# The arms of the study. Keras's own defaults (LeakyReLU 0.3, PReLU alpha 0)
-# are never used: every parameter is spelled out here.
-ARMS: dict[str, callable] = {
-    "sigmoid": lambda **kw: keras.layers.Activation("sigmoid", **kw),
-    "relu": lambda **kw: keras.layers.ReLU(**kw),
-    "lrelu_0.01": lambda **kw: keras.layers.LeakyReLU(negative_slope=0.01, **kw),   # a = 100
-    "lrelu_1/5.5": lambda **kw: keras.layers.LeakyReLU(negative_slope=1 / 5.5, **kw),  # a = 5.5
-    "prelu": lambda **kw: ChannelPReLU(alpha_init=0.25, **kw),
-    "prelu_shared": lambda **kw: ChannelPReLU(alpha_init=0.25, channel_shared=True, **kw),
-    "rrelu": lambda **kw: RReLU(lower=3.0, upper=8.0, **kw),
-    "elu": lambda **kw: keras.layers.ELU(alpha=1.0, **kw),
-    "softmax": lambda **kw: keras.layers.Softmax(axis=-1, **kw),
+# How each NumPy reference becomes a Keras layer, given the arm's parameters
+# and layer options. Keras's own defaults (LeakyReLU 0.3, PReLU alpha 0) are
+# never used: every parameter comes from the arm table.
+_KERAS = {
+    "sigmoid": lambda p, o, **kw: keras.layers.Activation("sigmoid", **kw),
+    "relu": lambda p, o, **kw: keras.layers.ReLU(**kw),
+    "leaky_relu": lambda p, o, **kw: keras.layers.LeakyReLU(negative_slope=p["alpha"], **kw),
+    "prelu": lambda p, o, **kw: ChannelPReLU(alpha_init=p["alpha"], **o, **kw),
+    "rrelu": lambda p, o, **kw: RReLU(lower=p["lower"], upper=p["upper"], **o, **kw),
+    "elu": lambda p, o, **kw: keras.layers.ELU(alpha=p["alpha"], **kw),
+    "softmax": lambda p, o, **kw: keras.layers.Softmax(axis=-1, **kw),
 }
-
-#: The hidden-layer activations compared in the training experiments.
-STUDY_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")
-
-#: Each arm's NumPy reference in ``actbook.activations``: (registry name, parameters).
-#: PReLU's entry holds its *initial* slope; a trained layer's slopes are in ``layer.alpha``.
-ARM_REFERENCE: dict[str, tuple[str, dict]] = {
-    "sigmoid": ("sigmoid", {}),
-    "relu": ("relu", {}),
-    "lrelu_0.01": ("leaky_relu", {"alpha": 0.01}),
-    "lrelu_1/5.5": ("leaky_relu", {"alpha": 1 / 5.5}),
-    "prelu": ("prelu", {"alpha": 0.25}),
-    "prelu_shared": ("prelu", {"alpha": 0.25}),
-    "rrelu": ("rrelu", {"lower": 3.0, "upper": 8.0}),
-    "elu": ("elu", {"alpha": 1.0}),
-    "softmax": ("softmax", {}),
-}
-
-
-def arm_slug(arm: str) -> str:
-    """An arm's name usable in file names, model names and glue keys ("lrelu_1/5.5" -> "lrelu_1_5.5")."""
-    return arm.replace("/", "_")
 
 
 def make_activation(arm: str, **layer_kwargs) -> keras.layers.Layer:
-    """A fresh Keras layer for the arm ``arm`` (see :data:`ARMS`).
+    """A fresh Keras layer for the arm ``arm`` of :data:`actbook.arms.ARMS`.
 
     ``layer_kwargs`` (e.g. ``name=``) go to the layer's constructor.
     """
-    try:
-        factory = ARMS[arm]
-    except KeyError:
-        raise ValueError(f"unknown activation {arm!r}; valid names: {', '.join(ARMS)}") from None
-    return factory(**layer_kwargs)
+    spec = _arms.get(arm)
+    return _KERAS[spec.function](spec.params, spec.layer, **layer_kwargs)
+
+
+def kernel_initializer(arm: str, init: str, seed: int) -> keras.initializers.Initializer:
+    """The convolution kernels' initialiser.
+
+    ``"he"``: He normal for every arm (the ``cpu`` sweep's setting).
+    ``"per_activation"``: the arm's own (:attr:`actbook.arms.Arm.init`): He
+    et al.'s variance 2 / ((1 + a^2) n_in) for a unit with negative slope a
+    (a = 0: ReLU, ELU), Glorot for the sigmoid, LeCun for SELU-like units.
+    """
+    if init == "he":
+        return keras.initializers.HeNormal(seed=seed)
+    if init != "per_activation":
+        raise ValueError(f"unknown init {init!r}; valid: he, per_activation")
+    spec = _arms.get(arm)
+    if spec.init == "he":
+        return keras.initializers.VarianceScaling(2.0 / (1.0 + spec.negative_slope ** 2), "fan_in",
+                                                  "truncated_normal", seed=seed)
+    if spec.init == "glorot":
+        return keras.initializers.GlorotNormal(seed=seed)
+    if spec.init == "lecun":
+        return keras.initializers.LecunNormal(seed=seed)
+    raise ValueError(f"arm {arm!r} has unknown init {spec.init!r}")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 
-from actbook.layers import arm_slug, make_activation
+from actbook.arms import slug as arm_slug
+from actbook.layers import kernel_initializer, make_activation
 
 __all__ = ["network_in_network", "small_cnn", "build_model", "forward_flops", "MODELS"]
 
@@ -19,21 +20,21 @@ __all__ = ["network_in_network", "small_cnn", "build_model", "forward_flops", "M
 class _Builder:
     """Numbers the activation layers and shares the kernel settings."""
 
-    def __init__(self, arm: str, weight_decay: float, seed: int):
-        self.arm, self.seed, self.k = arm, seed, 0
+    def __init__(self, arm: str, weight_decay: float, seed: int, init: str):
+        self.arm, self.seed, self.init, self.k = arm, seed, init, 0
         self.reg = keras.regularizers.L2(weight_decay) if weight_decay else None
 
     def conv(self, x, filters: int, size: int):
         self.k += 1
         x = keras.layers.Conv2D(
             filters, size, padding="same", name=f"conv_{self.k}",
-            kernel_initializer=keras.initializers.HeNormal(seed=self.seed + self.k),
+            kernel_initializer=kernel_initializer(self.arm, self.init, self.seed + self.k),
             kernel_regularizer=self.reg)(x)
         return make_activation(self.arm, name=f"act_{self.k}")(x)
 
 
 def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
-                       weight_decay: float = 1e-4, seed: int = 0) -> keras.Model:
+                       weight_decay: float = 1e-4, seed: int = 0, init: str = "he") -> keras.Model:
     """Network in Network (Lin et al. 2014) as used by Xu et al. (2015).
 
     conv5x5-192, 1x1-160, 1x1-96, 3x3 max pool /2, dropout;
@@ -42,7 +43,7 @@ def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
     The activation follows every convolution, the last one included, as in
     the paper's description; weight decay is on kernels only.
     """
-    b = _Builder(arm, weight_decay, seed)
+    b = _Builder(arm, weight_decay, seed, init)
     x = inputs = keras.Input((32, 32, 3))
     for f, s in [(192, 5), (160, 1), (96, 1)]:
         x = b.conv(x, f, s)
@@ -60,13 +61,13 @@ def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
 
 
 def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float = 0.25,
-              weight_decay: float = 5e-4, seed: int = 0) -> keras.Model:
+              weight_decay: float = 5e-4, seed: int = 0, init: str = "he") -> keras.Model:
     """A fast CNN for the CPU profile, in the NIN spirit (no normalisation).
 
     conv3x3-w, conv3x3-w, max pool, dropout; conv3x3-2w, conv3x3-2w, max pool,
     dropout; conv3x3-4w, conv1x1-4w, global average pool, dense-10, softmax.
     """
-    b = _Builder(arm, weight_decay, seed)
+    b = _Builder(arm, weight_decay, seed, init)
     x = inputs = keras.Input((32, 32, 3))
     for stage, mult in enumerate([1, 2]):
         x = b.conv(x, width * mult, 3)

@@ -15,13 +15,6 @@ from actbook import activations as A
 
 __all__ = ["standard_normal_sample", "measure", "properties_table", "mean_through_depth", "time_per_element"]
 
-#: Default parameters used when a chapter asks for an activation by name.
-DEFAULTS = {
-    "sigmoid": {}, "relu": {}, "leaky_relu": {"alpha": 0.01}, "prelu": {"alpha": 0.25},
-    "rrelu": {"lower": 3.0, "upper": 8.0}, "elu": {"alpha": 1.0},
-}
-
-
 def standard_normal_sample(n: int = 1_000_000, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(n)
 
@@ -39,7 +32,7 @@ def measure(name: str, params: dict | None = None, n: int = 1_000_000, seed: int
     act = A.get(name)
     if name == "softmax":
         raise ValueError("softmax is not element-wise; measure its properties per vector")
-    kw = dict(DEFAULTS.get(name, {}), **(params or {}))
+    kw = dict(A.get(name).params, **(params or {}))
     x = standard_normal_sample(n, seed)
     y = act(x, **kw)
     g = act.grad(x, **kw)
@@ -76,7 +69,7 @@ def mean_through_depth(name: str, params: dict | None = None, depth: int = 10, w
     activation alone does to the mean as the signal goes deeper.
     """
     act = A.get(name)
-    kw = dict(DEFAULTS.get(name, {}), **(params or {}))
+    kw = dict(A.get(name).params, **(params or {}))
     rng = np.random.default_rng(seed)
     h = rng.standard_normal((batch, width))
     means = []

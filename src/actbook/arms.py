@@ -1,0 +1,103 @@
+"""The arms of the study, as plain data: one entry per activation setting.
+
+Everything else is derived from this table: the Keras layer factory
+(:func:`actbook.layers.make_activation`), the NumPy reference of each arm,
+the parameters of the Keras comparison tables, the display names in figures
+and tables, the initialisation under ``init: per_activation``, and the list
+of valid names on the command line. Parameters not given here are the
+registry defaults of :mod:`actbook.activations`, so each value is written
+once. Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actbook import activations as A
+
+__all__ = ["Arm", "ARMS", "STUDY_ARMS", "OVERFIT_ARMS", "get", "names", "slug", "display", "train_arms"]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One activation setting.
+
+    ``function`` names the NumPy reference in :mod:`actbook.activations`;
+    ``overrides`` replaces some of its default parameters; ``layer`` holds
+    options that only the Keras layer has (how parameters or noise are shared);
+    ``init`` is the kernel initialisation under ``init: per_activation``
+    (``"he"``: He et al.'s gain for the arm's negative slope at
+    initialisation, ``"glorot"``, ``"lecun"``).
+    """
+
+    function: str
+    display: str
+    overrides: dict = field(default_factory=dict)
+    layer: dict = field(default_factory=dict)
+    init: str = "he"
+    trainable_arm: bool = True   # usable as a hidden-layer activation in the training study
+
+    @property
+    def params(self) -> dict:
+        """The NumPy reference's parameters: registry defaults, then overrides."""
+        return {**A.get(self.function).params, **self.overrides}
+
+    @property
+    def negative_slope(self) -> float:
+        """The slope for x < 0 the initialisation assumes (He et al. 2015, eq. 15):
+        Leaky ReLU's and PReLU's (initial) alpha, RReLU's test-time 1/a; 0 otherwise."""
+        p = self.params
+        if self.function in ("leaky_relu", "prelu"):
+            return float(p["alpha"])
+        if self.function == "rrelu":
+            return 2.0 / (p["lower"] + p["upper"])
+        return 0.0
+
+    def reference(self, x, **kwargs):
+        """The arm's NumPy reference applied to ``x`` (inference behaviour)."""
+        return A.get(self.function)(x, **{**self.params, **kwargs})
+
+
+ARMS: dict[str, Arm] = {
+    "sigmoid": Arm("sigmoid", "Sigmoid", init="glorot"),
+    "relu": Arm("relu", "ReLU"),
+    "lrelu_0.01": Arm("leaky_relu", "Leaky ReLU (a = 100)", {"alpha": 0.01}),
+    "lrelu_1/5.5": Arm("leaky_relu", "Leaky ReLU (a = 5.5)", {"alpha": 1 / 5.5}),
+    "prelu": Arm("prelu", "PReLU"),
+    "prelu_shared": Arm("prelu", "PReLU (one slope per layer)", layer={"channel_shared": True}),
+    "rrelu": Arm("rrelu", "RReLU (per element)"),
+    "rrelu_channel": Arm("rrelu", "RReLU (per example and channel)", layer={"shared_axes": [1, 2]}),
+    "elu": Arm("elu", "ELU"),
+    "softmax": Arm("softmax", "Softmax", init="glorot", trainable_arm=False),
+}
+
+#: The hidden-layer activations of the 3-epoch ``cpu`` comparison.
+STUDY_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")
+#: The ``overfit`` comparison adds the paper's per-(example, channel) RReLU.
+OVERFIT_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel", "elu")
+
+
+def names() -> list[str]:
+    return list(ARMS)
+
+
+def train_arms() -> list[str]:
+    """Arms that can be a hidden-layer activation (the CLI's valid names)."""
+    return [n for n, a in ARMS.items() if a.trainable_arm]
+
+
+def get(name: str) -> Arm:
+    try:
+        return ARMS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ARMS)}") from None
+
+
+def slug(name: str) -> str:
+    """An arm's name usable in file names, model names and glue keys ("lrelu_1/5.5" -> "lrelu_1_5.5")."""
+    return name.replace("/", "_")
+
+
+def display(name: str) -> str:
+    """The arm's name for figures, tables and prose ("lrelu_1/5.5" -> "Leaky ReLU (a = 5.5)")."""
+    return get(name).display

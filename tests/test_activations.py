@@ -21,6 +21,11 @@ ELEMENTWISE = {
     "prelu": (A.prelu, A.prelu_grad, {"alpha": 0.25}),
     "rrelu": (A.rrelu, A.rrelu_grad, {}),
     "elu": (A.elu, A.elu_grad, {"alpha": 1.0}),
+    "tanh": (A.tanh, A.tanh_grad, {}),
+    "selu": (A.selu, A.selu_grad, {}),
+    "gelu": (A.gelu, A.gelu_grad, {}),
+    "gelu_tanh": (A.gelu, A.gelu_grad, {"approximate": True}),
+    "silu": (A.silu, A.silu_grad, {}),
 }
 
 
@@ -213,7 +218,7 @@ def test_rrelu_seeded_repeatability_and_inference():
 # --- properties (hypothesis) ------------------------------------------------------
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
-monotone = ["sigmoid", "relu", "leaky_relu", "leaky_relu_5.5", "prelu", "rrelu", "elu"]
+monotone = ["sigmoid", "relu", "leaky_relu", "leaky_relu_5.5", "prelu", "rrelu", "elu", "tanh", "selu"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -234,6 +239,13 @@ def test_bounds(x):
     assert A.relu(x) >= 0
     assert A.elu(x) >= -1
     assert 0 <= A.elu_grad(x) <= 1  # underflows to 0 below about -745
+    assert -1 <= A.tanh(x) <= 1 and 0 <= A.tanh_grad(x) <= 1
+    assert A.selu(x) >= -A.SELU_SCALE * A.SELU_ALPHA
+    assert 0 <= A.selu_grad(x) <= A.SELU_SCALE * A.SELU_ALPHA
+    assert A.silu(x) >= -0.2785 and -0.1 <= A.silu_grad(x) <= 1.1   # the dip and the overshoot
+    for approximate in (False, True):
+        assert A.gelu(x, approximate=approximate) >= -0.1701
+        assert -0.13 <= A.gelu_grad(x, approximate=approximate) <= 1.13
 
 
 @settings(max_examples=200, deadline=None)
@@ -249,7 +261,8 @@ def test_softmax_shift_invariance(x, shift):
 # --- registry and bad input ---------------------------------------------------------
 
 def test_registry():
-    assert A.names() == ["sigmoid", "relu", "leaky_relu", "prelu", "rrelu", "elu", "softmax"]
+    assert A.names() == ["sigmoid", "relu", "leaky_relu", "prelu", "rrelu", "elu", "softmax",
+                         "tanh", "selu", "gelu", "silu"]
     act = A.get("elu")
     assert act.params == {"alpha": 1.0}
     assert act(-1.0) == pytest.approx(math.expm1(-1))
@@ -273,6 +286,10 @@ def test_registry():
     (lambda: A.rrelu([1.0], training=True, rng=42), "rng"),
     (lambda: A.softmax_jacobian(np.ones((2, 2))), "1-D"),
     (lambda: A.softmax(1.0), "axis"),
+    (lambda: A.selu([1.0], alpha=np.nan), "alpha"),
+    (lambda: A.selu_grad([1.0], scale=np.inf), "scale"),
+    (lambda: A.gelu([1.0], approximate="yes"), "approximate"),
+    (lambda: A.gelu_grad([1.0], approximate=1), "approximate"),
 ])
 def test_bad_parameters_raise_naming_them(call, param):
     with pytest.raises(ValueError, match=param):

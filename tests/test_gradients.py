@@ -67,3 +67,16 @@ def test_layer_statistics_and_training_shapes():
 def test_unknown_init():
     with pytest.raises(ValueError, match="valid: glorot, he"):
         DeepMLP("relu", init="lecun")
+
+
+def test_tanh_keeps_far_more_gradient_than_sigmoid():
+    """Same S-shape, derivative bound 1 instead of 1/4: no factor of four per layer."""
+    from actbook.properties import derivative_bound
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 64)).astype("float32")
+    y = rng.integers(0, 10, 64)
+    ratios = {}
+    for arm in ("sigmoid", "tanh"):
+        g = gradient_norms(DeepMLP(arm, depth=12, width=64, init="glorot"), x, y)["weight_grad_norm"]
+        ratios[arm] = g.iloc[0] / g.iloc[-1]
+    assert ratios["sigmoid"] < 100 * derivative_bound(12) and ratios["tanh"] > 1e4 * ratios["sigmoid"]

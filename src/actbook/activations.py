@@ -8,10 +8,14 @@ element-wise.
 Convention at the kink: the branch ``x > 0`` has slope 1 and ``x <= 0`` takes
 the negative branch, as TensorFlow's kernels do. So ``relu_grad(0) == 0``,
 ``leaky_relu_grad(0, a) == a``, ``prelu_grad(0, a) == a``,
-``rrelu_grad(0) == 2 / (lower + upper)`` and ``elu_grad(0, a) == a``.
+``rrelu_grad(0) == 2 / (lower + upper)``, ``elu_grad(0, a) == a`` and
+``selu_grad(0) == scale * alpha`` (there TensorFlow's kernel takes ``scale``).
+tanh, GELU and SiLU are smooth: no kink, no convention needed.
 
 Sources: ReLU (Nair & Hinton 2010), Leaky ReLU (Maas et al. 2013), PReLU
-(He et al. 2015), RReLU (Xu et al. 2015), ELU (Clevert et al. 2016).
+(He et al. 2015), RReLU (Xu et al. 2015), ELU (Clevert et al. 2016), tanh
+(LeCun et al. 1998), SELU (Klambauer et al. 2017), GELU (Hendrycks & Gimpel
+2016), SiLU (Elfwing et al. 2018; Swish, Ramachandran et al. 2017).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ __all__ = [
     "rrelu", "rrelu_grad", "rrelu_bounds", "noise_shape",
     "elu", "elu_grad", "LEAKY_ALPHA", "PRELU_ALPHA_INIT", "RRELU_LOWER", "RRELU_UPPER", "ELU_ALPHA",
     "softmax", "softmax_jacobian",
+    "tanh", "tanh_grad", "selu", "selu_grad", "gelu", "gelu_grad", "silu", "silu_grad",
+    "SELU_ALPHA", "SELU_SCALE", "GELU_TANH_COEFF",
     "Activation", "get", "names", "REGISTRY",
 ]
 
@@ -318,6 +324,174 @@ def softmax_jacobian(x):
 
 
 # --------------------------------------------------------------------------
+# tanh, SELU, GELU, SiLU
+# --------------------------------------------------------------------------
+
+def tanh(x):
+    r"""Hyperbolic tangent :math:`\tanh x = (e^{x} - e^{-x}) / (e^{x} + e^{-x}) = 2\sigma(2x) - 1`,
+    range (-1, 1); the classic choice of LeCun et al. (1998, "Efficient BackProp")."""
+    x = _as_float(x)
+    return np.tanh(x)  # NumPy's tanh is accurate and overflow-free on the whole float range
+
+
+def tanh_grad(x):
+    r"""Derivative :math:`\tanh'(x) = 1 - \tanh^2 x = 4 e^{-2|x|} / (1 + e^{-2|x|})^2`, at most 1.
+
+    The second form (the derivative is even) keeps full relative precision
+    in both tails, where ``1 - tanh(x)**2`` rounds to 0 from ``|x| ~ 19`` on.
+    """
+    x = _as_float(x)
+    e = np.exp(-np.abs(x))
+    e = e * e            # e^{-2|x|}; squaring, not exp(-2|x|): 2|x| overflows near the float maximum
+    one = x.dtype.type(1)
+    # Near 0 the quotient can round one ulp above the true maximum 1.
+    return np.minimum(4 * e / ((one + e) * (one + e)), one)
+
+
+def _selu_constants() -> tuple[float, float]:
+    r"""SELU's :math:`(\alpha_{01}, \lambda_{01})`, derived, not typed.
+
+    Klambauer et al. (2017) choose them so that a standard normal input
+    :math:`z \sim N(0, 1)` gives an output of mean 0 and variance 1, the
+    fixed point :math:`(\mu, \nu) = (0, 1)` of their moment map. With
+    :math:`\Phi` the standard normal CDF and
+    :math:`\mathbb{E}[e^{kz}; z \le 0] = e^{k^2/2}\Phi(-k)`,
+
+    - mean 0: :math:`\tfrac{1}{\sqrt{2\pi}} + \alpha\,(e^{1/2}\Phi(-1) - \tfrac12) = 0`, so
+      :math:`\alpha = \sqrt{2/\pi} / (1 - e^{1/2}\operatorname{erfc}(1/\sqrt2))`;
+    - second moment 1:
+      :math:`\lambda^2 \bigl(\tfrac12 + \alpha^2 (e^{2}\Phi(-2) - 2 e^{1/2}\Phi(-1) + \tfrac12)\bigr) = 1`.
+
+    This is the paper's closed form (their eq. 14); the tests check both
+    moments by numerical integration.
+    """
+    phi = lambda t: 0.5 * math.erfc(-t / math.sqrt(2))   # standard normal CDF
+    alpha = (1 / math.sqrt(2 * math.pi)) / (0.5 - math.exp(0.5) * phi(-1))
+    neg_second_moment = math.exp(2) * phi(-2) - 2 * math.exp(0.5) * phi(-1) + 0.5
+    scale = 1 / math.sqrt(0.5 + alpha ** 2 * neg_second_moment)
+    return alpha, scale
+
+
+SELU_ALPHA, SELU_SCALE = _selu_constants()   # ~1.6733, ~1.0507
+
+
+def selu(x, alpha=SELU_ALPHA, scale=SELU_SCALE):
+    r"""Scaled exponential linear unit (Klambauer et al. 2017): :math:`\lambda\,\mathrm{ELU}_\alpha(x)`.
+
+    :math:`\lambda x` for :math:`x > 0`, :math:`\lambda\alpha(e^{x} - 1)`
+    otherwise, with the constants of :func:`_selu_constants` (``SELU_ALPHA``
+    ~ 1.6733, ``SELU_SCALE`` ~ 1.0507) that make (mean 0, variance 1) a
+    fixed point of a layer with LeCun-normal weights.
+    """
+    x = _as_float(x)
+    a = x.dtype.type(_finite_scalar(alpha, "alpha"))
+    s = x.dtype.type(_finite_scalar(scale, "scale"))
+    neg = a * np.expm1(np.minimum(x, x.dtype.type(0)))
+    with np.errstate(over="ignore"):  # scale * x beyond the float maximum is inf, correctly rounded
+        return s * np.where(x > 0, x, neg)
+
+
+def selu_grad(x, alpha=SELU_ALPHA, scale=SELU_SCALE):
+    r"""Derivative of SELU: :math:`\lambda` for ``x > 0``, :math:`\lambda\alpha e^{x}` for ``x <= 0``.
+
+    At ``x = 0`` the book's convention gives :math:`\lambda\alpha \approx 1.76`
+    (negative branch); TensorFlow's SELU kernel gives :math:`\lambda` there.
+    """
+    x = _as_float(x)
+    a = x.dtype.type(_finite_scalar(alpha, "alpha"))
+    s = x.dtype.type(_finite_scalar(scale, "scale"))
+    neg = s * a * np.exp(np.minimum(x, x.dtype.type(0)))
+    return _keep_nan(x, np.where(x > 0, s, neg))
+
+
+# Beyond these the negative tails of GELU and SiLU are exactly 0 in float32 and
+# float64 (Phi(-40) ~ 4e-350, 800 e^-800 ~ 1e-345): clipping there avoids
+# -inf * 0 and overflow in x**2 or x**3 without changing any finite result.
+_GELU_CUT = 40.0
+_SILU_CUT = 800.0
+GELU_TANH_COEFF = 0.044715    # Hendrycks & Gimpel (2016), the tanh approximation
+
+
+def _check_flag(value, name: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def _gelu_tanh_arg(t: np.ndarray) -> np.ndarray:
+    r""":math:`2u` with :math:`u = \sqrt{2/\pi}\,(t + 0.044715\,t^3)`, in ``t``'s dtype."""
+    c = t.dtype.type(math.sqrt(2 / math.pi))
+    k = t.dtype.type(GELU_TANH_COEFF)
+    return 2 * c * (t + k * t * t * t)
+
+
+def gelu(x, approximate=False):
+    r"""Gaussian error linear unit (Hendrycks & Gimpel 2016): :math:`x\,\Phi(x)`.
+
+    Exact form (``approximate=False``):
+    :math:`\tfrac{x}{2}\operatorname{erfc}(-x/\sqrt2)`. Through ``erfc``
+    rather than :math:`\tfrac{x}{2}(1 + \operatorname{erf}(x/\sqrt2))`, which
+    cancels to 0 for :math:`x \lesssim -6` while the true value is still
+    about :math:`10^{-9}`; with ``erfc`` the relative error stays at
+    rounding level down to the underflow.
+
+    ``approximate=True``: the paper's tanh approximation
+    :math:`\tfrac{x}{2}\bigl(1 + \tanh(\sqrt{2/\pi}(x + 0.044715x^3))\bigr)`,
+    evaluated as :math:`x\,\sigma(2u)` (the same identity, :math:`1 + \tanh u
+    = 2\sigma(2u)`, without the cancellation in the negative tail).
+    """
+    from scipy.special import erfc
+
+    x = _as_float(x)
+    t = np.clip(x, x.dtype.type(-_GELU_CUT), x.dtype.type(_GELU_CUT))
+    xm = np.maximum(x, x.dtype.type(-_GELU_CUT))
+    if _check_flag(approximate, "approximate"):
+        return xm * sigmoid(_gelu_tanh_arg(t))
+    half = x.dtype.type(0.5)
+    return half * xm * erfc(-t * x.dtype.type(1 / math.sqrt(2)))
+
+
+def gelu_grad(x, approximate=False):
+    r"""Derivative of GELU.
+
+    Exact: :math:`\Phi(x) + x\,\varphi(x)`, :math:`\varphi` the standard
+    normal density. Approximate: :math:`\sigma(2u) + 2x\,u'\,\sigma'(2u)`
+    with :math:`u' = \sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)`.
+    """
+    from scipy.special import erfc
+
+    x = _as_float(x)
+    t = np.clip(x, x.dtype.type(-_GELU_CUT), x.dtype.type(_GELU_CUT))
+    if _check_flag(approximate, "approximate"):
+        c = t.dtype.type(math.sqrt(2 / math.pi))
+        du2 = 2 * c * (1 + t.dtype.type(3 * GELU_TANH_COEFF) * t * t)
+        arg = _gelu_tanh_arg(t)
+        return sigmoid(arg) + t * du2 * sigmoid_grad(arg)
+    cdf = x.dtype.type(0.5) * erfc(-t * x.dtype.type(1 / math.sqrt(2)))
+    pdf = np.exp(-t * t / 2) * x.dtype.type(1 / math.sqrt(2 * math.pi))
+    return cdf + t * pdf
+
+
+def silu(x):
+    r"""Sigmoid-weighted linear unit :math:`x\,\sigma(x)` (Elfwing et al. 2018);
+    Swish with :math:`\beta = 1` (Ramachandran et al. 2017).
+
+    The stable :func:`sigmoid` never overflows; for :math:`x < -800` the
+    output is 0 (its true value underflows every float format).
+    """
+    x = _as_float(x)
+    xm = np.maximum(x, x.dtype.type(-_SILU_CUT))
+    return xm * sigmoid(xm)
+
+
+def silu_grad(x):
+    r"""Derivative of SiLU: :math:`\sigma(x)\bigl(1 + x(1 - \sigma(x))\bigr) = \sigma(x) + x\,\sigma'(x)`."""
+    x = _as_float(x)
+    t = np.clip(x, x.dtype.type(-_SILU_CUT), x.dtype.type(_SILU_CUT))
+    return sigmoid(t) + t * sigmoid_grad(t)
+
+
+# --------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------
 
@@ -348,6 +522,10 @@ REGISTRY: dict[str, Activation] = {
         Activation("rrelu", rrelu, rrelu_grad, {"lower": RRELU_LOWER, "upper": RRELU_UPPER}, "Xu et al. 2015"),
         Activation("elu", elu, elu_grad, {"alpha": ELU_ALPHA}, "Clevert et al. 2016"),
         Activation("softmax", softmax, softmax_jacobian, {}, "Bridle 1990"),
+        Activation("tanh", tanh, tanh_grad, {}, "LeCun et al. 1998"),
+        Activation("selu", selu, selu_grad, {"alpha": SELU_ALPHA, "scale": SELU_SCALE}, "Klambauer et al. 2017"),
+        Activation("gelu", gelu, gelu_grad, {"approximate": False}, "Hendrycks & Gimpel 2016"),
+        Activation("silu", silu, silu_grad, {}, "Elfwing et al. 2018; Ramachandran et al. 2017"),
     ]
 }
 

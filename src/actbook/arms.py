@@ -69,6 +69,10 @@ ARMS: dict[str, Arm] = {
     "rrelu_channel": Arm("rrelu", "RReLU (per example and channel)", layer={"shared_axes": [1, 2]}),
     "elu": Arm("elu", "ELU"),
     "softmax": Arm("softmax", "Softmax", init="glorot", trainable_arm=False),
+    "tanh": Arm("tanh", "tanh", init="glorot"),
+    "selu": Arm("selu", "SELU", init="lecun"),
+    "gelu": Arm("gelu", "GELU"),
+    "silu": Arm("silu", "SiLU"),
 }
 
 #: The hidden-layer activations of the 3-epoch ``cpu`` comparison.

@@ -6,7 +6,7 @@ book and the test suite can never disagree about how close Keras is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
@@ -19,7 +19,9 @@ from actbook import activations as A
 from actbook import arms
 from actbook.layers import make_activation
 
-__all__ = ["Counterpart", "COUNTERPARTS", "probe_points", "keras_value_and_grad", "agreement", "agreement_table"]
+__all__ = ["Counterpart", "COUNTERPARTS", "probe_points", "keras_value_and_grad", "agreement", "agreement_table",
+           "keras_defaults", "keras_selu_constants", "gelu_defaults", "gelu_approximation_error",
+           "INIT_VARIANCE", "moments_through_depth"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Counterpart:
     label: str                  # how the table names the Keras side
     arm: str                    # the arm (actbook.arms) whose reference and parameters apply
     build: Callable[[str, dict], Callable]  # (dtype name, arm parameters) -> a callable on tf tensors
+    overrides: dict = field(default_factory=dict)  # reference parameters other than the arm's (a variant)
 
     @property
     def reference(self) -> str:
@@ -36,7 +39,7 @@ class Counterpart:
 
     @property
     def params(self) -> dict:
-        return arms.get(self.arm).params
+        return {**arms.get(self.arm).params, **self.overrides}
 
 
 def _fn(f):
@@ -73,6 +76,24 @@ COUNTERPARTS: dict[str, list[Counterpart]] = {
         Counterpart("tf.nn.elu", "elu", _fn(tf.nn.elu)),
     ],
     "softmax": [Counterpart("keras.activations.softmax", "softmax", _fn(keras.activations.softmax))],
+    "tanh": [
+        Counterpart("keras.activations.tanh", "tanh", _fn(keras.activations.tanh)),
+        Counterpart("keras.layers.Activation('tanh')", "tanh", lambda dt, p: make_activation("tanh", dtype=dt)),
+    ],
+    "selu": [
+        Counterpart("keras.activations.selu", "selu", _fn(keras.activations.selu)),
+        Counterpart("tf.nn.selu", "selu", _fn(tf.nn.selu)),
+    ],
+    "gelu": [
+        Counterpart("keras.activations.gelu (approximate=False)", "gelu", _fn(keras.activations.gelu)),
+        Counterpart("tf.nn.gelu (approximate=False)", "gelu", _fn(tf.nn.gelu)),
+        Counterpart("keras.ops.gelu(x, approximate=True)", "gelu",
+                    lambda dt, p: lambda x: keras.ops.gelu(x, approximate=True), {"approximate": True}),
+    ],
+    "silu": [
+        Counterpart("keras.activations.silu (= swish)", "silu", _fn(keras.activations.silu)),
+        Counterpart("tf.nn.silu", "silu", _fn(tf.nn.silu)),
+    ],
 }
 
 
@@ -155,3 +176,88 @@ def keras_defaults() -> pd.DataFrame:
         ("tf.nn.elu", "alpha", "none (fixed at 1)", "1.0"),
     ]
     return pd.DataFrame(rows, columns=["Keras / TF", "parameter", "Keras default", "paper"])
+
+
+def keras_selu_constants() -> pd.DataFrame:
+    """SELU's constants as Keras computes them (read off ``keras.activations.selu``
+    in float64, not from its docstring) beside those :mod:`actbook.activations`
+    derives from the fixed-point conditions of Klambauer et al. (2017)."""
+    # TensorFlow's kernel holds lambda and lambda * alpha (the negative saturation
+    # value); both can be read exactly: e^-50 is below float64's resolution of 1.
+    x = tf.constant([1.0, -50.0], tf.float64)
+    y = keras.activations.selu(x).numpy()
+    scale, scale_alpha = float(y[0]), float(-y[1])
+    rows = [("lambda (scale)", scale, A.SELU_SCALE),
+            ("lambda * alpha", scale_alpha, A.SELU_SCALE * A.SELU_ALPHA),
+            ("alpha = (lambda * alpha) / lambda", scale_alpha / scale, A.SELU_ALPHA)]
+    out = pd.DataFrame(rows, columns=["constant", "Keras", "derived (actbook)"]).set_index("constant")
+    out["Keras - derived"] = out["Keras"] - out["derived (actbook)"]
+    out["ulps of float64"] = out["Keras - derived"] / np.spacing(out["derived (actbook)"])
+    return out
+
+
+def gelu_defaults() -> pd.DataFrame:
+    """Which GELU each Keras / TF entry point computes when ``approximate`` is not given,
+    read from the signatures installed here."""
+    import inspect
+
+    def default(fn):
+        return inspect.signature(fn).parameters["approximate"].default
+
+    layer = keras.layers.Activation("gelu")
+    rows = [
+        ("keras.activations.gelu", default(keras.activations.gelu)),
+        ("keras.layers.Activation('gelu')", default(layer.activation)),
+        ("keras.ops.gelu", default(keras.ops.gelu)),
+        ("tf.nn.gelu", default(tf.nn.gelu)),
+    ]
+    out = pd.DataFrame(rows, columns=["entry point", "approximate (default)"])
+    out["computes"] = np.where(out["approximate (default)"], "tanh approximation", "exact (erf)")
+    return out
+
+
+def gelu_approximation_error(lo: float = -8.0, hi: float = 8.0, n: int = 160_001) -> dict:
+    """Where and by how much the tanh approximation of GELU departs from the exact form,
+    for the value and the derivative, on a grid of ``[lo, hi]`` (float64 references)."""
+    x = np.linspace(lo, hi, n)
+    d_f = A.gelu(x, approximate=True) - A.gelu(x)
+    d_g = A.gelu_grad(x, approximate=True) - A.gelu_grad(x)
+    i, j = int(np.argmax(np.abs(d_f))), int(np.argmax(np.abs(d_g)))
+    return {"max_abs_f": float(abs(d_f[i])), "argmax_f": float(x[i]), "signed_f": float(d_f[i]),
+            "max_abs_grad": float(abs(d_g[j])), "argmax_grad": float(x[j]), "signed_grad": float(d_g[j]),
+            "x": x, "diff_f": d_f, "diff_grad": d_g}
+
+
+#: Weight variance of each initialisation for a dense layer with ``n_in`` inputs and
+#: ``n_out`` outputs (LeCun et al. 1998; Glorot & Bengio 2010; He et al. 2015).
+#: For a square layer Glorot's variance equals LeCun's.
+INIT_VARIANCE = {
+    "lecun": lambda n_in, n_out: 1.0 / n_in,
+    "glorot": lambda n_in, n_out: 2.0 / (n_in + n_out),
+    "he": lambda n_in, n_out: 2.0 / n_in,
+}
+
+
+def moments_through_depth(arm: str, init: str = "lecun", depth: int = 32, width: int = 512, batch: int = 512,
+                          seed: int = 0, input_mean: float = 0.0, input_std: float = 1.0) -> pd.DataFrame:
+    """Mean and variance of the activations after each of ``depth`` random dense layers.
+
+    The input is ``batch`` vectors with i.i.d. ``N(input_mean, input_std**2)``
+    entries; each layer is ``width`` x ``width`` with weights
+    ``N(0, INIT_VARIANCE[init])``, no biases, followed by the arm's NumPy
+    reference. The moments are over all units and examples of a layer: the
+    quantities (mu, nu) whose fixed point (0, 1) Klambauer et al. (2017)
+    prove attracting for SELU with LeCun-normal weights.
+    """
+    if init not in INIT_VARIANCE:
+        raise ValueError(f"unknown init {init!r}; valid: {', '.join(INIT_VARIANCE)}")
+    spec = arms.get(arm)
+    rng = np.random.default_rng(seed)
+    h = input_mean + input_std * rng.standard_normal((batch, width))
+    scale = np.sqrt(INIT_VARIANCE[init](width, width))
+    rows = []
+    for layer in range(1, depth + 1):
+        w = rng.normal(scale=scale, size=(width, width))
+        h = spec.reference(h @ w)
+        rows.append({"layer": layer, "mean": float(h.mean()), "variance": float(h.var())})
+    return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""CIFAR-10 (and CIFAR-100) for the book: loading, integrity, caching, pipelines.
+"""CIFAR-10 for the book: loading, integrity, caching, pipelines.
 
 Where the images come from, in order:
 
@@ -11,7 +11,11 @@ Where the images come from, in order:
 Known archives are checked against their published sha256 before use, and a
 pickled archive is never opened unless it is byte-for-byte the official
 release. Decoded arrays are cached as ``.npz`` keyed by the source's
-checksum, so the second load takes a fraction of a second.
+checksum, so the second load takes a fraction of a second; the cache
+records a checksum of the decoded arrays and is decoded again whenever the
+file does not match it. A source must hold exactly the official counts
+(10 classes, 5,000 training and 1,000 test images each), or it is refused
+with a message naming what is missing or extra.
 """
 
 from __future__ import annotations
@@ -21,15 +25,14 @@ import io
 import os
 import pickle
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-__all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "load_cifar10", "load_cifar100",
-           "sha256_file", "channel_stats", "normalize", "make_dataset", "subset"]
+__all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "Prepared", "load_cifar10", "prepare",
+           "sha256_file", "channel_stats", "normalize", "make_dataset", "subset", "check_counts"]
 
 ENV_VAR = "ACTBOOK_CIFAR10"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -45,6 +48,8 @@ OFFICIAL_PYTHON_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7f
 KNOWN_NAMES = {"cifar-10-python.tar.gz": OFFICIAL_PYTHON_SHA256,
                "cifar10-jpeg.tar.gz": "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: The official CIFAR-10 split: images per class.
+PER_CLASS = {"train": 5000, "test": 1000}
 
 
 class DataError(RuntimeError):
@@ -65,8 +70,43 @@ class Cifar:
     description: str     # e.g. "CIFAR-10, JPEG q75 copy (cifar10-jpeg.tar.gz)"
 
     def provenance(self) -> dict:
-        return {"dataset": self.description, "source": self.source, "sha256": self.sha256,
+        """Name and checksum of the data, never a path of the machine that read it."""
+        return {"dataset": self.description, "source": Path(self.source).name, "sha256": self.sha256,
                 "train_images": int(len(self.y_train)), "test_images": int(len(self.y_test))}
+
+
+@dataclass
+class Prepared:
+    """A profile's subsets, normalised with the training subset's channel statistics."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    dataset: dict        # Cifar.provenance() of the source
+
+
+def prepare(config: dict, data: Cifar | None = None) -> Prepared:
+    """Subset and normalise CIFAR-10 as the profile ``config`` says."""
+    data = data if data is not None else load_cifar10()
+    x_train, y_train = subset(data.x_train, data.y_train, config["train_size"], seed=config["data_seed"])
+    x_test, y_test = subset(data.x_test, data.y_test, config["test_size"], seed=config["data_seed"])
+    mean, std = channel_stats(x_train)
+    return Prepared(normalize(x_train, mean, std), y_train, normalize(x_test, mean, std), y_test, data.provenance())
+
+
+def check_counts(arrays: dict, where) -> None:
+    """The official counts per class, or a :class:`DataError` naming what is off."""
+    problems = []
+    for split, expected in PER_CLASS.items():
+        y = arrays[f"y_{split}"]
+        counts = np.bincount(y, minlength=len(CLASSES)) if len(y) else np.zeros(len(CLASSES), int)
+        for c, n in enumerate(counts[:len(CLASSES)]):
+            if n != expected:
+                problems.append(f"{split}/{CLASSES[c]}: {n} images, expected {expected}")
+    if problems:
+        shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
+        raise DataError(f"{where}: not a complete CIFAR-10 ({shown})")
 
 
 # --------------------------------------------------------------------------
@@ -96,28 +136,49 @@ def cache_dir() -> Path:
 
 
 def _cache_path(name: str, digest: str) -> Path:
-    return cache_dir() / f"{name}-{digest[:20]}.npz"
+    return cache_dir() / f"{name}-v2-{digest[:20]}.npz"
+
+
+ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def arrays_digest(arrays: dict) -> str:
+    """sha256 over the decoded arrays (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256()
+    for k in ARRAY_KEYS:
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _save_cache(path: Path, arrays: dict) -> None:
-    """Atomic: a killed process never leaves a truncated cache file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    """Atomic, with the arrays' checksum inside; an unwritable cache folder means no cache."""
+    from actbook.files import write_bytes_atomic
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_bytes_atomic(path, lambda f: np.savez(f, **arrays, digest=np.array(arrays_digest(arrays))))
+    except OSError:
+        pass
 
 
 def _load_cache(path: Path) -> dict | None:
+    """The cached arrays if the file is readable and matches its checksum; else None (decode again)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, zlib.error, EOFError):
-        return None  # unreadable cache: decode again and overwrite
+            arrays = {k: z[k] for k in ARRAY_KEYS}
+            digest = str(z["digest"])
+    except Exception:  # truncated, not a zip, missing keys...: decode again and overwrite
+        return None
+    return arrays if arrays_digest(arrays) == digest else None
+
+
+def _clean_stale_temp(folder: Path) -> None:
+    """Temp files a killed cache write left behind."""
+    for p in folder.glob(".*.npz.*.tmp"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
 
 
 # --------------------------------------------------------------------------
@@ -240,11 +301,13 @@ def load_cifar10(source: str | os.PathLike | None = None, use_cache: bool = True
     """Load CIFAR-10 as uint8 arrays; see the module docstring for the order."""
     source = source if source is not None else os.environ.get(ENV_VAR) or None
     if source is None:
-        return _load_from_keras("cifar10")
+        return _load_from_keras()
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder (set {ENV_VAR} to a CIFAR-10 image folder, "
                         f"a .tar/.tar.gz of one, or cifar-10-python.tar.gz)")
+    if not (path.is_dir() or path.is_file()):  # /dev/zero, a FIFO: would be hashed forever
+        raise DataError(f"{path}: not a regular file or folder")
     digest = _sha256_tree(path) if path.is_dir() else sha256_file(path)
     expected = KNOWN_NAMES.get(path.name)
     if expected is not None and digest != expected:
@@ -256,32 +319,27 @@ def load_cifar10(source: str | os.PathLike | None = None, use_cache: bool = True
         arrays = _load_cache(cache)
     if arrays is None:
         arrays = _decode_source(path, digest)
+        check_counts(arrays, path)
         if use_cache:
+            if cache.parent.is_dir():
+                _clean_stale_temp(cache.parent)
             _save_cache(cache, arrays)
     return Cifar(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                  CLASSES, str(path.resolve()), digest, _describe(path, digest))
 
 
-def _load_from_keras(name: str) -> Cifar:
+def _load_from_keras() -> Cifar:
     import keras
-    loader = {"cifar10": keras.datasets.cifar10, "cifar100": keras.datasets.cifar100}[name]
     try:
-        (x_train, y_train), (x_test, y_test) = loader.load_data()
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as e:  # no network, proxy, half-written download...
         raise DataError(
-            f"could not download {name} through keras.datasets ({type(e).__name__}: {e}). "
+            f"could not download cifar10 through keras.datasets ({type(e).__name__}: {e}). "
             f"Offline, set {ENV_VAR} to a local CIFAR-10: an image folder train|test/<class>/*.jpg|png, "
             f"a .tar/.tar.gz of one, or the official cifar-10-python.tar.gz") from None
-    classes = CLASSES if name == "cifar10" else tuple(str(i) for i in range(100))
-    digest = OFFICIAL_PYTHON_SHA256 if name == "cifar10" else "keras-verified"
-    desc = "CIFAR-10, official release via keras.datasets" if name == "cifar10" else "CIFAR-100 via keras.datasets"
     return Cifar(x_train, y_train.reshape(-1).astype(np.int64), x_test, y_test.reshape(-1).astype(np.int64),
-                 classes, f"keras.datasets.{name}", digest, desc)
-
-
-def load_cifar100() -> Cifar:
-    """CIFAR-100 (fine labels) through Keras; needs internet access."""
-    return _load_from_keras("cifar100")
+                 CLASSES, "keras.datasets.cifar10", OFFICIAL_PYTHON_SHA256,
+                 "CIFAR-10, official release via keras.datasets")
 
 
 # --------------------------------------------------------------------------

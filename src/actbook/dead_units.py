@@ -1,9 +1,14 @@
 """Dead units: ReLU units that output 0 for every input, so get no gradient.
 
 A unit is *dead* on a data set when its pre-activation is <= 0 for every
-example: ReLU's derivative is 0 there, so no gradient reaches its weights
-and nothing can revive it. The measurement works for any Keras model whose
-activations are separate layers (as every model built by ``actbook`` is).
+example: ReLU's derivative is 0 there, so no gradient reaches its incoming
+weights through it. As long as its inputs do not change, nothing revives it:
+a dead unit of the first hidden layer (fixed inputs) stays dead. A unit of a
+deeper layer can come back when the layers below it keep learning and move
+its inputs, which :func:`dying_relu_experiment` counts. For Leaky ReLU, PReLU
+and ELU "never positive" is not death: their derivative on the negative side
+is not zero. The measurement works for any Keras model whose activations are
+separate layers (as every model built by ``actbook`` is).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import pandas as pd
 
 from actbook.layers import make_activation
 
-__all__ = ["dead_fraction", "activation_outputs", "dying_relu_experiment"]
+__all__ = ["dead_fraction", "dead_units", "activation_outputs", "dying_relu_experiment", "dying_units_by_arm",
+           "never_active_frame"]
 
 
 def dead_fraction(outputs: np.ndarray) -> float:
@@ -23,6 +29,12 @@ def dead_fraction(outputs: np.ndarray) -> float:
     outputs = np.asarray(outputs)
     active = (outputs.reshape(-1, outputs.shape[-1]) > 0).any(axis=0)
     return float(1.0 - active.mean())
+
+
+def dead_units(outputs: np.ndarray) -> np.ndarray:
+    """Boolean mask over units (last axis; spatial positions pooled): never > 0."""
+    outputs = np.asarray(outputs)
+    return ~(outputs.reshape(-1, outputs.shape[-1]) > 0).any(axis=0)
 
 
 def activation_outputs(model: keras.Model, x: np.ndarray, prefix: str = "act_", batch_size: int = 512) -> dict:
@@ -49,13 +61,16 @@ def _mlp(width: int, depth: int, arm: str, seed: int, inputs: int) -> keras.Mode
 
 def dying_relu_experiment(learning_rates=(1e-3, 1e-2, 2e-2, 3e-2, 4e-2), arm: str = "relu", seed: int = 0,
                           n: int = 4096, inputs: int = 32, width: int = 128, depth: int = 3,
-                          epochs: int = 5) -> pd.DataFrame:
+                          epochs: int = 5, batch_size: int = 64) -> pd.DataFrame:
     """Train the same MLP with plain SGD at several learning rates and count
-    the units that end up dead on the training inputs, per hidden layer.
+    the units that end up never positive on the training inputs, per hidden layer.
 
     The task is a fixed random regression (a noisy one-unit teacher), so the
-    only thing that changes between rows is the learning rate. A run whose
-    loss became NaN is marked ``diverged`` and gets no dead fraction.
+    only thing that changes between rows is the learning rate. The units are
+    checked at initialisation and after every epoch: ``revived`` is the
+    fraction of units that were never positive at one of those checks and
+    are active again at the end (possible only when the layers below moved).
+    A run whose loss became NaN is marked ``diverged`` and gets no fractions.
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, inputs)).astype("float32")
@@ -66,15 +81,36 @@ def dying_relu_experiment(learning_rates=(1e-3, 1e-2, 2e-2, 3e-2, 4e-2), arm: st
         keras.utils.set_random_seed(seed)
         model = _mlp(width, depth, arm, seed, inputs)
         before = activation_outputs(model, x)
+        ever_dead = {name: dead_units(out) for name, out in before.items()}
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
-        hist = model.fit(x, y, batch_size=64, epochs=epochs, verbose=0, shuffle=True)
-        after = activation_outputs(model, x)
-        loss = float(hist.history["loss"][-1])
+        loss = np.nan
+        for _ in range(epochs):
+            loss = float(model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=True).history["loss"][-1])
+            if not np.isfinite(loss):
+                break
+            after = activation_outputs(model, x)
+            for name, out in after.items():
+                ever_dead[name] |= dead_units(out)
         diverged = not np.isfinite(loss)
-        for name in after:
-            rows.append({"learning rate": lr, "layer": name,
+        for layer, name in enumerate(before, start=1):
+            # NaN outputs are never > 0: a diverged run is not "dead"
+            dead_end = None if diverged else dead_units(after[name])
+            rows.append({"arm": arm, "learning rate": lr, "layer": layer,
                          "dead at init": dead_fraction(before[name]),
-                         # NaN outputs are never > 0: a diverged run is not "dead"
-                         "dead after training": np.nan if diverged else dead_fraction(after[name]),
+                         "dead after training": np.nan if diverged else float(dead_end.mean()),
+                         "revived": np.nan if diverged else float((ever_dead[name] & ~dead_end).mean()),
                          "final loss": loss, "diverged": diverged})
     return pd.DataFrame(rows)
+
+
+def dying_units_by_arm(arms=("relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "elu"), **kwargs) -> pd.DataFrame:
+    """:func:`dying_relu_experiment` for several arms, same data, seeds and settings."""
+    return pd.concat([dying_relu_experiment(arm=arm, **kwargs) for arm in arms], ignore_index=True)
+
+
+def never_active_frame(cells) -> pd.DataFrame:
+    """Per (activation, seed, layer) of experiment result cells: the fraction of
+    units never positive on the test images (``diagnostics.never_active_fraction``)."""
+    rows = [{"activation": c["activation"], "seed": c["seed"], "layer": layer, "never active": frac}
+            for c in cells for layer, frac in c.get("diagnostics", {}).get("never_active_fraction", {}).items()]
+    return pd.DataFrame(rows, columns=["activation", "seed", "layer", "never active"])

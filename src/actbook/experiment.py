@@ -1,361 +1,156 @@
-"""The CIFAR-10 comparison runner: one cell per (profile, activation, seed).
+"""The CIFAR-10 comparison from the command line: plan, run, check.
 
-    python -m actbook.experiment run --profile cpu --results data/results \\
-        [--activations relu,elu] [--seeds 0,1,2] [--shard K/N]
     python -m actbook.experiment list
+    python -m actbook.experiment plan  --profile paper [--shard 2/8] [--set epochs=1 ...]
+    python -m actbook.experiment run   --profile cpu --results data/results \\
+        [--activations relu,elu] [--seeds 0,1,2] [--shard K/N] [--set KEY=VALUE ...]
+    python -m actbook.experiment check --profile cpu --results data/results
 
 Each finished cell is one JSON file ``DIR/<profile>/<activation>-seed<k>.json``
-(a ``/`` in an activation name becomes ``_``) holding the full config, the
-per-epoch history and the provenance. Files are written atomically (temp
-file + rename); a rerun skips finished cells; a cell in progress keeps a
-checkpoint after every epoch under ``DIR/<profile>/.checkpoints/`` and
-resumes from it, so even ``kill -9`` loses at most the epoch in progress.
+(a ``/`` in an activation name becomes ``_``; a run with ``--set`` overrides
+writes to ``DIR/<profile>+<hash of the overrides>/`` instead) holding the
+config, the per-epoch history and the provenance, written atomically. A rerun
+skips finished cells, refuses cells made with another version of the profile,
+and resumes a cell in progress from its last finished epoch, bit-identically;
+a lock file lets only one process work on a cell at a time.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__all__ = ["load_profiles", "Cell", "plan", "result_path", "run_cell", "run", "main"]
+from actbook import profiles as P  # noqa: E402  (no TensorFlow)
+from actbook.profiles import Cell, UsageError, get_profile, plan, result_path  # noqa: E402
 
-SCHEMA_VERSION = 1
+__all__ = ["run", "check", "cost", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
 
-
-class UsageError(ValueError):
-    """Bad command-line input; the CLI prints it and exits with status 2."""
-
-
-# --------------------------------------------------------------------------
-# Profiles and cells
-# --------------------------------------------------------------------------
-
-def load_profiles() -> dict:
-    """The profiles, as plain data, from ``actbook/profiles.json``.
-
-    A JSON file named by ``ACTBOOK_PROFILES`` adds profiles of your own (or
-    replaces shipped ones by name), in the same format.
-    """
-    profiles = json.loads(resources.files("actbook").joinpath("profiles.json").read_text())
-    extra = os.environ.get("ACTBOOK_PROFILES")
-    if extra:
-        try:
-            profiles.update(json.loads(Path(extra).read_text()))
-        except (OSError, ValueError) as e:
-            raise UsageError(f"ACTBOOK_PROFILES={extra}: cannot read profiles ({e})") from None
-    return profiles
+#: Sustained training throughput assumed by ``plan``'s time estimate (FLOP/s):
+#: a third of an H100-class GPU's dense bf16 peak is typical for CNN training.
+ASSUMED_RATE = {"gpu": 100e12, "cpu (2 cores, bf16)": 0.35e12}
 
 
-def get_profile(name: str) -> dict:
-    profiles = load_profiles()
-    if name not in profiles:
-        raise UsageError(f"unknown profile {name!r}; valid profiles: {', '.join(profiles)}")
-    return copy.deepcopy(profiles[name])
-
-
-@dataclass(frozen=True, order=True)
-class Cell:
-    profile: str
-    arm: str
-    seed: int
-
-    @property
-    def stem(self) -> str:
-        from actbook.layers import arm_slug
-        return f"{arm_slug(self.arm)}-seed{self.seed}"
-
-
-def result_path(results: Path, cell: Cell) -> Path:
-    return Path(results) / cell.profile / f"{cell.stem}.json"
-
-
-def _parse_shard(shard: str | None) -> tuple[int, int]:
-    if shard is None:
-        return 1, 1
-    try:
-        k, n = (int(v) for v in shard.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard must look like K/N (e.g. 2/4), got {shard!r}") from None
-    if not (n >= 1 and 1 <= k <= n):
-        raise UsageError(f"--shard K/N needs 1 <= K <= N, got {shard!r}")
-    return k, n
-
-
-def plan(profile: str, arms=None, seeds=None, shard: str | None = None) -> list[Cell]:
-    """The cells to run, in a fixed order; ``shard="K/N"`` keeps every N-th, from the K-th."""
-    from actbook.layers import ARMS
-    config = get_profile(profile)
-    arms = list(config["arms"]) if arms is None else list(arms)
-    unknown = [a for a in arms if a not in ARMS or a == "softmax"]
-    if unknown:
-        valid = [a for a in ARMS if a != "softmax"]
-        raise UsageError(f"unknown activation(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
-    seeds = list(config["seeds"]) if seeds is None else list(seeds)
-    if any((not isinstance(s, int)) or s < 0 for s in seeds):
-        raise UsageError(f"seeds must be non-negative integers, got {seeds}")
-    cells = [Cell(profile, a, s) for s in seeds for a in arms]
-    k, n = _parse_shard(shard)
-    return cells[k - 1::n]
-
-
-# --------------------------------------------------------------------------
-# Atomic files
-# --------------------------------------------------------------------------
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def is_complete(path: Path) -> bool:
-    """A result file that parses and has every epoch of its own config."""
+def _read_result(path: Path):
     try:
         data = json.loads(path.read_text())
-        return len(data["history"]) == data["config"]["epochs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
 
 
-def check_writable(results: Path, profile: str) -> Path:
-    """Fail before any training if results cannot be written."""
-    out = Path(results) / profile
+def cell_status(path: Path, config: dict) -> str:
+    """``missing``, ``complete``, ``stale`` (another config) or ``broken`` for one result path."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a result file; move it away")
+    if not path.exists():
+        return "missing"
+    data = _read_result(path)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        if data["config"] != config:
+            return "stale"
+        return "complete" if len(data["history"]) == config["epochs"] else "broken"
+    except (TypeError, KeyError):
+        return "broken"
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any training if results cannot be written."""
+    import tempfile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise UsageError(f"results directory {out} is not writable: {e}") from None
-    return out
+        raise UsageError(f"results directory {folder} is not writable: {e}") from None
 
 
-# --------------------------------------------------------------------------
-# Training one cell
-# --------------------------------------------------------------------------
-
-def _set_determinism(seed: int) -> None:
-    import keras
-    import tensorflow as tf
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def _learning_rate(opt: dict, steps_per_epoch: int, epochs: int):
-    import keras
-    total = steps_per_epoch * epochs
-    warmup = int(round(opt.get("warmup_epochs", 0) * steps_per_epoch))
-    peak = opt["learning_rate"]
-    if opt.get("schedule") == "step":
-        bounds = [int(e * steps_per_epoch) for e in opt["step_epochs"]]
-        values = [peak * opt["step_factor"] ** i for i in range(len(bounds) + 1)]
-        return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
-    if opt.get("schedule") == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else peak, decay_steps=max(total - warmup, 1),
-            warmup_target=peak if warmup else None, warmup_steps=warmup, alpha=0.0)
-    if opt.get("schedule") in (None, "constant"):
-        return peak
-    raise ValueError(f"unknown schedule {opt.get('schedule')!r}")
-
-
-def _compile(model, config: dict, steps_per_epoch: int) -> None:
-    import keras
-    opt = config["optimizer"]
-    if opt["name"] != "sgd":
-        raise ValueError(f"unknown optimizer {opt['name']!r}; valid: sgd")
-    lr = _learning_rate(opt, steps_per_epoch, config["epochs"])
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=opt["momentum"], nesterov=opt["nesterov"]),
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-
-def _progress_callback(bar, batch_size: int):
-    import keras
-
-    class Progress(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-            self.seen = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.seen += batch_size
-            logs = logs or {}
-            rate = self.seen / max(time.perf_counter() - self.t0, 1e-9)
-            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.3f}",
-                            err=f"{1 - logs.get('accuracy', float('nan')):.3f}", img_s=f"{rate:.0f}",
-                            refresh=False)
-            bar.update(1)
-
-    return Progress()
-
-
-def prepare_data(config: dict, data=None):
-    """Subset and normalise CIFAR-10 as the profile says."""
-    from actbook import data as D
-    data = data if data is not None else D.load_cifar10()
-    x_train, y_train = D.subset(data.x_train, data.y_train, config["train_size"], seed=config["data_seed"])
-    x_test, y_test = D.subset(data.x_test, data.y_test, config["test_size"], seed=config["data_seed"])
-    mean, std = D.channel_stats(x_train)
-    return (D.normalize(x_train, mean, std), y_train, D.normalize(x_test, mean, std), y_test, data)
-
-
-def _layer_diagnostics(model, x_test) -> dict:
-    """Dead units per activation layer on the test set, and PReLU's alphas."""
-    from actbook.dead_units import activation_outputs, dead_fraction
-    from actbook.layers import ChannelPReLU
-    outs = activation_outputs(model, x_test)
-    diag = {"never_active_fraction": {name: dead_fraction(o) for name, o in outs.items()}}
-    alphas = {l.name: [float(a) for a in l.alpha.numpy().ravel()]
-              for l in model.layers if isinstance(l, ChannelPReLU)}
-    if alphas:
-        diag["prelu_alpha"] = alphas
-    return diag
-
-
-def _strategy():
-    import tensorflow as tf
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-
-
-def run_cell(cell: Cell, results: Path, prepared=None, progress: bool = True) -> Path:
-    """Train one cell to completion (resuming from its checkpoint) and write its result."""
-    from actbook.tf_runtime import tf  # noqa: F401
-    import keras
-    from tqdm.std import tqdm  # text bar everywhere, notebooks included (no widget dependency)
-
-    from actbook import data as D
-    from actbook import provenance
-    from actbook.models import build_model
-
-    config = get_profile(cell.profile)
-    out = result_path(results, cell)
-    if is_complete(out):
-        return out
-    ckpt_dir = Path(results) / cell.profile / ".checkpoints" / cell.stem
-    started = provenance.now()
-
-    keras.mixed_precision.set_global_policy(config["precision"])
-    _set_determinism(cell.seed)
-    x_train, y_train, x_test, y_test, data = prepared or prepare_data(config)
-    bs = config["batch_size"]
-    steps = math.ceil(len(y_train) / bs)
-    train_ds = D.make_dataset(x_train, y_train, bs, training=True, seed=cell.seed, augment=config["augment"])
-    test_ds = D.make_dataset(x_test, y_test, bs * 4, training=False)
-
-    history, model = [], None
-    state_file, model_file = ckpt_dir / "state.json", ckpt_dir / "model.keras"
-    if state_file.exists() and model_file.exists():
-        try:
-            state = json.loads(state_file.read_text())
-            if state["config"] == config:
-                model = keras.models.load_model(model_file)
-                history = state["history"]
-                started = state["started"]
-        except Exception as e:  # a checkpoint we cannot read is redone, not trusted
-            print(f"[{cell.stem}] ignoring unreadable checkpoint ({type(e).__name__}: {e})", file=sys.stderr)
-            model, history = None, []
-    if model is None:
-        with _strategy().scope():
-            model = build_model(config["model"], cell.arm, seed=cell.seed, **config["model_kwargs"])
-            _compile(model, config, steps)
-    # A resumed cell continues from its last finished epoch with the same
-    # seeds; its later epochs need not be bit-identical to an uninterrupted run
-    # (tf.data's per-epoch reshuffle restarts with the new iterator).
-    bar = tqdm(total=steps * config["epochs"], initial=steps * len(history), desc=f"{cell.profile} {cell.stem}",
-               unit="batch", disable=not progress, leave=True, mininterval=1.0)
-    callback = _progress_callback(bar, bs)
-    for epoch in range(len(history), config["epochs"]):
-        t0 = time.perf_counter()
-        fit = model.fit(train_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[callback],
-                        shuffle=False)  # the pipeline shuffles, seeded
-        train_seconds = time.perf_counter() - t0
-        test_loss, test_acc = model.evaluate(test_ds, verbose=0)
-        row = {"epoch": epoch + 1,
-               "train_loss": float(fit.history["loss"][-1]),
-               "train_error": float(1 - fit.history["accuracy"][-1]),
-               "test_loss": float(test_loss), "test_error": float(1 - test_acc),
-               "seconds": time.perf_counter() - t0,
-               "train_images_per_second": len(y_train) / train_seconds}
-        history.append(row)
-        bar.write(f"{cell.profile:>6} {cell.stem:>20}  epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}"
-                  f"  train err {row['train_error']:.4f}  test err {row['test_error']:.4f}"
-                  f"  {row['seconds']:6.1f} s  {row['train_images_per_second']:6.0f} img/s")
-        if not all(math.isfinite(row[k]) for k in ("train_loss", "test_loss")):
-            bar.write(f"[{cell.stem}] loss is not finite at epoch {epoch + 1}; the cell continues and records it")
-        if epoch + 1 < config["epochs"]:
-            _save_checkpoint(ckpt_dir, model, {"config": config, "history": history, "started": started})
-    bar.close()
-
-    result = {
-        "schema": SCHEMA_VERSION,
-        "profile": cell.profile, "activation": cell.arm, "seed": cell.seed,
-        "config": config,
-        "history": history,
-        "diagnostics": _layer_diagnostics(model, x_test),
-        "provenance": {**provenance.collect(), "dataset": data.provenance(),
-                       "started": started, "finished": provenance.now(),
-                       "train_images_used": int(len(y_train)), "test_images_used": int(len(y_test)),
-                       "command": _command_line()},
-    }
-    write_json_atomic(out, result)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return out
-
-
-def _command_line() -> str | None:
-    if not sys.argv or not sys.argv[0]:
-        return None
-    if Path(sys.argv[0]).name == "experiment.py":
-        return " ".join(["python -m actbook.experiment", *sys.argv[1:]])
-    return " ".join(sys.argv)
-
-
-def _save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
-    """Model first, then state: the state file only ever names a complete model."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt_dir / "model.keras.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, ckpt_dir / "model.keras")
-    write_json_atomic(ckpt_dir / "state.json", state)
-
-
-def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress=True, data=None) -> list[Path]:
+def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress=True, data=None,
+        overrides: dict | None = None, rerun_stale: bool = False) -> list[Path]:
     """Run every cell of the plan that has no complete result yet."""
-    cells = plan(profile, arms, seeds, shard)
-    check_writable(results, profile)
-    todo = [c for c in cells if not is_complete(result_path(results, c))]
+    config = get_profile(profile, overrides)
+    cells = plan(profile, arms, seeds, shard, overrides)
+    folder = Path(results) / P.profile_folder(profile, overrides)
+    status = {c: cell_status(result_path(results, c, overrides), config) for c in cells}
+    stale = [c.stem for c, s in status.items() if s == "stale"]
+    if stale and not rerun_stale:
+        raise UsageError(f"{len(stale)} result(s) in {folder} were made with another version of profile "
+                         f"{profile!r} ({', '.join(stale[:5])}{', ...' if len(stale) > 5 else ''}); move them away "
+                         f"or pass --rerun-stale to replace them")
+    check_writable(folder)
+    todo = [c for c in cells if status[c] != "complete"]
     print(f"{profile}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
-          f"{len(todo)} to run -> {Path(results) / profile}", flush=True)
-    if not todo:
-        return [result_path(results, c) for c in cells]
-    config = get_profile(profile)
-    prepared = prepare_data(config, data)
-    for cell in todo:
-        run_cell(cell, results, prepared=prepared, progress=progress)
-    return [result_path(results, c) for c in cells]
+          f"{len(todo)} to run -> {folder}", flush=True)
+    if todo:
+        from actbook import data as D
+        from actbook.files import LockBusy, cell_lock
+        from actbook.train import run_cell
+        prepared = D.prepare(config, data)
+        for cell in todo:
+            out = result_path(results, cell, overrides)
+            try:
+                with cell_lock(out):
+                    if cell_status(out, config) == "complete":  # finished by another process meanwhile
+                        continue
+                    run_cell(cell, results, config, prepared, overrides, progress=progress)
+            except LockBusy as e:
+                print(f"skipping {cell.stem}: {e}", file=sys.stderr, flush=True)
+    return [result_path(results, c, overrides) for c in cells]
+
+
+def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict:
+    """Forward FLOPs per image (from the model), training PFLOP and hours at :data:`ASSUMED_RATE`."""
+    from actbook.models import build_model, forward_flops
+    config = get_profile(profile, overrides)
+    model = build_model(config["model"], "relu", init=config.get("init", "he"), **config["model_kwargs"])
+    flops = forward_flops(model)
+    train_images = config["train_size"] or 50_000
+    test_images = config["test_size"] or 10_000
+    evals = math.ceil(config["epochs"] / config.get("eval_every", 1))
+    # Training costs about 3x the forward pass (forward, and two products backward).
+    per_cell = 3 * flops * train_images * config["epochs"] + flops * (train_images + test_images) * evals
+    total = per_cell * len(cells)
+    return {"forward_flops_per_image": flops, "pflop_per_cell": per_cell / 1e15, "pflop_total": total / 1e15,
+            "hours": {name: total / rate / 3600 for name, rate in ASSUMED_RATE.items()}}
+
+
+def check(profile: str, results: Path, overrides: dict | None = None) -> list[str]:
+    """Problems of a merged results folder: missing, unfinished, duplicate,
+    stale or foreign files. Empty when the sweep is complete and consistent."""
+    config = get_profile(profile, overrides)
+    folder = Path(results) / P.profile_folder(profile, overrides)
+    expected = {c.stem: c for c in plan(profile, overrides=overrides)}
+    problems, seen = [], {}
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        data = _read_result(f)
+        if data is None:
+            problems.append(f"unreadable: {f.name}")
+            continue
+        try:
+            key = Cell(data["profile"], data["activation"], data["seed"]).stem
+        except (KeyError, TypeError):
+            problems.append(f"not a result file: {f.name}")
+            continue
+        if key in seen:
+            problems.append(f"duplicate: {f.name} and {seen[key]} are both {key}")
+        seen[key] = f.name
+        if data.get("config") != config:
+            problems.append(f"config differs from profile {profile!r}: {f.name}")
+        elif len(data.get("history", [])) != config["epochs"]:
+            problems.append(f"unfinished: {f.name} ({len(data.get('history', []))} of {config['epochs']} epochs)")
+        if f.name != f"{key}.json":
+            problems.append(f"misnamed: {f.name} holds {key}")
+    problems += [f"missing: {stem}" for stem in expected if stem not in seen]
+    ckpts = folder / ".checkpoints"
+    if ckpts.is_dir():
+        problems += [f"in progress (checkpoint): {d.name}" for d in sorted(ckpts.iterdir()) if d.is_dir()]
+    return problems
 
 
 # --------------------------------------------------------------------------
@@ -363,41 +158,83 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
 # --------------------------------------------------------------------------
 
 def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("empty list")
+    return items
 
 
 def _seeds(value: str) -> list[int]:
     try:
-        return [int(v) for v in _csv(value)]
+        seeds = [int(v) for v in _csv(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {value!r}") from None
+    bad = [s for s in seeds if not 0 <= s <= P.MAX_SEED]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad}")
+    return seeds
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m actbook.experiment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="run (or resume) the cells of a profile")
-    p_run.add_argument("--profile", required=True)
-    p_run.add_argument("--results", required=True, type=Path)
-    p_run.add_argument("--activations", type=_csv, default=None, help="comma-separated arms (default: the profile's)")
-    p_run.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds (default: the profile's)")
-    p_run.add_argument("--shard", default=None, help="K/N: run every N-th cell starting at the K-th")
-    p_run.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     sub.add_parser("list", help="print the profiles and their configs")
-    args = parser.parse_args(argv)
+    for name, helptext in [("run", "run (or resume) the cells of a profile"),
+                           ("plan", "print the cells a run would train and what they cost"),
+                           ("check", "check a (merged) results folder: exit 0 only if complete and consistent")]:
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--profile", required=True)
+        p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                       help="override a setting (dotted keys, JSON values); results go to <profile>+<hash>/")
+        if name == "check":
+            p.add_argument("--results", required=True, type=Path)
+            continue
+        p.add_argument("--activations", type=_csv, default=None, help="comma-separated arms (default: the profile's)")
+        p.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds (default: the profile's)")
+        p.add_argument("--shard", default=None, help="K/N: every N-th cell starting at the K-th")
+        if name == "run":
+            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+            p.add_argument("--rerun-stale", action="store_true",
+                           help="replace results made with another version of the profile")
+    return parser
 
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     try:
         if args.command == "list":
-            print(json.dumps(load_profiles(), indent=1))
+            print(json.dumps(P.load_profiles(), indent=1))
             return 0
+        overrides = P.parse_set(args.overrides)
+        if args.command == "plan":
+            cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides)
+            for c in cells:
+                print(f"{P.profile_folder(args.profile, overrides)} {c.stem}")
+            est = cost(args.profile, cells, overrides)
+            print(f"{len(cells)} cells; forward pass {est['forward_flops_per_image'] / 1e6:.0f} MFLOP per image; "
+                  f"{est['pflop_per_cell']:.3g} PFLOP of training per cell, {est['pflop_total']:.3g} in all")
+            for name, hours in est["hours"].items():
+                print(f"  at {ASSUMED_RATE[name] / 1e12:g} TFLOP/s sustained ({name}): {hours:.3g} hours")
+            return 0
+        if args.command == "check":
+            problems = check(args.profile, args.results, overrides)
+            for p in problems:
+                print(p)
+            print("complete and consistent" if not problems else f"{len(problems)} problem(s)")
+            return 0 if not problems else 1
         from actbook.data import DataError
         try:
             run(args.profile, args.results, args.activations, args.seeds, args.shard,
-                progress=not args.no_progress)
+                progress=not args.no_progress, overrides=overrides, rerun_stale=args.rerun_stale)
         except DataError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished epochs are kept in the cell's checkpoint; rerun the same command "
+                  "to resume", file=sys.stderr)
+            return 130
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

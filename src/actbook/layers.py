@@ -166,6 +166,15 @@ _KERAS = {
     "rrelu": lambda p, o, **kw: RReLU(lower=p["lower"], upper=p["upper"], **o, **kw),
     "elu": lambda p, o, **kw: keras.layers.ELU(alpha=p["alpha"], **kw),
     "softmax": lambda p, o, **kw: keras.layers.Softmax(axis=-1, **kw),
+    "tanh": lambda p, o, **kw: keras.layers.Activation("tanh", **kw),
+    # Keras's SELU has its constants built in (equal to actbook's derived ones to
+    # a few ulps, see actbook.compare); the arm table never overrides them.
+    "selu": lambda p, o, **kw: keras.layers.Activation("selu", **kw),
+    # The string "gelu" is keras.activations.gelu with approximate=False, the
+    # exact form; keras.ops.gelu defaults to the tanh approximation instead.
+    "gelu": lambda p, o, **kw: keras.layers.Activation(
+        "gelu" if not p["approximate"] else (lambda x: keras.activations.gelu(x, approximate=True)), **kw),
+    "silu": lambda p, o, **kw: keras.layers.Activation("silu", **kw),
 }
 
 

@@ -1,26 +1,63 @@
-"""Figures shared by the chapters.
+"""Figures and display settings shared by the chapters.
 
-Every plot returns its ``Figure`` so a chapter can caption it with MyST-NB
-(``mystnb: figure: {caption, name}``) and nothing is drawn twice.
+Every chapter starts with one call, :func:`setup`, so every page has the same
+look and the same table precision. Every plot returns its ``Figure`` so a
+chapter can caption it with MyST-NB (``mystnb: figure: {caption, name}``)
+and nothing is drawn twice. Curves of several activations get a colour, a
+line style and a marker each (:func:`curve_style`), so curves that lie on top
+of each other (ReLU and Leaky ReLU with a small slope, for instance) stay
+distinguishable in print and for readers who do not tell colours apart.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["function_and_derivative", "style"]
+__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table",
+           "TABLE_PRECISION"]
+
+#: Digits pandas shows after the decimal point in every table of the book.
+TABLE_PRECISION = 4
+
+_LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 
 
-def style():
-    """One look for every figure in the book."""
+def setup() -> None:
+    """One look for every figure and table in the book: call once at the top of a chapter."""
     plt.rcParams.update({
         "figure.dpi": 110, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
         "font.size": 10,
     })
+    pd.set_option("display.precision", TABLE_PRECISION)
+
+
+#: The former name of :func:`setup`, kept for chapters that still call it.
+style = setup
+
+
+def curve_style(k: int, markevery: int | None = None) -> dict:
+    """Matplotlib keyword arguments for the ``k``-th curve of a figure: colour,
+    line style and (when ``markevery`` is given, for dense curves) a marker.
+    Colour, dash pattern and marker all change from one curve to the next."""
+    kw = {"color": f"C{k % 10}", "ls": _LINESTYLES[k % len(_LINESTYLES)]}
+    if markevery is not None:
+        kw.update(marker=_MARKERS[k % len(_MARKERS)], markevery=markevery, ms=4)
+    return kw
+
+
+def integer_ticks(*axes, axis: str = "x") -> None:
+    """Whole-number ticks on axes that count layers or epochs."""
+    for ax in axes:
+        target = ax.xaxis if axis == "x" else ax.yaxis
+        target.set_major_locator(MaxNLocator(integer=True))
 
 
 def function_and_derivative(curves: Sequence[tuple[str, Callable, Callable]],
@@ -31,28 +68,39 @@ def function_and_derivative(curves: Sequence[tuple[str, Callable, Callable]],
     ``curves`` holds ``(label, f, df)``. The derivative is drawn with the
     book's convention at a kink: the value at exactly 0 is the one the
     derivative function returns there, marked with a dot when ``mark_zero``.
+    With several curves each gets its own colour, dash pattern and marker.
     """
-    style()
+    setup()
     x = np.linspace(-5, 5, 1001) if x is None else np.asarray(x)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for label, f, df in curves:
-        line, = ax_f.plot(x, f(x), label=label)
+    several = len(curves) > 1
+    for k, (label, f, df) in enumerate(curves):
+        kw = curve_style(k, markevery=(len(x) // 10 + 7 * k) if several else None)
+        ax_f.plot(x, f(x), label=label, **kw)
         d = df(x)
         # Break the derivative line at jumps so a kink is not drawn as a slope.
         jumps = np.flatnonzero(np.abs(np.diff(d)) > 0.05)
         d_plot = d.astype(float).copy()
         d_plot[jumps] = np.nan
-        ax_d.plot(x, d_plot, color=line.get_color(), label=label)
+        ax_d.plot(x, d_plot, label=label, **kw)
         if mark_zero:
-            ax_d.plot([0.0], df(np.array([0.0])), "o", color=line.get_color(), ms=4)
+            ax_d.plot([0.0], df(np.array([0.0])), "o", color=kw["color"], ms=4)
     ax_f.set(xlabel="$x$", ylabel="$f(x)$", title="function")
     ax_d.set(xlabel="$x$", ylabel="$f'(x)$", title="derivative (dot: value at $x = 0$)" if mark_zero else "derivative")
     for ax in (ax_f, ax_d):
         ax.axhline(0, color="0.6", lw=0.8)
         ax.axvline(0, color="0.6", lw=0.8)
-    if len(curves) > 1:
+    if several:
         ax_f.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def config_table(config: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """An experiment's settings as a two-column table (nested values as JSON),
+    the form every chapter shows a configuration in."""
+    keys = list(config) if keys is None else list(keys)
+    return pd.DataFrame([(k, json.dumps(config[k]) if isinstance(config[k], (dict, list)) else config[k])
+                         for k in keys], columns=["setting", "value"]).set_index("setting")

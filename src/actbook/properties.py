@@ -13,7 +13,12 @@ import pandas as pd
 
 from actbook import activations as A
 
-__all__ = ["standard_normal_sample", "measure", "properties_table", "mean_through_depth", "time_per_element"]
+__all__ = ["standard_normal_sample", "measure", "properties_table", "mean_through_depth", "sigmoid_grad_inverse",
+           "derivative_bound", "learned_slopes"]
+
+#: The largest value of the sigmoid's derivative, sigma'(0) = 1/4.
+SIGMOID_GRAD_MAX = 0.25
+
 
 def standard_normal_sample(n: int = 1_000_000, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(n)
@@ -80,16 +85,45 @@ def mean_through_depth(name: str, params: dict | None = None, depth: int = 10, w
     return np.array(means)
 
 
-def time_per_element(fn, n: int = 4_000_000, repeats: int = 7, dtype=np.float32, seed: int = 0) -> float:
-    """Best-of-``repeats`` wall time of ``fn(x)`` per element, in nanoseconds."""
-    import time
-    x = np.random.default_rng(seed).standard_normal(n).astype(dtype)
-    fn(x)  # warm up (allocations, tracing)
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn(x)
-        if hasattr(out, "numpy"):
-            out = out.numpy()
-        best = min(best, time.perf_counter() - t)
-    return best / n * 1e9
+def sigmoid_grad_inverse(t):
+    """The ``x >= 0`` with ``sigma'(x) = t``, in closed form, for ``t`` in (0, 1/4].
+
+    ``sigma'(x) = sigma(x) (1 - sigma(x)) = 1 / (4 cosh^2(x / 2))``, so
+    ``x = 2 arccosh(1 / (2 sqrt(t)))``; ``sigma'`` is even, so ``-x`` solves it
+    too. Equivalently ``s (1 - s) = t`` gives ``s = (1 + sqrt(1 - 4t)) / 2``
+    and ``x = log(s / (1 - s))``.
+    """
+    t = np.asarray(t, dtype=float)
+    if np.any((t <= 0) | (t > SIGMOID_GRAD_MAX)):
+        raise ValueError(f"t must be in (0, 1/4], the range of sigma'; got {t}")
+    x = 2.0 * np.arccosh(1.0 / (2.0 * np.sqrt(t)))
+    return float(x) if x.ndim == 0 else x
+
+
+def derivative_bound(layers: int, bound: float = SIGMOID_GRAD_MAX) -> float:
+    """Upper bound on the product of activation derivatives that the error
+    crosses between the top and the bottom of ``layers`` layers.
+
+    Between the pre-activations of layer ``n`` and those of layer 1 lie
+    ``n - 1`` derivative factors (delta_1 = D_1 W_2^T ... D_{n-1} W_n^T delta_n),
+    so the bound is ``bound ** (layers - 1)``: (1/4)^(n-1) for the sigmoid.
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be >= 1, got {layers}")
+    return float(bound) ** (layers - 1)
+
+
+def learned_slopes(cells) -> pd.DataFrame:
+    """PReLU's learned slopes from experiment result cells (``actbook.experiment``):
+    one row per (arm, seed, layer) with the layer's number (1 = input side),
+    the mean, smallest and largest slope and the number of slopes (channels)."""
+    rows = []
+    for cell in cells:
+        for k, (layer, alphas) in enumerate(cell.get("diagnostics", {}).get("prelu_alpha", {}).items()):
+            alphas = np.asarray(alphas, dtype=float)
+            number = int(layer.rsplit("_", 1)[1]) if layer.rsplit("_", 1)[-1].isdigit() else k + 1
+            rows.append({"activation": cell["activation"], "seed": cell["seed"], "layer": number,
+                         "layer name": layer, "mean alpha": float(alphas.mean()),
+                         "min": float(alphas.min()), "max": float(alphas.max()), "channels": int(alphas.size)})
+    columns = ["activation", "seed", "layer", "layer name", "mean alpha", "min", "max", "channels"]
+    return pd.DataFrame(rows, columns=columns)

@@ -17,7 +17,7 @@ from pathlib import Path
 __all__ = ["git_state", "package_versions", "hardware", "collect", "now"]
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("numpy", "tensorflow", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
+PACKAGES = ("numpy", "scipy", "tensorflow", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
 
 
 def now() -> str:
@@ -59,7 +59,9 @@ def _cpu_model() -> str:
 
 
 def hardware(include_gpus: bool = True) -> dict:
-    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    from actbook.precision import describe
+    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "kernels": describe()}
     if include_gpus and "tensorflow" in sys.modules:
         import tensorflow as tf
         gpus = tf.config.list_physical_devices("GPU")

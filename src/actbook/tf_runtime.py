@@ -17,6 +17,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from actbook.precision import apply_kernel_policy  # noqa: E402
+
+apply_kernel_policy()  # before TensorFlow loads oneDNN: the same kernels on every CPU
+
 
 @contextlib.contextmanager
 def _fd2_silenced():

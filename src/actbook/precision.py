@@ -1,0 +1,104 @@
+"""The precision and kernel policy: the same command gives the same numbers
+on every x86-64 CPU of the kinds the book was made on.
+
+oneDNN, which runs TensorFlow's convolutions and matrix products on x86
+CPUs, picks its kernels by the best instruction set the CPU has. In bf16
+mixed precision the AMX kernels (recent Intel Xeons) round and accumulate
+differently from the AVX-512 BF16 kernels (AMD EPYC, older Xeons), and a
+3-epoch training run ends more than a point apart (issue 11). The policy:
+
+- ``ONEDNN_MAX_CPU_ISA`` is capped at :data:`PINNED_ISA`
+  (``AVX512_CORE_BF16``) before TensorFlow is imported, so AMX machines run
+  the same kernels as AVX-512 BF16 machines: the committed results reproduce
+  bit for bit on both (measured: the cross-ISA table in the training chapter);
+- ``TF_ENABLE_ONEDNN_OPTS=1`` (TensorFlow's default on Linux x86) is made
+  explicit, so Eigen's kernels are never silently swapped in;
+- both are defaults: a value already in the environment wins (that is how
+  the cross-ISA measurement simulates other CPUs), and every result records
+  what was in force (:func:`describe`), so a mix is caught when results load.
+
+CPUs below AVX-512 BF16 (AVX-512 only, AVX2) run other kernels whatever the
+cap; how far their results lie from the pinned ones is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["PINNED_ISA", "ISA_ORDER", "apply_kernel_policy", "cpu_flags", "cpu_isa", "effective_isa", "describe"]
+
+PINNED_ISA = "AVX512_CORE_BF16"
+#: oneDNN's ISA names, weakest first (the ones that matter on x86-64 here).
+ISA_ORDER = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16",
+             "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "ALL")
+RELEVANT_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+_applied_before_tf: bool | None = None
+
+
+def apply_kernel_policy() -> None:
+    """Set the policy's environment defaults; call before TensorFlow is imported."""
+    global _applied_before_tf
+    if _applied_before_tf is None:
+        _applied_before_tf = "tensorflow" not in sys.modules
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", PINNED_ISA)
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_isa(flags: set[str] | None = None) -> str | None:
+    """The best oneDNN ISA this CPU supports (None where /proc/cpuinfo is not readable)."""
+    f = cpu_flags() if flags is None else flags
+    if not f:
+        return None
+    if "amx_bf16" in f and "amx_tile" in f:
+        return "AVX512_CORE_AMX"
+    if "avx512_bf16" in f:
+        return "AVX512_CORE_BF16"
+    if "avx512_vnni" in f:
+        return "AVX512_CORE_VNNI"
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= f:
+        return "AVX512_CORE"
+    if "avx2" in f:
+        return "AVX2"
+    return "SSE41"
+
+
+def effective_isa(cap: str | None = None, flags: set[str] | None = None) -> str | None:
+    """The ISA oneDNN's kernels run at: the CPU's best, capped by ``ONEDNN_MAX_CPU_ISA``."""
+    best = cpu_isa(flags)
+    cap = (cap if cap is not None else os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")).upper()
+    if best is None or cap not in ISA_ORDER:
+        return best
+    return min(best, cap, key=ISA_ORDER.index)
+
+
+def describe() -> dict:
+    """What a result records about the kernels that made it."""
+    flags = cpu_flags()
+    threads = None
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+        threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                   "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    return {
+        "isa_flags": {f: f in flags for f in RELEVANT_FLAGS},
+        "cpu_isa": cpu_isa(flags),
+        "effective_isa": effective_isa(flags=flags),
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "policy_set_before_tensorflow_import": _applied_before_tf,
+        "cpu_count": os.cpu_count(),
+        "tf_threads": threads,  # 0 means TensorFlow's default: one per core
+    }

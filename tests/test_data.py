@@ -16,6 +16,8 @@ from actbook import data as D
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTBOOK_CACHE", str(tmp_path / "cache"))
+    # The test trees hold 2 images per class and split instead of 5,000 / 1,000.
+    monkeypatch.setattr(D, "PER_CLASS", {"train": 2, "test": 2})
 
 
 def _png(seed: int) -> bytes:
@@ -70,7 +72,9 @@ def test_cache_is_used_on_second_load(tmp_path, monkeypatch):
 def test_env_variable_is_the_default_source(tmp_path, monkeypatch):
     tree = make_tree(tmp_path)
     monkeypatch.setenv("ACTBOOK_CIFAR10", str(tree))
-    assert D.load_cifar10().source == str(tree.resolve())
+    data = D.load_cifar10()
+    assert data.source == str(tree.resolve())
+    assert data.provenance()["source"] == "cifar"  # a name, never the machine's path
 
 
 def test_truncated_archive_names_the_file(tmp_path):
@@ -165,3 +169,72 @@ def test_real_cifar10_from_env():
     np.testing.assert_array_equal(np.bincount(data.y_test), 1000)
     if data.sha256 in D.KNOWN_ARCHIVES:
         assert data.description == D.KNOWN_ARCHIVES[data.sha256]
+
+
+def test_missing_class_duplicates_and_cut_archives_are_refused(tmp_path):
+    tree = make_tree(tmp_path)
+    for f in (tree / "test" / "cat").iterdir():
+        f.unlink()
+    with pytest.raises(D.DataError, match="test/cat: 0 images, expected 2"):
+        D.load_cifar10(tree)
+    twice = make_tree(tmp_path / "twice")
+    for f in list((twice / "train" / "dog").iterdir()):
+        (f.parent / ("copy-" + f.name)).write_bytes(f.read_bytes())
+    with pytest.raises(D.DataError, match="train/dog: 4 images, expected 2"):
+        D.load_cifar10(twice)
+
+
+def test_tar_cut_at_a_member_boundary_is_refused(tmp_path):
+    tree = make_tree(tmp_path)
+    members = sorted(p for p in tree.rglob("*.png"))[:25]
+    cut = tmp_path / "cut.tar"
+    with tarfile.open(cut, "w") as tar:
+        for m in members:
+            tar.add(m, arcname=str(m.relative_to(tmp_path)))
+    with pytest.raises(D.DataError, match="not a complete CIFAR-10"):
+        D.load_cifar10(cut)
+
+
+@pytest.mark.parametrize("damage", ["zeros", "shifted_labels", "truncated", "not_a_zip"])
+def test_a_damaged_cache_is_decoded_again(tmp_path, damage):
+    archive = make_tar(make_tree(tmp_path), tmp_path / "mine.tar.gz")
+    first = D.load_cifar10(archive)
+    cache = next((tmp_path / "cache").glob("cifar10-*.npz"))
+    if damage in ("zeros", "shifted_labels"):
+        with np.load(cache) as z:
+            arrays = {k: z[k] for k in z.files}
+        if damage == "zeros":
+            arrays["x_train"] = np.zeros_like(arrays["x_train"])
+        else:
+            arrays["y_train"] = (arrays["y_train"] + 1) % 10
+        np.savez(cache, **arrays)
+    elif damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[:200])
+    else:
+        cache.write_text("garbage")
+    again = D.load_cifar10(archive)
+    np.testing.assert_array_equal(again.x_train, first.x_train)
+    np.testing.assert_array_equal(again.y_train, first.y_train)
+    assert D._load_cache(cache) is not None  # rewritten
+
+
+def test_unwritable_cache_means_no_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("ACTBOOK_CACHE", str(blocker / "cache"))
+    data = D.load_cifar10(make_tree(tmp_path))
+    assert data.x_train.shape[0] == 20
+
+
+def test_stale_temp_files_are_cleaned(tmp_path):
+    archive = make_tar(make_tree(tmp_path), tmp_path / "mine.tar.gz")
+    (tmp_path / "cache").mkdir()
+    stale = tmp_path / "cache" / ".cifar10-v2-x.npz.abc.tmp"
+    stale.write_bytes(b"half")
+    D.load_cifar10(archive)
+    assert not stale.exists()
+
+
+def test_special_files_are_refused():
+    with pytest.raises(D.DataError, match="not a regular file or folder"):
+        D.load_cifar10("/dev/zero")

@@ -1,4 +1,5 @@
-"""The sweep runner: planning, bad input, and the smoke profile end to end."""
+"""The sweep runner: profiles, plans, bad input, training on synthetic data
+(resume, checkpoints, locks), and the real smoke profile."""
 
 import json
 import os
@@ -8,40 +9,112 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from actbook import experiment as E
+from actbook import profiles as P
 from actbook import results as R
+from actbook import train as T
+from synthetic import TINY, synthetic_cifar, write_profiles
 
 needs_cifar = pytest.mark.skipif(not os.environ.get("ACTBOOK_CIFAR10"), reason="ACTBOOK_CIFAR10 not set")
+TIMING = ("seconds", "train_images_per_second")
 
 
-def test_profiles_are_complete_data():
-    profiles = E.load_profiles()
-    assert {"smoke", "demo", "cpu", "paper"} <= set(profiles)
-    assert len(profiles["cpu"]["arms"]) == 7 and profiles["cpu"]["seeds"] == [0, 1, 2]
-    assert profiles["paper"]["model"] == "nin" and profiles["paper"]["train_size"] is None
-    keys = set(profiles["smoke"])
-    assert all(set(p) == keys for p in profiles.values())
+def _strip(history):
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
 
 
-def test_plan_and_shards_partition_the_sweep():
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "profiles.json", tiny=TINY))
+    return synthetic_cifar()
+
+
+def test_shipped_profiles_are_valid_and_planned():
+    profiles = P.load_profiles()
+    assert {"smoke", "demo", "cpu", "overfit", "paper"} <= set(profiles)
     cells = E.plan("cpu")
     assert len(cells) == 21 and len(set(cells)) == 21
     shards = [E.plan("cpu", shard=f"{k}/4") for k in range(1, 5)]
     assert sorted(c for s in shards for c in s) == sorted(cells)
     assert E.result_path(Path("R"), E.Cell("cpu", "lrelu_1/5.5", 2)) == Path("R/cpu/lrelu_1_5.5-seed2.json")
+    over = E.plan("overfit")
+    per_arm = {a: sum(c.arm == a for c in over) for a in profiles["overfit"]["arms"]}
+    assert per_arm["rrelu_channel"] == 5 and per_arm["sigmoid"] == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"augment": "no"}, "augment: 'no' is not of type 'boolean'"),
+    ({"epochs": 0}, "epochs: 0 is less than the minimum of 1"),
+    ({"epochs": -1}, "epochs: -1 is less than the minimum of 1"),
+    ({"batch_size": 0}, "batch_size: 0 is less than the minimum of 1"),
+    ({"train_size": -5}, "train_size"),
+    ({"train_size": 1005}, "train_size"),
+    ({"precision": "float8"}, "precision: 'float8' is not one of"),
+    ({"model": "resnet"}, "model: 'resnet' is not one of"),
+    ({"model_kwargs": {"widht": 8}}, "model_kwargs: Additional properties are not allowed ('widht'"),
+    ({"optimizer": dict(TINY["optimizer"], name="adam")}, "optimizer.name: 'adam' is not one of"),
+    ({"optimizer": dict(TINY["optimizer"], schedule="linear")}, "optimizer.schedule"),
+    ({"arms": ["softmax"]}, "arms.0: 'softmax' is not one of"),
+    ({"arms": ["relu", "relu"]}, "has non-unique elements"),
+    ({"seeds": [4294967296]}, "seeds.0: 4294967296 is greater than the maximum"),
+])
+def test_profile_schema_rejects_bad_values(change, message):
+    with pytest.raises(P.UsageError, match="invalid") as err:
+        P.validate("tiny", {**TINY, **change})
+    assert message in str(err.value)
+
+
+def test_every_problem_is_listed_once():
+    with pytest.raises(P.UsageError) as err:
+        P.validate("tiny", {**TINY, "epochs": 0, "batch_size": 0})
+    assert "epochs" in str(err.value) and "batch_size" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs/path", "a b", ""])
+def test_profile_names_must_be_safe_file_names(name):
+    with pytest.raises(P.UsageError, match="safe file name"):
+        P.validate(name, TINY)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--profile", "huge"], "valid profiles: smoke, demo, cpu, paper"),
-    (["--profile", "smoke", "--activations", "relu,swish"], "valid: sigmoid, relu"),
+    (["--profile", "huge"], "valid profiles: smoke, demo, cpu"),
+    (["--profile", "smoke", "--activations", "relu,swishy"], "valid: sigmoid, relu"),
+    (["--profile", "smoke", "--activations", "softmax"], "unknown activation(s) 'softmax'"),
     (["--profile", "smoke", "--shard", "5/4"], "1 <= K <= N"),
     (["--profile", "smoke", "--shard", "two"], "K/N"),
+    (["--profile", "smoke", "--set", "optimizer.lr=1"], "valid keys in optimizer: learning_rate"),
+    (["--profile", "smoke", "--set", "epochz=1"], "unknown setting"),
+    (["--profile", "smoke", "--set", "epochs=-1"], "epochs: -1 is less than the minimum"),
+    (["--profile", "smoke", "--set", "noequals"], "KEY=VALUE"),
 ])
-def test_bad_input_exits_nonzero_with_valid_names(args, message, tmp_path, capsys):
+def test_bad_input_is_one_error_line_and_status_2(args, message, tmp_path, capsys):
     assert E.main(["run", "--results", str(tmp_path), *args]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+@pytest.mark.parametrize("args", [["--seeds", "4294967296"], ["--seeds", ""], ["--activations", ""],
+                                  ["--seeds", "1,x"]])
+def test_bad_lists_are_refused_before_anything_loads(args, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        E.main(["run", "--profile", "smoke", "--results", str(tmp_path), *args])
+    assert exit_.value.code == 2
+
+
+def test_duplicated_arms_and_seeds_run_once():
+    cells = E.plan("cpu", ["relu", "relu"], [0, 0, 1])
+    assert [c.stem for c in cells] == ["relu-seed0", "relu-seed1"]
+
+
+def test_profiles_file_that_is_a_list(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "p.json"
+    bad.write_text("[1, 2]")
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(bad))
+    assert E.main(["list"]) == 2
+    assert "expected a JSON object" in capsys.readouterr().err
 
 
 def test_unwritable_results_fail_before_training(tmp_path, capsys):
@@ -51,46 +124,167 @@ def test_unwritable_results_fail_before_training(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err
 
 
-def _strip_timing(history):
-    return [{k: v for k, v in row.items() if k not in ("seconds", "train_images_per_second")} for row in history]
+def test_result_path_that_is_a_directory_fails_before_training(tmp_path, capsys):
+    (tmp_path / "smoke" / "relu-seed0.json").mkdir(parents=True)
+    assert E.main(["run", "--profile", "smoke", "--results", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_plan_paper_shard_lists_cells_and_cost(capsys):
+    assert E.main(["plan", "--profile", "paper", "--shard", "2/8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["paper relu-seed0", "paper lrelu_0.01-seed1", "paper lrelu_1_5.5-seed2"]  # every 8th of 21, from the 2nd
+    assert "445 MFLOP per image" in out[3] and "TFLOP/s" in out[4]
+
+
+def test_overrides_get_their_own_folder_and_are_recorded(tiny, tmp_path):
+    over = {"epochs": 1, "arms": ["relu"]}
+    paths = E.run("tiny", tmp_path, data=tiny, progress=False, overrides=over)
+    assert paths[0].parent.name == f"tiny+{P.overrides_tag(over)}"
+    cell = json.loads(paths[0].read_text())
+    assert cell["overrides"] == over and cell["config"]["epochs"] == 1
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_synthetic_cell_end_to_end(tiny, tmp_path):
+    """The whole recipe on synthetic data: history columns, provenance, diagnostics."""
+    paths = E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
+    cell = json.loads(paths[0].read_text())
+    rows = cell["history"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[0]["test_error"] is None and rows[0]["train_eval_error"] is None  # eval_every = 2
+    assert all(0 <= rows[i][k] <= 1 for i in (1, 2) for k in ("test_error", "train_eval_error"))
+    prov = cell["provenance"]
+    assert prov["dataset"] == tiny.provenance() and "/" not in prov["dataset"]["source"]
+    kernels = prov["hardware"]["kernels"]
+    assert kernels["ONEDNN_MAX_CPU_ISA"] and "avx512_bf16" in kernels["isa_flags"]
+    assert set(cell["diagnostics"]["never_active_fraction"]) == {f"act_{k}" for k in range(1, 7)}
+    mtime = paths[0].stat().st_mtime_ns
+    E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])  # finished cells are skipped
+    assert paths[0].stat().st_mtime_ns == mtime
+
+
+def test_inference_mode_training_error_matches_model_evaluate(tiny, tmp_path, monkeypatch):
+    """train_eval_error is the trained model, training=False, on the whole training subset."""
+    captured = {}
+    real = T._layer_diagnostics
+    monkeypatch.setattr(T, "_layer_diagnostics", lambda model, x: captured.setdefault("model", model) and real(model, x))
+    path = E.run("tiny", tmp_path, data=tiny, progress=False, arms=["rrelu"])[0]
+    last = json.loads(path.read_text())["history"][-1]
+    from actbook import data as D
+    prepared = D.prepare(P.get_profile("tiny"), tiny)
+    model = captured["model"]
+    probs = model.predict(prepared.x_train, verbose=0)  # predict runs with training=False
+    assert last["train_eval_error"] == pytest.approx(float(np.mean(probs.argmax(1) != prepared.y_train)), abs=1e-6)
+    loss, acc = model.evaluate(prepared.x_train, prepared.y_train, verbose=0)
+    assert last["train_eval_loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_interrupted_cell_resumes_bit_identically(tiny, tmp_path, monkeypatch):
+    """Dropout, RReLU noise, shuffling and augmentation all replayed: same history as an uninterrupted run."""
+    whole = E.run("tiny", tmp_path / "a", data=tiny, progress=False, arms=["rrelu"])[0]
+    real = T.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        E.run("tiny", tmp_path / "b", data=tiny, progress=False, arms=["rrelu"])
+    monkeypatch.setattr(T, "save_checkpoint", real)
+    resumed = E.run("tiny", tmp_path / "b", data=tiny, progress=False, arms=["rrelu"])[0]
+    assert _strip(json.loads(resumed.read_text())["history"]) == _strip(json.loads(whole.read_text())["history"])
+
+
+def test_checkpoint_whose_model_is_ahead_of_its_state_is_redone(tiny, tmp_path, monkeypatch, capsys):
+    """A kill between writing model.keras and state.json: the model has one epoch more than the state."""
+    whole = E.run("tiny", tmp_path / "a", data=tiny, progress=False, arms=["relu"])[0]
+    real, calls = T.save_checkpoint, []
+
+    def second_model_first_state(ckpt_dir, model, state):
+        calls.append(1)
+        if len(calls) == 1:
+            return real(ckpt_dir, model, state)
+        model.save(ckpt_dir / "model.keras")  # epoch-2 model, epoch-1 state: then the kill
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "save_checkpoint", second_model_first_state)
+    tiny3 = {**TINY, "epochs": 4, "arms": ["relu"]}
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "p4.json", tiny=tiny3))
+    with pytest.raises(KeyboardInterrupt):
+        E.run("tiny", tmp_path / "b", data=tiny, progress=False)
+    monkeypatch.setattr(T, "save_checkpoint", real)
+    resumed = E.run("tiny", tmp_path / "b", data=tiny, progress=False)[0]
+    assert "discarding checkpoint" in capsys.readouterr().err
+    fresh = E.run("tiny", tmp_path / "c", data=tiny, progress=False)[0]
+    assert _strip(json.loads(resumed.read_text())["history"]) == _strip(json.loads(fresh.read_text())["history"])
+    assert len(json.loads(whole.read_text())["history"]) == 3
+
+
+def test_stale_cells_are_refused_then_rerun_on_request(tiny, tmp_path, monkeypatch):
+    E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
+    changed = {**TINY, "optimizer": dict(TINY["optimizer"], learning_rate=0.01)}
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "p2.json", tiny=changed))
+    with pytest.raises(P.UsageError, match="another version of profile 'tiny'"):
+        E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
+    path = E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"], rerun_stale=True)[0]
+    assert json.loads(path.read_text())["config"]["optimizer"]["learning_rate"] == 0.01
+
+
+def test_a_locked_cell_is_skipped_with_a_message(tiny, tmp_path, capsys):
+    from actbook.files import cell_lock
+    out = E.result_path(tmp_path, E.Cell("tiny", "relu", 0))
+    out.parent.mkdir(parents=True)
+    code = f"from filelock import FileLock; import time; l = FileLock({str(out) + '.lock'!r}); l.acquire(); print('locked', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
+        assert "another process is running this cell" in capsys.readouterr().err
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with cell_lock(out):  # released when its holder died
+        pass
+
+
+def test_nan_losses_are_written_as_null(tmp_path):
+    from actbook.files import write_json_atomic
+    write_json_atomic(tmp_path / "x.json", {"loss": float("nan"), "rows": [float("inf"), 1.0]})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"loss": None, "rows": [None, 1.0]}
+
+
+def test_check_reports_an_incomplete_folder(tiny, tmp_path, capsys):
+    E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
+    folder = tmp_path / "tiny"
+    (folder / "relu-seed0 (copy).json").write_bytes((folder / "relu-seed0.json").read_bytes())
+    assert E.main(["check", "--profile", "tiny", "--results", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "missing: rrelu-seed0" in out and "duplicate" in out and "misnamed" in out
+    (folder / "relu-seed0 (copy).json").unlink()
+    E.run("tiny", tmp_path, data=tiny, progress=False)
+    assert E.main(["check", "--profile", "tiny", "--results", str(tmp_path)]) == 0
 
 
 @pytest.mark.slow
 @needs_cifar
-def test_smoke_end_to_end_rerun_and_repeatability(tmp_path):
+def test_smoke_profile_on_real_cifar(tmp_path):
     paths = E.run("smoke", tmp_path, progress=False)
     assert [p.name for p in paths] == ["relu-seed0.json", "rrelu-seed0.json"]
-    cell = json.loads(paths[0].read_text())
-    assert cell["config"] == E.get_profile("smoke") and cell["activation"] == "relu"
-    row = cell["history"][0]
-    assert set(row) >= {"epoch", "train_loss", "train_error", "test_loss", "test_error", "seconds"}
-    assert 0 <= row["test_error"] <= 1
-    prov = cell["provenance"]
-    assert prov["dataset"]["sha256"] and prov["versions"]["tensorflow"] and "commit" in prov["git"]
-    assert prov["started"] <= prov["finished"]
-    assert set(cell["diagnostics"]["never_active_fraction"]) == {f"act_{k}" for k in range(1, 7)}
-    assert not list((tmp_path / "smoke").glob(".*.tmp"))
-
-    mtimes = [p.stat().st_mtime_ns for p in paths]
-    E.run("smoke", tmp_path, progress=False)  # finished cells are skipped
-    assert [p.stat().st_mtime_ns for p in paths] == mtimes
-
     again = E.run("smoke", tmp_path / "again", arms=["relu"], progress=False)
-    assert _strip_timing(json.loads(again[0].read_text())["history"]) == _strip_timing(cell["history"])
-
-    history = R.load_history(tmp_path, "smoke")
-    assert len(history) == 2 and set(history["activation"]) == {"relu", "rrelu"}
+    assert _strip(json.loads(again[0].read_text())["history"]) == _strip(json.loads(paths[0].read_text())["history"])
+    assert len(R.load_history(tmp_path, "smoke")) == 2
 
 
 @pytest.mark.slow
 @needs_cifar
 def test_kill_9_then_resume_loses_nothing(tmp_path):
-    """A cell killed after its first checkpoint resumes from it; no partial file appears."""
-    smoke = E.get_profile("smoke")
+    """A cell killed with SIGKILL after its first checkpoint resumes from it; no partial file appears."""
+    smoke = P.get_profile("smoke")
     two_epochs = dict(smoke, epochs=2, arms=["prelu"], train_size=1000)
-    profiles = tmp_path / "profiles.json"
-    profiles.write_text(json.dumps({"smoke2": two_epochs}))
-    env = dict(os.environ, ACTBOOK_PROFILES=str(profiles))
+    env = dict(os.environ, ACTBOOK_PROFILES=write_profiles(tmp_path / "profiles.json", smoke2=two_epochs))
     cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", "smoke2",
            "--results", str(tmp_path / "res"), "--no-progress"]
     state = tmp_path / "res" / "smoke2" / ".checkpoints" / "prelu-seed0" / "state.json"
@@ -102,35 +296,9 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     result = tmp_path / "res" / "smoke2" / "prelu-seed0.json"
-    assert not result.exists()
     assert not list(result.parent.glob("*.json"))
-    first_epoch = json.loads(state.read_text())["history"]
-
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     cell = json.loads(result.read_text())
-    assert len(cell["history"]) == 2 and cell["history"][0] == first_epoch[0]
-    assert len(cell["diagnostics"]["prelu_alpha"]) == 6
+    assert len(cell["history"]) == 2 and len(cell["diagnostics"]["prelu_alpha"]) == 6
     assert not state.parent.exists()
-
-
-def test_results_loader_refuses_inconsistent_files(tmp_path):
-    with pytest.raises(R.ResultsError, match="no result files"):
-        R.load_history(tmp_path, "smoke")
-    folder = tmp_path / "smoke"
-    folder.mkdir()
-    config = E.get_profile("smoke")
-    base = {"profile": "smoke", "config": config, "provenance": {},
-            "history": [{"epoch": 1, "train_loss": 1.0, "train_error": 0.5, "test_loss": 1.0,
-                         "test_error": 0.5, "seconds": 1.0}]}
-    (folder / "relu-seed0.json").write_text(json.dumps(dict(base, activation="relu", seed=0)))
-    with pytest.raises(R.ResultsError, match="cells missing"):
-        R.load_history(tmp_path, "smoke")
-    assert len(R.load_history(tmp_path, "smoke", require_complete=False)) == 1
-    other = dict(config, epochs=1, batch_size=7)
-    (folder / "rrelu-seed0.json").write_text(json.dumps(dict(base, activation="rrelu", seed=0, config=other)))
-    with pytest.raises(R.ResultsError, match="different configs"):
-        R.load_history(tmp_path, "smoke")
-    (folder / "rrelu-seed0.json").write_text("{truncated")
-    with pytest.raises(R.ResultsError, match="unreadable"):
-        R.load_history(tmp_path, "smoke")

@@ -1,9 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from actbook.stats import mean_std, paired_comparison
+from actbook.stats import holm, mean_std, paired_comparison
 
 
 def _final():
@@ -22,13 +21,29 @@ def test_mean_std():
     assert t.loc["elu", "seeds"] == 3
 
 
-def test_paired_comparison_matches_scipy():
+def test_paired_interval_by_hand():
+    """Differences elu - relu = -0.02, -0.03, -0.04: mean -0.03, sd 0.01, and
+    t(0.975, 2 df) = 4.302653 from a printed table; t = -0.03 / (0.01 / sqrt 3) = -5.196."""
     t = paired_comparison(_final())
-    d = np.array([0.28 - 0.30, 0.29 - 0.32, 0.27 - 0.31])
-    assert t.loc["elu", "mean diff vs relu"] == pytest.approx(d.mean())
-    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
-    assert t.loc["elu", "ci low"] == pytest.approx(d.mean() - half)
-    assert t.loc["elu", "p (paired t)"] == pytest.approx(stats.ttest_rel([0.28, 0.29, 0.27], [0.30, 0.32, 0.31]).pvalue)
+    assert t.loc["elu", "mean diff vs relu"] == pytest.approx(-0.03)
+    assert t.loc["elu", "ci low"] == pytest.approx(-0.03 - 4.302653 * 0.01 / np.sqrt(3), rel=1e-5)
+    assert t.loc["elu", "ci high"] == pytest.approx(-0.03 + 4.302653 * 0.01 / np.sqrt(3), rel=1e-5)
+    # two-sided p for |t| = 5.196 with 2 df: 2 / (2 + t^2)^(1/2) ... closed form for 2 df: 1 - |t| / sqrt(2 + t^2)
+    tt = 0.03 / (0.01 / np.sqrt(3))
+    assert t.loc["elu", "p (paired t)"] == pytest.approx(1 - tt / np.sqrt(2 + tt ** 2), rel=1e-6)
     assert "relu" not in t.index
     with pytest.raises(ValueError, match="baseline"):
         paired_comparison(_final(), baseline="gelu")
+
+
+def test_holm_textbook_example():
+    """Holm (1979) step-down on p = 0.01, 0.04, 0.03, 0.005 (m = 4): sorted
+    0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06."""
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    adjusted = holm([0.5, np.nan, 0.9])
+    assert np.isnan(adjusted[1]) and adjusted[0] == pytest.approx(1.0) and adjusted[2] == pytest.approx(1.0)
+
+
+def test_holm_column_in_comparison():
+    t = paired_comparison(_final())
+    assert (t["p (Holm)"] >= t["p (paired t)"]).all()

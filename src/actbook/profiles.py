@@ -95,8 +95,6 @@ def validate(name: str, config) -> dict:
         opt = config["optimizer"]
         if opt["schedule"] == "step" and not ("step_epochs" in opt and "step_factor" in opt):
             problems.append("optimizer: schedule 'step' needs step_epochs and step_factor")
-        if config.get("eval_every", 1) > config["epochs"]:
-            problems.append(f"eval_every: {config['eval_every']} is more than epochs ({config['epochs']})")
     if problems:
         raise UsageError(f"profile {name!r} is invalid:\n  " + "\n  ".join(problems))
     return config

@@ -9,6 +9,7 @@ siblings', is an error, never a silently shorter table.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -21,33 +22,85 @@ class ResultsError(RuntimeError):
     """The results on disk are missing or inconsistent; the message says which."""
 
 
+class ResultsWarning(UserWarning):
+    """Results that load but were made on different kernels."""
+
+
+SCHEMAS = (1, 2)  # 1: the first cpu sweep (no inference-mode training error); 2: current
+
+
+def _kernels(cell: dict) -> str:
+    """The kernel class a cell ran on: the oneDNN ISA in force ("unrecorded" for schema-1 files)."""
+    k = cell["provenance"].get("hardware", {}).get("kernels") if isinstance(cell["provenance"], dict) else None
+    return (k or {}).get("effective_isa") or "unrecorded"
+
+
+def _read_cell(f: Path, profile: str) -> dict:
+    try:
+        cell = json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise ResultsError(f"{f}: unreadable result file ({e})") from None
+    if not isinstance(cell, dict):
+        raise ResultsError(f"{f}: not a result file (a JSON {type(cell).__name__}, expected an object)")
+    missing = {"profile", "activation", "seed", "config", "history", "provenance"} - set(cell)
+    if missing:
+        raise ResultsError(f"{f}: missing keys {sorted(missing)}")
+    if cell.get("schema", 1) not in SCHEMAS:
+        raise ResultsError(f"{f}: result format {cell.get('schema')!r} is not one this code reads ({SCHEMAS})")
+    if cell["profile"] != profile:
+        raise ResultsError(f"{f}: belongs to profile {cell['profile']!r}, found under {profile!r}")
+    if not (isinstance(cell["config"], dict) and isinstance(cell["history"], list)
+            and all(isinstance(r, dict) for r in cell["history"])):
+        raise ResultsError(f"{f}: config must be an object and history a list of objects")
+    if len(cell["history"]) != cell["config"].get("epochs"):
+        raise ResultsError(f"{f}: {len(cell['history'])} epochs recorded, config says {cell['config'].get('epochs')}")
+    cell["file"] = str(f)
+    return cell
+
+
 def load_cells(results: str | Path, profile: str) -> list[dict]:
-    """Every complete cell of ``profile`` under ``results``, sorted by arm and seed."""
+    """Every complete cell of ``profile`` under ``results``, sorted by arm and seed.
+
+    Refused: unreadable or incomplete files, two files for one (activation,
+    seed), cells made with different configs or from different data sets.
+    Warned about: cells whose kernels differ (the precision policy's
+    :func:`actbook.precision.effective_isa`), which may differ in the last digits.
+    """
     folder = Path(results) / profile
     files = sorted(folder.glob("*.json"))
     if not files:
         raise ResultsError(f"no result files in {folder}: run "
                            f"`python -m actbook.experiment run --profile {profile} --results {results}`")
-    cells = []
-    for f in files:
-        try:
-            cell = json.loads(f.read_text())
-        except (OSError, ValueError) as e:
-            raise ResultsError(f"{f}: unreadable result file ({e})") from None
-        missing = {"profile", "activation", "seed", "config", "history", "provenance"} - set(cell)
-        if missing:
-            raise ResultsError(f"{f}: missing keys {sorted(missing)}")
-        if cell["profile"] != profile:
-            raise ResultsError(f"{f}: belongs to profile {cell['profile']!r}, found under {profile!r}")
-        if len(cell["history"]) != cell["config"]["epochs"]:
-            raise ResultsError(f"{f}: {len(cell['history'])} epochs recorded, config says {cell['config']['epochs']}")
-        cell["file"] = str(f)
-        cells.append(cell)
+    cells = [_read_cell(f, profile) for f in files]
+    seen = {}
+    for c in cells:
+        key = (c["activation"], c["seed"])
+        if key in seen:
+            raise ResultsError(f"{folder}: two files for {c['activation']} seed {c['seed']}: "
+                               f"{Path(seen[key]).name} and {Path(c['file']).name}")
+        seen[key] = c["file"]
     configs = {json.dumps(c["config"], sort_keys=True) for c in cells}
     if len(configs) > 1:
         raise ResultsError(f"{folder}: cells were run with {len(configs)} different configs; "
                            f"keep one profile version per folder")
+    by_data = _group(cells, lambda c: (c["provenance"].get("dataset") or {}).get("sha256"))
+    if len(by_data) > 1:
+        raise ResultsError(f"{folder}: cells come from {len(by_data)} different data sets: " + "; ".join(
+            f"sha256 {str(k)[:12]}...: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''}" for k, v in by_data.items()))
+    by_kernels = _group(cells, _kernels)
+    if len(by_kernels) > 1:
+        warnings.warn(f"{folder}: cells ran on different kernels, which the precision policy does not "
+                      f"promise to agree bit for bit: " + "; ".join(f"{k}: {len(v)} files ({v[0]}, ...)"
+                                                                     for k, v in by_kernels.items()),
+                      ResultsWarning, stacklevel=2)
     return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
+
+
+def _group(cells, key) -> dict:
+    groups = {}
+    for c in cells:
+        groups.setdefault(key(c), []).append(Path(c["file"]).name)
+    return groups
 
 
 def check_profile(cells: list[dict], config: dict) -> None:
@@ -61,7 +114,8 @@ def check_profile(cells: list[dict], config: dict) -> None:
 
 def expected_cells(cells: list[dict]) -> set[tuple[str, int]]:
     config = cells[0]["config"]
-    return {(a, s) for a in config["arms"] for s in config["seeds"]}
+    extra = config.get("extra_seeds", {})
+    return {(a, s) for a in config["arms"] for s in [*config["seeds"], *extra.get(a, [])]}
 
 
 def check_complete(cells: list[dict]) -> None:

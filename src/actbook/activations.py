@@ -244,6 +244,8 @@ def rrelu(x, lower=RRELU_LOWER, upper=RRELU_UPPER, training=False, rng=None, sha
     """
     x = _as_float(x)
     lo, hi = rrelu_bounds(lower, upper)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be True or False, got {training!r}")  # "no" would be truthy
     if training:
         if rng is None:
             rng = np.random.default_rng()

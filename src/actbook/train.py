@@ -126,8 +126,31 @@ def seed_everything(seed: int) -> None:
 
 
 def strategy():
-    """MirroredStrategy over several GPUs (or several logical devices in the
-    tests), the default strategy otherwise."""
+    """The distribution strategy a cell trains under.
+
+    ``ACTBOOK_DEVICES`` (comma-separated device names, e.g. ``/gpu:0,/gpu:1``
+    or, in the tests, ``/cpu:0,/cpu:1`` after splitting the CPU into two
+    logical devices) gives a MirroredStrategy over exactly those devices; a
+    name that is not a logical device of this process is an error. Without
+    it: MirroredStrategy over all GPUs when there are several, else the
+    default strategy. Mirrored training splits each batch between the
+    replicas and sums their gradients, so it matches one-device training up
+    to floating-point summation order, not bit for bit.
+    """
+    import os
+
+    names = [n.strip() for n in os.environ.get("ACTBOOK_DEVICES", "").split(",") if n.strip()]
+    if names:
+        def key(name):
+            spec = tf.DeviceSpec.from_string(name)
+            return (spec.device_type or "").upper(), spec.device_index
+
+        have = tf.config.list_logical_devices()
+        missing = [n for n in names if key(n) not in {key(d.name) for d in have}]
+        if missing:
+            raise ValueError(f"ACTBOOK_DEVICES names device(s) this process does not have: {', '.join(missing)}; "
+                             f"logical devices: {', '.join(d.name for d in have)}")
+        return tf.distribute.MirroredStrategy(names)
     devices = tf.config.list_logical_devices("GPU") or []
     return tf.distribute.MirroredStrategy() if len(devices) > 1 else tf.distribute.get_strategy()
 
@@ -232,11 +255,13 @@ def _evaluate(model, dataset) -> tuple[float, float]:
 
 
 def _command_line() -> str | None:
+    """The command that made the result, with the repository's own path left out."""
     if not sys.argv or not sys.argv[0]:
         return None
+    args = [a.replace(f"{provenance.REPO}/", "") for a in sys.argv[1:]]
     if Path(sys.argv[0]).name in ("experiment.py", "__main__.py"):
-        return " ".join(["python -m actbook.experiment", *sys.argv[1:]])
-    return " ".join(sys.argv)
+        return " ".join(["python -m actbook.experiment", *args])
+    return " ".join([Path(sys.argv[0]).name, *args])
 
 
 def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, overrides: dict | None = None,

@@ -21,9 +21,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from actbook.tf_runtime import tf  # first: applies the kernel policy before TensorFlow loads oneDNN
 import keras
 import numpy as np
-import tensorflow as tf
 
 from actbook.experiment import get_profile
 from actbook.arms import STUDY_ARMS

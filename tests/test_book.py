@@ -29,9 +29,19 @@ def test_every_named_figure_is_executed(built_book):
 @pytest.mark.slow
 def test_activation_chapters_have_two_figures_a_table_and_citations(built_book):
     import re
-    for chapter in ["sigmoid", "relu", "leaky_relu", "prelu", "rrelu", "elu", "softmax"]:
+    for chapter in ["sigmoid", "relu", "leaky_relu", "prelu", "rrelu", "elu", "softmax", "after_2015"]:
         source = (ROOT / "chapters" / f"{chapter}.md").read_text()
         html = (built_book / "chapters" / f"{chapter}.html").read_text()
         assert len(re.findall(r"^:\s+name: fig-", source, flags=re.M)) >= 2, chapter
         assert "agreement_table(" in source and "max |diff| f" in html, chapter
         assert "{cite" in source, chapter
+
+
+@pytest.mark.slow
+def test_training_chapter_has_both_regimes_holm_and_figures(built_book):
+    import re
+    source = (ROOT / "chapters" / "training.md").read_text()
+    html = (built_book / "chapters" / "training.html").read_text()
+    assert len(re.findall(r"^:\s+name: fig-", source, flags=re.M)) >= 3
+    for text in ("Regime 1", "Regime 2", "p (Holm)", "train error (inference mode)", "per example and channel"):
+        assert text in html, text

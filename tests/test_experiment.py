@@ -98,10 +98,11 @@ def test_bad_input_is_one_error_line_and_status_2(args, message, tmp_path, capsy
 
 @pytest.mark.parametrize("args", [["--seeds", "4294967296"], ["--seeds", ""], ["--activations", ""],
                                   ["--seeds", "1,x"]])
-def test_bad_lists_are_refused_before_anything_loads(args, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        E.main(["run", "--profile", "smoke", "--results", str(tmp_path), *args])
-    assert exit_.value.code == 2
+def test_bad_lists_are_refused_before_anything_loads(args, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("actbook.data.load_cifar10", lambda *a, **k: pytest.fail("data loaded"))
+    assert E.main(["run", "--profile", "smoke", "--results", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
 
 
 def test_duplicated_arms_and_seeds_run_once():

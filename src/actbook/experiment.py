@@ -157,21 +157,26 @@ def check(profile: str, results: Path, overrides: dict | None = None) -> list[st
 # Command line
 # --------------------------------------------------------------------------
 
-def _csv(value: str) -> list[str]:
+def _csv(value: str | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
-        raise argparse.ArgumentTypeError("empty list")
+        raise UsageError(f"--{what} is empty; give a comma-separated list or leave it out")
     return items
 
 
-def _seeds(value: str) -> list[int]:
+def _seeds(value: str | None) -> list[int] | None:
+    items = _csv(value, "seeds")
+    if items is None:
+        return None
     try:
-        seeds = [int(v) for v in _csv(value)]
+        seeds = [int(v) for v in items]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {value!r}") from None
+        raise UsageError(f"--seeds must be comma-separated integers, got {value!r}") from None
     bad = [s for s in seeds if not 0 <= s <= P.MAX_SEED]
     if bad:
-        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad}")
+        raise UsageError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad}")
     return seeds
 
 
@@ -190,8 +195,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "check":
             p.add_argument("--results", required=True, type=Path)
             continue
-        p.add_argument("--activations", type=_csv, default=None, help="comma-separated arms (default: the profile's)")
-        p.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds (default: the profile's)")
+        p.add_argument("--activations", default=None, help="comma-separated arms (default: the profile's)")
+        p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
         p.add_argument("--shard", default=None, help="K/N: every N-th cell starting at the K-th")
         if name == "run":
             p.add_argument("--results", required=True, type=Path)
@@ -208,6 +213,8 @@ def main(argv=None) -> int:
             print(json.dumps(P.load_profiles(), indent=1))
             return 0
         overrides = P.parse_set(args.overrides)
+        if args.command in ("run", "plan"):
+            args.activations, args.seeds = _csv(args.activations, "activations"), _seeds(args.seeds)
         if args.command == "plan":
             cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides)
             for c in cells:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_std", "paired_comparison", "holm"]
+__all__ = ["mean_std", "paired_comparison", "holm", "pp", "summary_table", "verdict", "did_not_train"]
 
 
 def mean_std(final: pd.DataFrame, columns=("train_error", "test_error")) -> pd.DataFrame:
@@ -62,3 +62,50 @@ def paired_comparison(final: pd.DataFrame, baseline: str = "relu", metric: str =
     out = pd.DataFrame(rows).set_index("activation")
     out["p (Holm)"] = holm(out["p (paired t)"])
     return out
+
+
+def pp(fraction: float) -> str:
+    """A difference of error fractions in percentage points ("+1.23 pp")."""
+    return f"{100 * fraction:+.2f} pp"
+
+
+def summary_table(final: pd.DataFrame, arms, display=None, columns=None) -> pd.DataFrame:
+    """Mean ± sd over seeds of each error column, as percentages, one row per arm (in order)."""
+    display = display or (lambda a: a)
+    columns = columns or {"train_eval_error": "train error (inference mode)", "test_error": "test error"}
+    g = final.groupby("activation")
+    rows = []
+    for arm in arms:
+        part = g.get_group(arm)
+        row = {"activation": display(arm), "seeds": len(part)}
+        for col, label in columns.items():
+            v = part[col].astype(float)
+            row[label] = f"{v.mean():.2%} ± {v.std(ddof=1):.2%}" if len(v) > 1 else f"{v.mean():.2%}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("activation")
+
+
+def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = 5, alpha: float = 0.05) -> str:
+    """One sentence on a paired comparison row of :func:`paired_comparison`.
+
+    "shown" needs a Holm-adjusted p below ``alpha`` and at least ``shown_seeds``
+    pairs; with fewer pairs a significant difference is only "suggestive"."""
+    diff = row[f"mean diff vs {baseline}"]
+    if not np.isfinite(row["ci low"]):
+        return f"{against}: {pp(diff)} against {baseline}; too few paired seeds for an interval."
+    direction = "lower" if diff < 0 else "higher"
+    significant = row["p (Holm)"] < alpha
+    if significant and row["seeds"] >= shown_seeds:
+        word = f"{direction} test error, shown"
+    elif significant:
+        word = f"{direction} test error, suggestive only ({int(row['seeds'])} seeds)"
+    else:
+        word = "no difference resolved"
+    return (f"{against}: {pp(diff)} against {baseline} (95 % CI {pp(row['ci low'])} to {pp(row['ci high'])}, "
+            f"Holm-adjusted p = {row['p (Holm)']:.2g}, {int(row['seeds'])} seeds): {word}.")
+
+
+def did_not_train(final: pd.DataFrame, chance: float, margin: float = 0.02, metric: str = "test_error") -> list[str]:
+    """Arms whose mean final error is within ``margin`` of chance level."""
+    means = final.groupby("activation")[metric].mean()
+    return [a for a, m in means.items() if m >= chance - margin]

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Training-step time per activation, side by side in one run: the fair clock.
+
+    python benchmarks/bench_step.py [--rounds 7] [--steps 10] [--out data/benchmarks/step_time.json]
+
+The ``cpu`` profile's network (width 32) at its batch size and precision,
+with TensorFlow's op determinism on, exactly as the sweeps train. Each
+round times ``--steps`` training steps of every arm in turn (``timeit``,
+after a warm-up), so slow phases of the machine hit every arm alike; the
+median over rounds is reported, with the step time relative to ReLU and the
+two RReLU ratios the issue tracker asks for (targets: per example and
+channel <= 1.10, per element <= 1.30 of Leaky ReLU (a = 5.5)). Synthetic
+inputs of CIFAR-10's shape, so only compute is timed. Writes a JSON file
+with the numbers and their provenance (the training chapter reads it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import timeit
+from pathlib import Path
+
+from actbook.tf_runtime import tf  # first: applies the kernel policy before TensorFlow loads oneDNN
+import keras
+import numpy as np
+
+from actbook import provenance
+from actbook.arms import OVERFIT_ARMS
+from actbook.files import write_json_atomic
+from actbook.models import build_model
+from actbook.profiles import get_profile
+from actbook.train import compile_model, precision_policy, seed_everything
+
+ARMS = (*OVERFIT_ARMS, "tanh", "selu", "gelu", "silu")
+
+
+def step_function(arm: str, config: dict, x, y):
+    seed_everything(0)
+    model = build_model(config["model"], arm, seed=0, **config["model_kwargs"])
+    compile_model(model, config, steps_per_epoch=100)
+    model.train_on_batch(x, y)  # trace and warm up
+    model.train_on_batch(x, y)
+    return lambda: model.train_on_batch(x, y)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("data/benchmarks/step_time.json"))
+    args = parser.parse_args(argv)
+    config = get_profile("cpu")
+    rng = np.random.default_rng(0)
+    bs = config["batch_size"]
+    x = rng.standard_normal((bs, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, bs)
+    times = {arm: [] for arm in ARMS}
+    with precision_policy(config["precision"]):
+        steps = {arm: step_function(arm, config, x, y) for arm in ARMS}
+        for r in range(args.rounds):
+            for arm in ARMS:
+                times[arm].append(timeit.timeit(steps[arm], number=args.steps) / args.steps)
+            print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{a} {1e3 * times[a][-1]:.1f} ms" for a in ARMS),
+                  flush=True)
+    median = {arm: statistics.median(t) for arm, t in times.items()}
+    rows = [{"activation": arm, "ms per step (median)": 1e3 * median[arm],
+             "spread over rounds (ms)": 1e3 * (max(times[arm]) - min(times[arm])),
+             "time vs ReLU": median[arm] / median["relu"],
+             "images/s": bs / median[arm]} for arm in ARMS]
+    ratios = {"rrelu / lrelu_1/5.5": median["rrelu"] / median["lrelu_1/5.5"],
+              "rrelu_channel / lrelu_1/5.5": median["rrelu_channel"] / median["lrelu_1/5.5"]}
+    for row in rows:
+        print(f"{row['activation']:>14}  {row['ms per step (median)']:7.1f} ms  x{row['time vs ReLU']:.2f} vs ReLU")
+    for k, v in ratios.items():
+        print(f"{k}: {v:.2f}")
+    write_json_atomic(args.out, {"arms": rows, "ratios": ratios,
+                                 "settings": {"profile": "cpu", "batch_size": bs, "precision": config["precision"],
+                                              "rounds": args.rounds, "steps_per_round": args.steps,
+                                              "op_determinism": True},
+                                 "provenance": {**provenance.collect(), "finished": provenance.now()}})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

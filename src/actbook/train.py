@@ -35,7 +35,8 @@ __all__ = ["run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "Checkpo
 SCHEMA_VERSION = 2  # 2: train_eval_* columns, evaluation every eval_every epochs, kernels in provenance
 
 
-#: Iterators Keras's ``fit`` creates per call on a ``tf.data`` dataset (measured).
+#: Iterators Keras's ``fit`` creates per call on a ``tf.data`` dataset with the
+#: default strategy (measured; one more under MirroredStrategy).
 ITERATORS_PER_FIT = 2
 
 
@@ -134,8 +135,11 @@ def strategy():
     name that is not a logical device of this process is an error. Without
     it: MirroredStrategy over all GPUs when there are several, else the
     default strategy. Mirrored training splits each batch between the
-    replicas and sums their gradients, so it matches one-device training up
-    to floating-point summation order, not bit for bit.
+    replicas and sums their gradients: one step matches a one-device step up
+    to floating-point summation order, not bit for bit. Under any
+    non-default strategy Keras's ``fit`` also opens one more iterator of the
+    training set per call (3, not :data:`ITERATORS_PER_FIT`), so a mirrored
+    cell sees other shuffles and crops than a one-device cell of the same seed.
     """
     import os
 
@@ -283,7 +287,8 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
         test_ds = D.make_dataset(prepared.x_test, prepared.y_test, bs * 4, training=False)
 
         # Model and optimiser: fresh, or the checkpoint (both inside the strategy's scope).
-        with strategy().scope():
+        dist = strategy()
+        with dist.scope():
             resumed = load_checkpoint(ckpt_dir, config, steps)
             if resumed is None:
                 model = build_model(config["model"], cell.arm, seed=cell.seed, init=config.get("init", "he"),
@@ -298,7 +303,10 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
         # data an uninterrupted one would: every new iterator of the dataset
         # advances its seeds, and each `fit` call below creates
         # ITERATORS_PER_FIT of them (Keras 3.15; the resume test pins it).
-        for _ in range(len(history) * ITERATORS_PER_FIT):
+        # Under a distribution strategy Keras builds the model symbolically
+        # first, which opens one more iterator per call.
+        per_fit = ITERATORS_PER_FIT + (dist is not tf.distribute.get_strategy())
+        for _ in range(len(history) * per_fit):
             iter(train_ds)
 
         bar = tqdm(total=steps * epochs, initial=steps * len(history), desc=f"{cell.profile} {cell.stem}",

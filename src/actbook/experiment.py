@@ -85,6 +85,12 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
                          f"or pass --rerun-stale to replace them")
     check_writable(folder)
     todo = [c for c in cells if status[c] != "complete"]
+    if todo:
+        from actbook.precision import PrecisionUnsupported, check_supported
+        try:
+            check_supported(config["precision"])
+        except PrecisionUnsupported as e:
+            raise UsageError(str(e)) from None
     print(f"{profile}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
           f"{len(todo)} to run -> {folder}", flush=True)
     if todo:

@@ -17,8 +17,11 @@ differently from the AVX-512 BF16 kernels (AMD EPYC, older Xeons), and a
   the cross-ISA measurement simulates other CPUs), and every result records
   what was in force (:func:`describe`), so a mix is caught when results load.
 
-CPUs below AVX-512 BF16 (AVX-512 only, AVX2) run other kernels whatever the
-cap; how far their results lie from the pinned ones is measured, not assumed.
+CPUs below AVX-512 BF16 run other kernels whatever the cap; how far their
+results lie from the pinned ones is measured, not assumed (the cross-ISA
+table in the training chapter). Below AVX-512 (AVX2 only) oneDNN has no bf16
+convolution at all: a bf16 profile stops at once with an error saying so
+(:func:`check_supported`), instead of failing deep inside TensorFlow.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["PINNED_ISA", "ISA_ORDER", "apply_kernel_policy", "cpu_flags", "cpu_isa", "effective_isa", "describe"]
+__all__ = ["PINNED_ISA", "ISA_ORDER", "apply_kernel_policy", "cpu_flags", "cpu_isa", "effective_isa", "describe",
+           "check_supported", "PrecisionUnsupported"]
 
 PINNED_ISA = "AVX512_CORE_BF16"
 #: oneDNN's ISA names, weakest first (the ones that matter on x86-64 here).
@@ -102,3 +106,24 @@ def describe() -> dict:
         "cpu_count": os.cpu_count(),
         "tf_threads": threads,  # 0 means TensorFlow's default: one per core
     }
+
+
+class PrecisionUnsupported(RuntimeError):
+    """The kernels in force cannot run the requested precision."""
+
+
+def check_supported(precision_name: str, isa: str | None = None) -> None:
+    """Refuse bf16 where oneDNN cannot convolve in bf16 (below AVX-512), before any work.
+
+    Measured: with ``ONEDNN_MAX_CPU_ISA=AVX2`` a bf16 training step fails
+    with "could not create a primitive descriptor for the convolution".
+    """
+    isa = isa if isa is not None else effective_isa()
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
+    if (precision_name == "mixed_bfloat16" and onednn and isa in ISA_ORDER
+            and ISA_ORDER.index(isa) < ISA_ORDER.index("AVX512_CORE")):
+        raise PrecisionUnsupported(
+            f"this profile trains in bf16, but oneDNN's kernels run at {isa} here, which has no bf16 "
+            f"convolution (AVX-512 is needed). Run it in float32 with --set precision='\"float32\"' "
+            f"(its results go to their own folder and differ from the committed bf16 ones), or on a CPU "
+            f"with AVX-512")

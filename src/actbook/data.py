@@ -57,13 +57,19 @@ class DataError(RuntimeError):
 
 
 @dataclass
-class Cifar:
-    """Images as uint8 ``(N, 32, 32, 3)``, labels as int64 ``(N,)``."""
+class Split:
+    """Training and test images with their labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+
+
+@dataclass
+class Cifar(Split):
+    """Images as uint8 ``(N, 32, 32, 3)``, labels as int64 ``(N,)``."""
+
     classes: tuple
     source: str          # path or "keras.datasets.cifar10"
     sha256: str          # of the archive or image folder the arrays came from
@@ -76,13 +82,9 @@ class Cifar:
 
 
 @dataclass
-class Prepared:
-    """A profile's subsets, normalised with the training subset's channel statistics."""
+class Prepared(Split):
+    """A profile's subsets (float32), normalised with the training subset's channel statistics."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
     dataset: dict        # Cifar.provenance() of the source
 
 

@@ -86,11 +86,12 @@ def summary_table(final: pd.DataFrame, arms, display=None, columns=None) -> pd.D
 
 
 def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = 5, alpha: float = 0.05) -> str:
-    """One sentence on a paired comparison row of :func:`paired_comparison`.
+    """One sentence on a paired comparison row of :func:`paired_comparison`
+    (``baseline`` and ``against`` are the names to print).
 
     "shown" needs a Holm-adjusted p below ``alpha`` and at least ``shown_seeds``
     pairs; with fewer pairs a significant difference is only "suggestive"."""
-    diff = row[f"mean diff vs {baseline}"]
+    diff = row[next(k for k in row.index if str(k).startswith("mean diff"))]
     if not np.isfinite(row["ci low"]):
         return f"{against}: {pp(diff)} against {baseline}; too few paired seeds for an interval."
     direction = "lower" if diff < 0 else "higher"

@@ -211,7 +211,10 @@ def test_rrelu_seeded_repeatability_and_inference():
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(y1[x > 0], x[x > 0])
     np.testing.assert_array_equal(A.rrelu(x), np.where(x > 0, x, x / 5.5))
-    np.testing.assert_array_equal(A.rrelu(x), A.rrelu(x))
+    rng = np.random.default_rng(1)
+    state = rng.bit_generator.state
+    np.testing.assert_array_equal(A.rrelu(x, rng=rng), np.where(x > 0, x, x / 5.5))
+    assert rng.bit_generator.state == state  # inference draws no random numbers
     np.testing.assert_array_equal(A.rrelu(x, 2, 2, training=True), np.where(x > 0, x, x / 2))
 
 

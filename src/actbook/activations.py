@@ -537,10 +537,14 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
+def lookup(table: dict, name: str):
+    """``table[name]``, or a ValueError that lists the valid names (also used by :mod:`actbook.arms`)."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(table)}") from None
+
+
 def get(name: str) -> Activation:
     """Look up an activation by name; unknown names list the valid ones."""
-    try:
-        return REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown activation {name!r}; valid names: {', '.join(REGISTRY)}") from None
+    return lookup(REGISTRY, name)

@@ -91,10 +91,7 @@ def train_arms() -> list[str]:
 
 
 def get(name: str) -> Arm:
-    try:
-        return ARMS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ARMS)}") from None
+    return A.lookup(ARMS, name)
 
 
 def slug(name: str) -> str:

@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks/step_time.json"))
+    parser.add_argument("--conditions", default="", help="what else the machine was doing, recorded with the numbers")
     args = parser.parse_args(argv)
     config = get_profile("cpu")
     rng = np.random.default_rng(0)
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     write_json_atomic(args.out, {"arms": rows, "ratios": ratios,
                                  "settings": {"profile": "cpu", "batch_size": bs, "precision": config["precision"],
                                               "rounds": args.rounds, "steps_per_round": args.steps,
-                                              "op_determinism": True},
+                                              "op_determinism": True, "conditions": args.conditions},
                                  "provenance": {**provenance.collect(), "finished": provenance.now()}})
     print(f"wrote {args.out}")
     return 0

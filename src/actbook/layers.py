@@ -31,8 +31,14 @@ class _RandomNegativeSlope(keras.layers.Layer):
     slope is drawn in training (per element, or shared over ``shared_axes``)
     and fixed at inference."""
 
-    def __init__(self, lower: float, upper: float, seed: int | None = None, shared_axes=None, **kwargs):
+    #: (lower, upper) when not given; each subclass sets its own.
+    DEFAULT_BOUNDS: tuple[float, float]
+
+    def __init__(self, lower: float | None = None, upper: float | None = None, seed: int | None = None,
+                 shared_axes=None, **kwargs):
         super().__init__(**kwargs)
+        lower = self.DEFAULT_BOUNDS[0] if lower is None else lower
+        upper = self.DEFAULT_BOUNDS[1] if upper is None else upper
         self.lower, self.upper = A.rrelu_bounds(lower, upper)
         self.seed = seed
         if shared_axes is not None:
@@ -54,13 +60,19 @@ class _RandomNegativeSlope(keras.layers.Layer):
             shape = A.noise_shape(shape, self.shared_axes)
         return keras.random.uniform(shape, lower, upper, dtype="float32", seed=self.seed_generator)
 
-    def _negative_branch(self, inputs, training):
-        """The output for ``inputs <= 0``."""
+    def _scale(self, inputs, r):
+        """The negative branch given the random number ``r`` (divisor or slope)."""
         raise NotImplementedError
 
     def call(self, inputs, training=None):
         training = False if training is None else _check_bool(training, "training")
-        return ops.where(inputs > 0, inputs, self._negative_branch(inputs, training))
+        if training:
+            r = ops.cast(self._draw(inputs, self.lower, self.upper), inputs.dtype)
+        else:
+            # A Python float keeps full precision in float64 (ops.cast would
+            # go through a float32 tensor first).
+            r = (self.lower + self.upper) / 2
+        return ops.where(inputs > 0, inputs, self._scale(inputs, r))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -82,18 +94,11 @@ class RReLU(_RandomNegativeSlope):
     are the paper's U(3, 8).
     """
 
-    def __init__(self, lower: float = A.RRELU_LOWER, upper: float = A.RRELU_UPPER, seed: int | None = None,
-                 shared_axes=None, **kwargs):
-        super().__init__(lower, upper, seed, shared_axes, **kwargs)
+    DEFAULT_BOUNDS = (A.RRELU_LOWER, A.RRELU_UPPER)
 
-    def _negative_branch(self, inputs, training):
-        if training:
-            # Draw the divisor a, not the slope: 1/a is not uniform.
-            a = self._draw(inputs, self.lower, self.upper)
-            return inputs / ops.cast(a, inputs.dtype)
-        # A Python float keeps full precision in float64 (ops.cast would
-        # go through a float32 tensor first).
-        return inputs / ((self.lower + self.upper) / 2)
+    def _scale(self, inputs, a):
+        # Divide by a, not multiply by a slope: 1/a is not uniform.
+        return inputs / a
 
 
 @keras.saving.register_keras_serializable(package="actbook")
@@ -106,15 +111,10 @@ class RandomSlopeReLU(_RandomNegativeSlope):
     :class:`RReLU` (paper: ``2 / 11``).
     """
 
-    def __init__(self, lower: float = 1 / A.RRELU_UPPER, upper: float = 1 / A.RRELU_LOWER,
-                 seed: int | None = None, shared_axes=None, **kwargs):
-        super().__init__(lower, upper, seed, shared_axes, **kwargs)
+    DEFAULT_BOUNDS = (1 / A.RRELU_UPPER, 1 / A.RRELU_LOWER)
 
-    def _negative_branch(self, inputs, training):
-        if training:
-            slope = self._draw(inputs, self.lower, self.upper)
-            return inputs * ops.cast(slope, inputs.dtype)
-        return inputs * ((self.lower + self.upper) / 2)
+    def _scale(self, inputs, slope):
+        return inputs * slope
 
 
 @keras.saving.register_keras_serializable(package="actbook")

@@ -54,9 +54,12 @@ def test_pages_in_headless_chromium(built_book):
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(path.as_uri(), wait_until="load")
-            page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)",
+            # Wait for MathJax only where the page loads it; the configuration object
+            # (window.MathJax without .startup) can exist before the library has run.
+            page.wait_for_function("() => !document.querySelector('script[src*=\"mathjax\"]') || "
+                                   "(window.MathJax && MathJax.startup && MathJax.startup.promise)",
                                    timeout=30_000)
-            page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+            page.evaluate("() => (window.MathJax && MathJax.startup) ? MathJax.startup.promise : null")
             source = path.read_text()
             has_math = 'class="math' in source
             typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")

@@ -1,31 +1,31 @@
 """The precision and kernel policy: the same command gives the same numbers
-on every x86-64 CPU of the kinds the book was made on.
+on every x86-64 CPU.
 
 oneDNN, which runs TensorFlow's convolutions and matrix products on x86
 CPUs, picks its kernels by the best instruction set the CPU has. In bf16
-mixed precision the AMX kernels (recent Intel Xeons) round and accumulate
-differently from the AVX-512 BF16 kernels (AMD EPYC, older Xeons), and a
-3-epoch training run ends more than a point apart (issue 11). The policy:
+mixed precision the kernels differ by instruction set, and so do the
+numbers: AMX (recent Intel Xeons) against AVX-512 BF16 (AMD EPYC) ended a
+3-epoch run more than a point apart (issue 11); AVX-512 without BF16
+emulates bf16 and ends points away; AVX2 has no bf16 convolution at all.
+In float32 the same 10-epoch cell gave the same final test error at every
+AVX-512 level and 0.0013 away at AVX2 (the cross-ISA table in the training
+chapter, ``scripts/cross_isa.py``), and on the book's 2-core machines it is
+also the faster one for its small CNN (about 0.65-0.75 of the bf16 step
+time, ``benchmarks/bench_precision.py``). The policy:
 
+- profiles train in **float32** (the portable precision);
 - ``ONEDNN_MAX_CPU_ISA`` is capped at :data:`PINNED_ISA`
-  (``AVX512_CORE_BF16``) before TensorFlow is imported, so AMX machines run
-  the same kernels as AVX-512 BF16 machines: the committed results reproduce
-  bit for bit on both (measured: the cross-ISA table in the training chapter);
+  (``AVX512_CORE_BF16``) before TensorFlow is imported: it changes nothing
+  in float32 (measured), and keeps a bf16 run (``--set
+  precision='"mixed_bfloat16"'``, or a profile not yet moved) on the same
+  kernels on AMX and AVX-512 BF16 machines, where it reproduces bit for bit;
 - ``TF_ENABLE_ONEDNN_OPTS=1`` (TensorFlow's default on Linux x86) is made
   explicit, so Eigen's kernels are never silently swapped in;
 - both are defaults: a value already in the environment wins (that is how
   the cross-ISA measurement simulates other CPUs), and every result records
-  what was in force (:func:`describe`), so a mix is caught when results load.
-
-CPUs below AVX-512 BF16 run other kernels whatever the cap; how far their
-results lie from the pinned ones is measured (the cross-ISA table in the
-training chapter, ``scripts/cross_isa.py``): in bf16, AVX-512 without BF16
-instructions emulates bf16 and a 10-epoch cell ended 4.8 points away, and
-AVX2 has no bf16 convolution at all, so a bf16 profile is refused below
-``AVX512_CORE_BF16`` (:func:`check_supported`) instead of giving other
-numbers or failing deep inside TensorFlow. In float32 the same cell gave
-the same final test error at every AVX-512 level and 0.0013 away at AVX2:
-float32 is the portable precision, bf16 the fast one on the CPUs that have it.
+  what was in force (:func:`describe`), so a mix is caught when results load;
+- bf16 is refused below ``AVX512_CORE_BF16`` (:func:`check_supported`)
+  instead of giving other numbers or failing deep inside TensorFlow.
 """
 
 from __future__ import annotations

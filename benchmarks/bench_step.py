@@ -51,8 +51,12 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks/step_time.json"))
     parser.add_argument("--conditions", default="", help="what else the machine was doing, recorded with the numbers")
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default=None,
+                        help="default: the cpu profile's")
     args = parser.parse_args(argv)
     config = get_profile("cpu")
+    if args.precision:
+        config = {**config, "precision": args.precision}
     rng = np.random.default_rng(0)
     bs = config["batch_size"]
     x = rng.standard_normal((bs, 32, 32, 3)).astype("float32")

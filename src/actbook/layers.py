@@ -16,7 +16,7 @@ from keras import ops
 from actbook import activations as A
 from actbook import arms as _arms
 
-__all__ = ["RReLU", "RandomSlopeReLU", "ChannelPReLU", "make_activation", "kernel_initializer"]
+__all__ = ["RANDOM_LEVELS", "RReLU", "RandomSlopeReLU", "ChannelPReLU", "make_activation", "kernel_initializer"]
 
 
 def _check_bool(value, name: str) -> bool:
@@ -24,6 +24,29 @@ def _check_bool(value, name: str) -> bool:
     if isinstance(value, bool):
         return value
     raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+#: How many equally likely values RReLU's random numbers take (8 random bits).
+RANDOM_LEVELS = 256
+
+
+def _uniform_levels(shape, lower, upper, seed_generator):
+    """``RANDOM_LEVELS`` equally likely midpoints of ``[lower, upper)``, float32.
+
+    The seed is drawn from ``seed_generator`` exactly as ``keras.random.uniform``
+    draws it (one step of its state per call), so checkpoints and resumes see
+    the same generator state as before.
+    """
+    tf = tf_runtime.tf
+    seed = seed_generator.next()
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)  # as Keras's TF backend does
+    n = tf.reduce_prod(tf.cast(shape, tf.int32))
+    per_word = 4  # four bytes of one 32-bit word
+    words = tf.random.stateless_uniform([(n + per_word - 1) // per_word], seed, minval=None, maxval=None,
+                                        dtype=tf.uint32)
+    k = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint8), [-1])[:n], shape)
+    step = (upper - lower) / RANDOM_LEVELS
+    return lower + step * (tf.cast(k, tf.float32) + 0.5)
 
 
 class _RandomNegativeSlope(keras.layers.Layer):
@@ -53,12 +76,25 @@ class _RandomNegativeSlope(keras.layers.Layer):
         self.supports_masking = True
 
     def _draw(self, inputs, lower, upper):
-        """Uniform numbers in float32 (bfloat16 would round a to steps of 1/32),
-        one per position of the noise shape."""
+        """One random number per position of the noise shape, on a grid of
+        :data:`RANDOM_LEVELS` equally likely values (the midpoints of equal
+        cells of ``[lower, upper)``), in float32.
+
+        Why a grid: per element, drawing the numbers was most of RReLU's cost
+        (measured: ``benchmarks/bench_step.py``). Philox produces 32 random
+        bits per word; a float32 uniform spends a whole word per element,
+        while 8-bit levels take four elements from one word, a quarter of
+        the generator's work. 256 levels put the divisor's distribution
+        within 1/512 of U(lower, upper) in CDF, closer than rounding to bf16
+        alone keeps it (bf16 resolves [3, 8] in steps of 1/64 to 1/32, 192
+        values; up to 1/320 in CDF); a Kolmogorov-Smirnov test needs about a
+        million draws to tell the grid from the continuous law
+        (``tests/test_layers.py`` checks both).
+        """
         shape = ops.shape(inputs)
         if self.shared_axes is not None:
             shape = A.noise_shape(shape, self.shared_axes)
-        return keras.random.uniform(shape, lower, upper, dtype="float32", seed=self.seed_generator)
+        return _uniform_levels(shape, lower, upper, self.seed_generator)
 
     def _scale(self, inputs, r):
         """The negative branch given the random number ``r`` (divisor or slope)."""
@@ -97,7 +133,12 @@ class RReLU(_RandomNegativeSlope):
     DEFAULT_BOUNDS = (A.RRELU_LOWER, A.RRELU_UPPER)
 
     def _scale(self, inputs, a):
-        # Divide by a, not multiply by a slope: 1/a is not uniform.
+        # Divide by a, not multiply by a slope drawn uniformly: 1/a is not
+        # uniform. With shared draws the reciprocal is taken on the small
+        # noise tensor and broadcast as a product (cheaper than a division
+        # over the whole activation; they differ by at most one rounding).
+        if self.shared_axes is not None and not isinstance(a, (int, float)):
+            return inputs * (1 / a)
         return inputs / a
 
 

@@ -4,14 +4,15 @@ does it give the same numbers, and how fast is it?
 
     python scripts/cross_isa.py [--profile overfit --activation relu --seed 0] [--set epochs=10 ...]
                                 [--isas AVX512_CORE_AMX,AVX512_CORE_BF16,AVX512_CORE,AVX2]
-                                [--precisions mixed_bfloat16,float32]
+                                [--precisions float32,mixed_bfloat16]
                                 [--out data/reproducibility/cross_isa.json]
 
 Each run is a fresh process with ``ONEDNN_MAX_CPU_ISA`` set, which simulates
 a CPU that has nothing beyond that instruction set (an ISA this CPU lacks is
-reported as such). The bf16 runs use the profile as it is; the float32 runs
-override ``precision`` (``--set precision="float32"``). Every run is held
-against the policy's own run (bf16 at ``AVX512_CORE_BF16``): its final test
+reported as such). A precision other than the profile's is set with
+``--set precision=...`` (so those runs are a different experiment, in their
+own folder). Every run is held against the policy's own run (the profile's
+precision at ``AVX512_CORE_BF16``, the cap the runner sets): its final test
 error, whether its whole history is bit-identical, and its training speed.
 A run that cannot start (bf16 below AVX-512) is recorded with the reason.
 The table in the book is read from the JSON this writes.
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from actbook import precision, provenance  # noqa: E402  (no TensorFlow)
 from actbook.files import write_json_atomic  # noqa: E402
-from actbook.profiles import Cell, result_path  # noqa: E402
+from actbook.profiles import Cell, get_profile, result_path  # noqa: E402
 
 TIMING = ("seconds", "train_images_per_second")
 
@@ -44,7 +45,7 @@ def strip(history):
 
 def run_one(profile, arm, seed, isa, prec, results: Path, sets: dict) -> dict:
     env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa)
-    overrides = dict(sets, **({"precision": prec} if prec == "float32" else {}))
+    overrides = dict(sets, **({"precision": prec} if prec != get_profile(profile)["precision"] else {}))
     cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", profile, "--activations", arm,
            "--seeds", str(seed), "--results", str(results), "--no-progress",
            *[f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]]
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
     p.add_argument("--activation", default="relu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--isas", default="AVX512_CORE_AMX,AVX512_CORE_BF16,AVX512_CORE,AVX2")
-    p.add_argument("--precisions", default="mixed_bfloat16,float32")
+    p.add_argument("--precisions", default="float32,mixed_bfloat16")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "reproducibility" / "cross_isa.json")
     args = p.parse_args(argv)
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
                     rows.append({"ONEDNN_MAX_CPU_ISA": isa, "precision": prec, "failed": cell["failed"]})
                     print(json.dumps(rows[-1]), flush=True)
                     continue
-                if reference is None and isa == precision.PINNED_ISA and prec != "float32":
+                if reference is None and isa == precision.PINNED_ISA and prec == get_profile(args.profile)["precision"]:
                     reference = cell
                 last = cell["history"][-1]
                 rows.append({"ONEDNN_MAX_CPU_ISA": isa, "precision": prec,
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
                              "wall_seconds": cell["wall_seconds"], "history": strip(cell["history"])})
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "history"}), flush=True)
     if reference is None:
-        raise SystemExit(f"no run at the policy's {precision.PINNED_ISA} in bf16 to compare with")
+        raise SystemExit(f"no run at the policy's {precision.PINNED_ISA} in the profile's precision to compare with")
     ref = strip(reference["history"])
     for row in rows:
         if "history" in row:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbook.stats import holm, mean_std, paired_comparison
+from actbook.stats import contrast_family, holm, mean_std, paired_comparison
 
 
 def _final():
@@ -47,3 +47,15 @@ def test_holm_textbook_example():
 def test_holm_column_in_comparison():
     t = paired_comparison(_final())
     assert (t["p (Holm)"] >= t["p (paired t)"]).all()
+
+
+def test_contrast_family_adjusts_baseline_rows_and_contrasts_together():
+    final = _final()
+    against, pairs = contrast_family(final, "relu", ["elu", "sigmoid"],
+                                     {("elu", "sigmoid"): "ELU minus sigmoid", ("gelu", "elu"): "absent arm"})
+    assert list(pairs.index) == ["ELU minus sigmoid"]          # a contrast with a missing arm is left out
+    raw = np.concatenate([against["p (paired t)"], pairs["p (paired t)"]])
+    np.testing.assert_allclose(np.concatenate([against["p (Holm)"], pairs["p (Holm)"]]), holm(raw))
+    # elu - sigmoid per seed: 0.28-0.90, 0.29-0.91, 0.27-0.90
+    assert pairs.loc["ELU minus sigmoid", "mean diff"] == pytest.approx(np.mean([-0.62, -0.62, -0.63]))
+    assert len(raw) == 3  # one family: two rows against ReLU and one contrast

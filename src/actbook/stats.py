@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_std", "paired_comparison", "holm", "pp", "summary_table", "verdict", "did_not_train"]
+__all__ = ["mean_std", "paired_comparison", "contrast_family", "holm", "pp", "summary_table", "verdict",
+           "did_not_train", "SHOWN_SEEDS", "ALPHA"]
+
+#: A difference is "shown" only with at least this many paired seeds and a
+#: Holm-adjusted p-value below ALPHA; with fewer seeds it is "suggestive".
+SHOWN_SEEDS = 5
+ALPHA = 0.05
 
 
 def mean_std(final: pd.DataFrame, columns=("train_error", "test_error")) -> pd.DataFrame:
@@ -64,6 +70,30 @@ def paired_comparison(final: pd.DataFrame, baseline: str = "relu", metric: str =
     return out
 
 
+def contrast_family(final: pd.DataFrame, baseline: str, arms, contrasts: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Comparisons of ``arms`` with ``baseline`` plus named pairwise contrasts,
+    Holm-adjusted as one family.
+
+    ``contrasts`` maps ``(arm, reference): label``; a contrast whose arms are
+    not both in ``final`` is left out. Returns ``(against_baseline, contrasts)``,
+    both in :func:`paired_comparison`'s columns (the contrasts' difference
+    column is ``"mean diff"``), with ``"p (Holm)"`` over all rows of both.
+    """
+    present = set(final.activation)
+    against = paired_comparison(final, baseline=baseline, arms=list(arms))
+    rows = []
+    for (a, b), label in contrasts.items():
+        if {a, b} <= present:
+            row = paired_comparison(final[final.activation.isin([a, b])], baseline=b, arms=[a]).iloc[0]
+            rows.append(row.rename(label).rename({f"mean diff vs {b}": "mean diff"}))
+    pairs = pd.DataFrame(rows, columns=["seeds", "mean diff", "sd of diff", "ci low", "ci high",
+                                        "p (paired t)", "p (Holm)"])
+    adjusted = holm(np.concatenate([against["p (paired t)"].to_numpy(), pairs["p (paired t)"].to_numpy()]))
+    against["p (Holm)"] = adjusted[:len(against)]
+    pairs["p (Holm)"] = adjusted[len(against):]
+    return against, pairs
+
+
 def pp(fraction: float) -> str:
     """A difference of error fractions in percentage points ("+1.23 pp")."""
     return f"{100 * fraction:+.2f} pp"
@@ -85,7 +115,8 @@ def summary_table(final: pd.DataFrame, arms, display=None, columns=None) -> pd.D
     return pd.DataFrame(rows).set_index("activation")
 
 
-def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = 5, alpha: float = 0.05) -> str:
+def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOWN_SEEDS,
+            alpha: float = ALPHA) -> str:
     """One sentence on a paired comparison row of :func:`paired_comparison`
     (``baseline`` and ``against`` are the names to print).
 

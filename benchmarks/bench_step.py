@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Training-step time per activation, side by side in one run: the fair clock.
 
-    python benchmarks/bench_step.py [--rounds 7] [--steps 10] [--out data/benchmarks/step_time.json]
+    python benchmarks/bench_step.py [--rounds 7] [--steps 10] [--precision float32|mixed_bfloat16]
+                                    [--out data/benchmarks/step_time_<precision>.json]
 
 The ``cpu`` profile's network (width 32) at its batch size and precision,
 with TensorFlow's op determinism on, exactly as the sweeps train. Each
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path("data/benchmarks/step_time.json"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: data/benchmarks/step_time_float32.json or step_time_bf16.json")
     parser.add_argument("--conditions", default="", help="what else the machine was doing, recorded with the numbers")
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default=None,
                         help="default: the cpu profile's")
@@ -57,6 +59,9 @@ def main(argv=None) -> int:
     config = get_profile("cpu")
     if args.precision:
         config = {**config, "precision": args.precision}
+    if args.out is None:
+        short = "bf16" if config["precision"] == "mixed_bfloat16" else config["precision"]
+        args.out = Path(f"data/benchmarks/step_time_{short}.json")
     rng = np.random.default_rng(0)
     bs = config["batch_size"]
     x = rng.standard_normal((bs, 32, 32, 3)).astype("float32")

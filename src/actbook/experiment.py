@@ -32,8 +32,10 @@ from actbook.profiles import Cell, UsageError, get_profile, plan, result_path  #
 __all__ = ["run", "check", "cost", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
 
 #: Sustained training throughput assumed by ``plan``'s time estimate (FLOP/s):
-#: a third of an H100-class GPU's dense bf16 peak is typical for CNN training.
-ASSUMED_RATE = {"gpu": 100e12, "cpu (2 cores, bf16)": 0.35e12}
+#: a third of an H100-class GPU's dense bf16 peak is typical for CNN training;
+#: the 2-core CPU figure is what the float32 ``overfit`` sweep sustained
+#: (about 850 images/s x 3 x 60 MFLOP per image).
+ASSUMED_RATE = {"gpu": 100e12, "cpu (2 cores, float32)": 0.15e12}
 
 
 def _read_result(path: Path):
@@ -116,8 +118,9 @@ def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict
     config = get_profile(profile, overrides)
     model = build_model(config["model"], "relu", init=config.get("init", "he"), **config["model_kwargs"])
     flops = forward_flops(model)
-    train_images = config["train_size"] or 50_000
-    test_images = config["test_size"] or 10_000
+    from actbook.data import CLASSES, PER_CLASS  # the full split's sizes when a profile takes all images
+    train_images = config["train_size"] or PER_CLASS["train"] * len(CLASSES)
+    test_images = config["test_size"] or PER_CLASS["test"] * len(CLASSES)
     evals = math.ceil(config["epochs"] / config.get("eval_every", 1))
     # Training costs about 3x the forward pass (forward, and two products backward).
     per_cell = 3 * flops * train_images * config["epochs"] + flops * (train_images + test_images) * evals

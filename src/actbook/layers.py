@@ -86,7 +86,7 @@ class _RandomNegativeSlope(keras.layers.Layer):
         while 8-bit levels take four elements from one word, a quarter of
         the generator's work. 256 levels put the divisor's distribution
         within 1/512 of U(lower, upper) in CDF, closer than rounding to bf16
-        alone keeps it (bf16 resolves [3, 8] in steps of 1/64 to 1/32, 192
+        alone keeps it (bf16 resolves [3, 8] in steps of 1/64 to 1/32, 193
         values; up to 1/320 in CDF); a Kolmogorov-Smirnov test needs about a
         million draws to tell the grid from the continuous law
         (``tests/test_layers.py`` checks both).

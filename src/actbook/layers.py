@@ -80,16 +80,22 @@ class _RandomNegativeSlope(keras.layers.Layer):
         :data:`RANDOM_LEVELS` equally likely values (the midpoints of equal
         cells of ``[lower, upper)``), in float32.
 
-        Why a grid: per element, drawing the numbers was most of RReLU's cost
-        (measured: ``benchmarks/bench_step.py``). Philox produces 32 random
-        bits per word; a float32 uniform spends a whole word per element,
-        while 8-bit levels take four elements from one word, a quarter of
-        the generator's work. 256 levels put the divisor's distribution
-        within 1/512 of U(lower, upper) in CDF, closer than rounding to bf16
-        alone keeps it (bf16 resolves [3, 8] in steps of 1/64 to 1/32, 193
-        values; up to 1/320 in CDF); a Kolmogorov-Smirnov test needs about a
-        million draws to tell the grid from the continuous law
-        (``tests/test_layers.py`` checks both).
+        Why a grid: per element, the random-number generator was the largest
+        part of RReLU's extra cost (a layer-level timing: about 60 % of
+        the time one RReLU layer's forward and backward pass took). Philox
+        produces 32 random bits per word; a float32 uniform spends a whole
+        word per element, while 8-bit levels take four elements from one
+        word, a quarter of the generator's work. The step-time ratios with
+        the grid are measured by ``benchmarks/bench_step.py``.
+
+        In float32, 256 levels put the divisor's distribution within 1/512 of
+        U(lower, upper) in CDF, closer than rounding a continuous draw to
+        bf16 keeps it (bf16 holds 193 values in [3, 8], up to 1/320 away in
+        CDF); ``tests/test_layers.py`` checks this. The grid is not invisible:
+        a Kolmogorov-Smirnov test on a few hundred thousand draws notices it.
+        Under bf16 mixed precision the layer rounds the draws to bf16
+        afterwards, which coarsens them somewhat more than rounding a
+        continuous draw would.
         """
         shape = ops.shape(inputs)
         if self.shared_axes is not None:
@@ -122,7 +128,8 @@ class _RandomNegativeSlope(keras.layers.Layer):
 class RReLU(_RandomNegativeSlope):
     """Randomized leaky ReLU as in Xu et al. (2015): ``y = x / a`` for ``x < 0``.
 
-    Training: ``a ~ U(lower, upper)``, drawn independently per element (what
+    Training: ``a`` uniform on ``[lower, upper]`` (on a 256-level grid, see
+    ``_draw``), drawn independently per element (what
     PyTorch and MXNet do), or once per position of the noise shape with
     ``shared_axes`` (like ``keras.layers.PReLU``): ``shared_axes=[1, 2]`` on
     images gives one divisor per example and channel, the paper's ``a_ji``.
@@ -146,7 +153,8 @@ class RReLU(_RandomNegativeSlope):
 class RandomSlopeReLU(_RandomNegativeSlope):
     """RReLU in the *slope* parameterisation of PyTorch and MXNet.
 
-    Training: ``slope ~ U(lower, upper)``, default ``U(1/8, 1/3)`` (the
+    Training: ``slope`` uniform on ``[lower, upper]`` (256-level grid),
+    default ``U(1/8, 1/3)`` (the
     reciprocals of the paper's bounds); inference: ``slope = (lower + upper) / 2
     = 11/48``. Not the same distribution, nor the same test-time slope, as
     :class:`RReLU` (paper: ``2 / 11``).

@@ -1,5 +1,5 @@
 """The precision and kernel policy: the same command gives the same numbers
-on every x86-64 CPU.
+across x86-64 CPUs.
 
 oneDNN, which runs TensorFlow's convolutions and matrix products on x86
 CPUs, picks its kernels by the best instruction set the CPU has. In bf16
@@ -7,11 +7,12 @@ mixed precision the kernels differ by instruction set, and so do the
 numbers: AMX (recent Intel Xeons) against AVX-512 BF16 (AMD EPYC) ended a
 3-epoch run more than a point apart (issue 11); AVX-512 without BF16
 emulates bf16 and ends points away; AVX2 has no bf16 convolution at all.
-In float32 the same 10-epoch cell gave the same final test error at every
-AVX-512 level and 0.0013 away at AVX2 (the cross-ISA table in the training
-chapter, ``scripts/cross_isa.py``), and on the book's 2-core machines it is
-also the faster one for its small CNN (about 0.65-0.75 of the bf16 step
-time, ``benchmarks/bench_precision.py``). The policy:
+In float32, an ``overfit`` cell cut to 10 epochs gave the same final test
+error at every AVX-512 level and 0.0013 away at AVX2 (the cross-ISA tables
+in the training chapter, ``scripts/cross_isa.py``), and on the 2-core
+machine that measured it float32 was also faster than bf16 under the cap
+for the book's small CNN (``benchmarks/bench_precision.py``,
+``data/benchmarks/precision.json``). The policy:
 
 - profiles train in **float32** (the portable precision);
 - ``ONEDNN_MAX_CPU_ISA`` is capped at :data:`PINNED_ISA`

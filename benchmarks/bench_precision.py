@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import timeit
 from pathlib import Path
 
 from actbook.tf_runtime import tf  # noqa: F401  (first: the kernel policy before oneDNN loads)
@@ -28,7 +27,7 @@ from actbook.files import write_json_atomic
 from actbook.profiles import get_profile
 from actbook.train import precision_policy
 
-from bench_step import step_function
+from bench_step import step_function, time_rounds
 
 ARMS = ("relu", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel", "sigmoid")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -54,11 +53,8 @@ def main(argv=None) -> int:
             with precision_policy(prec):
                 for arm in ARMS:
                     steps[(prec, arm)] = step_function(arm, {**config, "precision": prec}, x, y)
-        times = {key: [] for key in steps}
-        for r in range(args.rounds):
-            for key, step in steps.items():
-                times[key].append(timeit.timeit(step, number=args.steps) / args.steps)
-            print(f"{name}: round {r + 1}/{args.rounds}", flush=True)
+        times = time_rounds(steps, args.rounds, args.steps,
+                            report=lambda r, _: print(f"{name}: round {r + 1}/{args.rounds}", flush=True))
         for arm in ARMS:
             ms = {prec: 1e3 * statistics.median(times[(prec, arm)]) for prec in PRECISIONS}
             rows.append({"profile": name, "batch_size": bs, "activation": arm,

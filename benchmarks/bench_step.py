@@ -46,6 +46,20 @@ def step_function(arm: str, config: dict, x, y):
     return lambda: model.train_on_batch(x, y)
 
 
+def time_rounds(steps: dict, rounds: int, number: int, report=None) -> dict:
+    """Seconds per call of every step function, ``rounds`` times, interleaved:
+    each round times ``number`` calls of every step in turn, so slow phases of
+    the machine hit them alike. ``report(round, times)`` is called after each
+    round. Returns ``{key: [seconds per call, one per round]}``."""
+    times = {key: [] for key in steps}
+    for r in range(rounds):
+        for key, step in steps.items():
+            times[key].append(timeit.timeit(step, number=number) / number)
+        if report:
+            report(r, times)
+    return times
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
@@ -66,14 +80,10 @@ def main(argv=None) -> int:
     bs = config["batch_size"]
     x = rng.standard_normal((bs, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, bs)
-    times = {arm: [] for arm in ARMS}
     with precision_policy(config["precision"]):
         steps = {arm: step_function(arm, config, x, y) for arm in ARMS}
-        for r in range(args.rounds):
-            for arm in ARMS:
-                times[arm].append(timeit.timeit(steps[arm], number=args.steps) / args.steps)
-            print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{a} {1e3 * times[a][-1]:.1f} ms" for a in ARMS),
-                  flush=True)
+        times = time_rounds(steps, args.rounds, args.steps, report=lambda r, t: print(
+            f"round {r + 1}/{args.rounds}: " + "  ".join(f"{a} {1e3 * t[a][-1]:.1f} ms" for a in ARMS), flush=True))
     median = {arm: statistics.median(t) for arm, t in times.items()}
     rows = [{"activation": arm, "ms per step (median)": 1e3 * median[arm],
              "spread over rounds (ms)": 1e3 * (max(times[arm]) - min(times[arm])),

@@ -149,3 +149,14 @@ def test_precision_policy_does_not_leak_out_of_a_cell():
     with T.precision_policy("mixed_bfloat16"):
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_split_diverged_separates_cells_whose_loss_ended_nan():
+    import pandas as pd
+    from actbook.results import split_diverged
+    final = pd.DataFrame({"activation": ["relu", "selu", "selu"], "seed": [0, 0, 1],
+                          "train_loss": [0.4, float("nan"), 0.5], "test_error": [0.5, 0.9, 0.5]})
+    kept, diverged = split_diverged(final)
+    assert list(zip(kept.activation, kept.seed)) == [("relu", 0), ("selu", 1)]
+    assert list(zip(diverged.activation, diverged.seed)) == [("selu", 0)]
+    assert list(kept.index) == [0, 1] and list(diverged.index) == [0]

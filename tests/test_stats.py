@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbook.stats import contrast_family, holm, mean_std, paired_comparison
+from actbook.stats import against_two, contrast_family, holm, mean_std, paired_comparison, verdict_lines
 
 
 def _final():
@@ -59,3 +59,13 @@ def test_contrast_family_adjusts_baseline_rows_and_contrasts_together():
     # elu - sigmoid per seed: 0.28-0.90, 0.29-0.91, 0.27-0.90
     assert pairs.loc["ELU minus sigmoid", "mean diff"] == pytest.approx(np.mean([-0.62, -0.62, -0.63]))
     assert len(raw) == 3  # one family: two rows against ReLU and one contrast
+
+
+def test_against_two_indexes_both_frames_by_arm_and_shares_one_family():
+    against, versus = against_two(_final(), ["elu"], baseline="relu", reference="sigmoid")
+    assert list(against.index) == ["elu"] and list(versus.index) == ["elu"]
+    assert versus.loc["elu", "mean diff"] == pytest.approx(np.mean([-0.62, -0.62, -0.63]))
+    raw = [against.loc["elu", "p (paired t)"], versus.loc["elu", "p (paired t)"]]
+    np.testing.assert_allclose([against.loc["elu", "p (Holm)"], versus.loc["elu", "p (Holm)"]], holm(raw))
+    lines = verdict_lines(versus, "sigmoid", display=str.upper).splitlines()
+    assert len(lines) == 1 and lines[0].startswith("- ELU: -62.33 pp against sigmoid")

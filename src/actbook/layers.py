@@ -16,7 +16,7 @@ from keras import ops
 from actbook import activations as A
 from actbook import arms as _arms
 
-__all__ = ["RANDOM_LEVELS", "RReLU", "RandomSlopeReLU", "ChannelPReLU", "make_activation", "kernel_initializer"]
+__all__ = ["RANDOM_BITS", "RANDOM_LEVELS", "RReLU", "RandomSlopeReLU", "ChannelPReLU", "make_activation", "kernel_initializer"]
 
 
 def _check_bool(value, name: str) -> bool:
@@ -26,8 +26,10 @@ def _check_bool(value, name: str) -> bool:
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-#: How many equally likely values RReLU's random numbers take (8 random bits).
-RANDOM_LEVELS = 256
+#: Random bits per RReLU draw (one uint8 per element) and the equally likely
+#: values a draw takes.
+RANDOM_BITS = 8
+RANDOM_LEVELS = 2 ** RANDOM_BITS
 
 
 def _uniform_levels(shape, lower, upper, seed_generator):
@@ -41,7 +43,7 @@ def _uniform_levels(shape, lower, upper, seed_generator):
     seed = seed_generator.next()
     seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)  # as Keras's TF backend does
     n = tf.reduce_prod(tf.cast(shape, tf.int32))
-    per_word = 4  # four bytes of one 32-bit word
+    per_word = 32 // RANDOM_BITS  # draws per 32-bit Philox word
     words = tf.random.stateless_uniform([(n + per_word - 1) // per_word], seed, minval=None, maxval=None,
                                         dtype=tf.uint32)
     k = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint8), [-1])[:n], shape)

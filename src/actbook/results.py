@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ResultsError", "load_cells", "load_history", "final_rows", "expected_cells", "check_profile",
-           "check_complete", "history_frame"]
+__all__ = ["ResultsError", "load_cells", "load_history", "final_rows", "split_diverged", "expected_cells",
+           "check_profile", "check_complete", "history_frame"]
 
 
 class ResultsError(RuntimeError):
@@ -144,3 +144,11 @@ def final_rows(history: pd.DataFrame) -> pd.DataFrame:
     """The last epoch of every cell."""
     last = history.groupby(["activation", "seed"])["epoch"].transform("max")
     return history[history["epoch"] == last].reset_index(drop=True)
+
+
+def split_diverged(final: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``final`` rows (see :func:`final_rows`) split into cells that trained
+    and cells that diverged (training loss NaN at the end, which a diverged
+    cell never leaves): ``(kept, diverged)``, each with a fresh index."""
+    nan = final["train_loss"].isna()
+    return final[~nan].reset_index(drop=True), final[nan].reset_index(drop=True)

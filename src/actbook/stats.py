@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_std", "paired_comparison", "contrast_family", "holm", "pp", "summary_table", "verdict",
-           "did_not_train", "SHOWN_SEEDS", "ALPHA"]
+__all__ = ["mean_std", "paired_comparison", "contrast_family", "against_two", "holm", "pp", "summary_table",
+           "verdict", "verdict_lines", "did_not_train", "SHOWN_SEEDS", "ALPHA"]
 
 #: A difference is "shown" only with at least this many paired seeds and a
 #: Holm-adjusted p-value below ALPHA; with fewer seeds it is "suggestive".
@@ -92,6 +92,19 @@ def contrast_family(final: pd.DataFrame, baseline: str, arms, contrasts: dict) -
     against["p (Holm)"] = adjusted[:len(against)]
     pairs["p (Holm)"] = adjusted[len(against):]
     return against, pairs
+
+
+def against_two(final: pd.DataFrame, arms, baseline: str, reference: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each of ``arms`` paired against ``baseline`` and against ``reference``,
+    Holm-adjusted as one family; both frames are indexed by arm (the second's
+    difference column is ``"mean diff"``)."""
+    return contrast_family(final, baseline, arms, {(a, reference): a for a in arms})
+
+
+def verdict_lines(table: pd.DataFrame, baseline: str, display=str) -> str:
+    """A Markdown list with one :func:`verdict` per row of ``table`` (indexed
+    by arm), ``display`` turning an arm into the name to print."""
+    return "\n".join(f"- {verdict(table.loc[a], baseline, display(a))}" for a in table.index)
 
 
 def pp(fraction: float) -> str:

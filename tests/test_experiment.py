@@ -52,6 +52,8 @@ def test_shipped_profiles_are_valid_and_planned():
     ({"batch_size": 0}, "batch_size: 0 is less than the minimum of 1"),
     ({"train_size": -5}, "train_size"),
     ({"train_size": 1005}, "train_size"),
+    ({"train_eval_size": 15}, "train_eval_size"),
+    ({"train_size": 100, "train_eval_size": 200}, "train_eval_size: 200 is more than the 100 training images"),
     ({"precision": "float8"}, "precision: 'float8' is not one of"),
     ({"model": "resnet"}, "model: 'resnet' is not one of"),
     ({"model_kwargs": {"widht": 8}}, "model_kwargs: Additional properties are not allowed ('widht'"),
@@ -147,6 +149,17 @@ def test_overrides_get_their_own_folder_and_are_recorded(tiny, tmp_path):
     assert not (tmp_path / "tiny").exists()
 
 
+def test_training_error_measured_on_a_fixed_subset(tiny, tmp_path):
+    """``train_eval_size`` measures the inference-mode training error on that
+    many training images (a class-balanced subset), and the file says so."""
+    over = {"epochs": 1, "arms": ["relu"], "train_eval_size": 50}
+    cell = json.loads(E.run("tiny", tmp_path, data=tiny, progress=False, overrides=over)[0].read_text())
+    assert cell["provenance"]["train_eval_images_used"] == 50
+    assert cell["provenance"]["train_images_used"] == len(tiny.y_train)
+    error = cell["history"][-1]["train_eval_error"]
+    assert abs(error * 50 - round(error * 50)) < 1e-4  # a count out of 50 images, not out of 200
+
+
 def test_synthetic_cell_end_to_end(tiny, tmp_path):
     """The whole recipe on synthetic data: history columns, provenance, diagnostics."""
     paths = E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
@@ -156,6 +169,7 @@ def test_synthetic_cell_end_to_end(tiny, tmp_path):
     assert rows[0]["test_error"] is None and rows[0]["train_eval_error"] is None  # eval_every = 2
     assert all(0 <= rows[i][k] <= 1 for i in (1, 2) for k in ("test_error", "train_eval_error"))
     prov = cell["provenance"]
+    assert prov["train_eval_images_used"] == len(tiny.y_train)  # all of them by default
     assert prov["dataset"] == tiny.provenance() and "/" not in prov["dataset"]["source"]
     kernels = prov["hardware"]["kernels"]
     assert kernels["ONEDNN_MAX_CPU_ISA"] and "avx512_bf16" in kernels["isa_flags"]

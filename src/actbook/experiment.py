@@ -123,7 +123,8 @@ def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict
     test_images = config["test_size"] or PER_CLASS["test"] * len(CLASSES)
     evals = math.ceil(config["epochs"] / config.get("eval_every", 1))
     # Training costs about 3x the forward pass (forward, and two products backward).
-    per_cell = 3 * flops * train_images * config["epochs"] + flops * (train_images + test_images) * evals
+    measured_images = min(config.get("train_eval_size") or train_images, train_images)
+    per_cell = 3 * flops * train_images * config["epochs"] + flops * (measured_images + test_images) * evals
     total = per_cell * len(cells)
     return {"forward_flops_per_image": flops, "pflop_per_cell": per_cell / 1e15, "pflop_total": total / 1e15,
             "hours": {name: total / rate / 3600 for name, rate in ASSUMED_RATE.items()}}

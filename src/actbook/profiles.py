@@ -57,6 +57,9 @@ SCHEMA = {
         "data_seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
         "epochs": _POS_INT,
         "eval_every": _POS_INT,
+        # Inference-mode training error on a fixed class-balanced subset of
+        # this many training images (all of them when absent or null).
+        "train_eval_size": _SIZE,
         "batch_size": _POS_INT,
         "augment": {"type": "boolean"},
         "precision": {"enum": ["float32", "mixed_bfloat16"]},
@@ -95,6 +98,9 @@ def validate(name: str, config) -> dict:
         opt = config["optimizer"]
         if opt["schedule"] == "step" and not ("step_epochs" in opt and "step_factor" in opt):
             problems.append("optimizer: schedule 'step' needs step_epochs and step_factor")
+        measured, trained = config.get("train_eval_size"), config["train_size"]
+        if measured is not None and trained is not None and measured > trained:
+            problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
     if problems:
         raise UsageError(f"profile {name!r} is invalid:\n  " + "\n  ".join(problems))
     return config

@@ -81,3 +81,37 @@ def test_effective_isa_is_the_cpu_capped_by_the_setting():
     assert precision.effective_isa("AVX512_CORE_BF16", amx) == "AVX512_CORE_BF16"
     assert precision.effective_isa("ALL", amx) == "AVX512_CORE_AMX"
     assert precision.effective_isa("AVX512_CORE_BF16", {"avx2"}) == "AVX2"
+
+
+def _rerun(*errors, overrides=None):
+    isas = ("AVX512_CORE_AMX", "AVX512_CORE_BF16", "AVX512_CORE", "AVX2")
+    return {"cell": {"profile": "cpu", "activation": "relu", "seed": 0, "overrides": overrides or {}},
+            "runs": [{"ONEDNN_MAX_CPU_ISA": isa, "final_test_error": e} for isa, e in zip(isas, errors)]}
+
+
+COMMITTED = [{"profile": "cpu", "activation": "relu", "seed": s, "config": {"epochs": 3},
+              "history": [{"test_error": 0.5}, {"test_error": 0.40 + s / 100}]} for s in (0, 1)]
+
+
+def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
+    from actbook import reproduction as R
+    table, committed = R.against_committed(_rerun(0.40, 0.40, 0.4049, None), COMMITTED)
+    assert committed["seed"] == 0 and list(table.index) == ["AVX512_CORE_AMX", "AVX512_CORE_BF16", "AVX512_CORE"]
+    assert table["minus committed"].tolist() == pytest.approx([0, 0, 0.0049])
+    assert R.verdict(table, committed, 0.01, "ReLU").startswith("Every setting reproduces")
+
+
+def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
+    from actbook import reproduction as R
+    table, committed = R.against_committed(_rerun(0.40, 0.40, 0.40, 0.42), COMMITTED)
+    sentence = R.verdict(table, committed, 0.01, "ReLU")
+    assert sentence.startswith("AVX2 misses the tolerance of 0.005") and "0.0200 away" in sentence
+    assert "2.0 times" in sentence and "3 epochs" in sentence
+
+
+def test_overridden_or_uncommitted_reruns_are_refused():
+    from actbook import reproduction as R
+    with pytest.raises(ValueError, match="another experiment"):
+        R.against_committed(_rerun(0.4, overrides={"epochs": 10}), COMMITTED)
+    with pytest.raises(ValueError, match="no committed cpu cell relu seed 0"):
+        R.against_committed(_rerun(0.4), COMMITTED[1:])

@@ -20,7 +20,7 @@ for the book's small CNN (``benchmarks/bench_precision.py``,
 - ``ONEDNN_MAX_CPU_ISA`` is capped at :data:`PINNED_ISA`
   (``AVX512_CORE_BF16``) before TensorFlow is imported: it changes nothing
   in float32 (measured), and keeps a bf16 run (``--set
-  precision='"mixed_bfloat16"'``, or a profile not yet moved) on the same
+  precision='"mixed_bfloat16"'``) on the same
   kernels on AMX and AVX-512 BF16 machines, where it reproduces bit for bit;
 - ``TF_ENABLE_ONEDNN_OPTS=1`` (TensorFlow's default on Linux x86) is made
   explicit, so Eigen's kernels are never silently swapped in;

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbook.stats import against_two, contrast_family, holm, mean_std, paired_comparison, verdict_lines
+from actbook.stats import against_two, contrast_family, holm, mean_std, paired_comparison, resolved, verdict_lines
 
 
 def _final():
@@ -69,3 +69,13 @@ def test_against_two_indexes_both_frames_by_arm_and_shares_one_family():
     np.testing.assert_allclose([against.loc["elu", "p (Holm)"], versus.loc["elu", "p (Holm)"]], holm(raw))
     lines = verdict_lines(versus, "sigmoid", display=str.upper).splitlines()
     assert len(lines) == 1 and lines[0].startswith("- ELU: -62.33 pp against sigmoid")
+
+
+def test_resolved_lists_each_direction_and_marks_few_seeds_suggestive():
+    table = pd.DataFrame({"seeds": [5, 3, 5, 5], "mean diff vs relu": [-0.02, -0.03, 0.04, -0.01],
+                          "p (Holm)": [0.01, 0.02, 0.001, 0.3]}, index=["a", "b", "c", "d"])
+    assert resolved(table, "lower", str.upper) == "A, B (suggestive only, 3 seeds)"
+    assert resolved(table, "higher") == "c"
+    assert resolved(table.iloc[3:], "lower") == "none"  # d is not resolved
+    with pytest.raises(ValueError, match="direction"):
+        resolved(table, "worse")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_std", "paired_comparison", "contrast_family", "against_two", "holm", "pp", "summary_table",
+__all__ = ["mean_std", "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
            "verdict", "verdict_lines", "did_not_train", "SHOWN_SEEDS", "ALPHA"]
 
 #: A difference is "shown" only with at least this many paired seeds and a
@@ -107,6 +107,20 @@ def verdict_lines(table: pd.DataFrame, baseline: str, display=str) -> str:
     return "\n".join(f"- {verdict(table.loc[a], baseline, display(a))}" for a in table.index)
 
 
+def resolved(table: pd.DataFrame, direction: str, display=str, shown_seeds: int = SHOWN_SEEDS,
+             alpha: float = ALPHA) -> str:
+    """The arms of a comparison table whose difference is resolved (Holm-adjusted
+    p below ``alpha``) in ``direction`` ("lower" or "higher"), as a list for a
+    sentence; an arm with fewer than ``shown_seeds`` pairs is marked
+    suggestive, as in :func:`verdict`. "none" when there is none."""
+    if direction not in ("lower", "higher"):
+        raise ValueError(f"direction must be 'lower' or 'higher', not {direction!r}")
+    diff = table[next(k for k in table.columns if str(k).startswith("mean diff"))]
+    picked = table[(table["p (Holm)"] < alpha) & ((diff < 0) if direction == "lower" else (diff > 0))]
+    return ", ".join(display(a) + ("" if n >= shown_seeds else f" (suggestive only, {int(n)} seeds)")
+                     for a, n in picked["seeds"].items()) or "none"
+
+
 def pp(fraction: float) -> str:
     """A difference of error fractions in percentage points ("+1.23 pp")."""
     return f"{100 * fraction:+.2f} pp"
@@ -146,7 +160,8 @@ def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOW
         word = f"{direction} test error, suggestive only ({int(row['seeds'])} seeds)"
     else:
         word = "no difference resolved"
-    return (f"{against}: {pp(diff)} against {baseline} (95 % CI {pp(row['ci low'])} to {pp(row['ci high'])}, "
+    # The interval is the plain paired t interval; only the p-value is corrected for the family.
+    return (f"{against}: {pp(diff)} against {baseline} (unadjusted 95 % CI {pp(row['ci low'])} to {pp(row['ci high'])}, "
             f"Holm-adjusted p = {row['p (Holm)']:.2g}, {int(row['seeds'])} seeds): {word}.")
 
 

@@ -194,7 +194,7 @@ def prelu_grad(x, alpha):
 def prelu_grad_alpha(x, alpha):
     r"""Derivative of PReLU with respect to ``alpha``, element-wise: :math:`\min(x, 0)`.
 
-    He et al. (2015, eq. 4): the gradient of a loss with respect to the
+    He et al. (2015, eqs. 2-3): the gradient of a loss with respect to the
     channel's :math:`\alpha_c` is the sum over that channel's positions of the
     upstream gradient times this array (over all positions when shared).
     """

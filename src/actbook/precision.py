@@ -7,11 +7,12 @@ mixed precision the kernels differ by instruction set, and so do the
 numbers: AMX (recent Intel Xeons) against AVX-512 BF16 (AMD EPYC) ended a
 3-epoch run more than a point apart (issue 11); AVX-512 without BF16
 emulates bf16 and ends points away; AVX2 has no bf16 convolution at all.
-In float32, an ``overfit`` cell gave bit-identical histories at every
-AVX-512 level (10 epochs and the whole 50-epoch cell); at AVX2 the 10-epoch
-cell ended 0.0013 away and the 50-epoch one 0.021 away, a different
-trajectory (the cross-ISA tables in the training chapter,
-``scripts/cross_isa.py``). On the 2-core
+In float32, a whole committed cell of each sweep (``cpu``, 3 epochs;
+``overfit``, 50 epochs) gave bit-identical histories at every AVX-512
+level; at AVX2 the 3-epoch cell ended 0.0033 away and the 50-epoch one
+0.021 away, a different trajectory (the cross-ISA tables in the training
+chapter, ``scripts/cross_isa.py``). The book keeps the AVX-512 kernels:
+capping float32 at AVX2 would cost about 0.4 of the speed. On the 2-core
 machine that measured it float32 was also faster than bf16 under the cap
 for the book's small CNN (``benchmarks/bench_precision.py``,
 ``data/benchmarks/precision.json``). The policy:

@@ -86,7 +86,8 @@ def test_effective_isa_is_the_cpu_capped_by_the_setting():
 def _rerun(*errors, overrides=None):
     isas = ("AVX512_CORE_AMX", "AVX512_CORE_BF16", "AVX512_CORE", "AVX2")
     return {"cell": {"profile": "cpu", "activation": "relu", "seed": 0, "overrides": overrides or {}},
-            "runs": [{"ONEDNN_MAX_CPU_ISA": isa, "final_test_error": e} for isa, e in zip(isas, errors)]}
+            "runs": [{"ONEDNN_MAX_CPU_ISA": isa, "final_test_error": e, "identical_to_policy_run": e == 0.40}
+                     for isa, e in zip(isas, errors)]}
 
 
 COMMITTED = [{"profile": "cpu", "activation": "relu", "seed": s, "config": {"epochs": 3},
@@ -99,6 +100,9 @@ def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
     assert committed["seed"] == 0 and list(table.index) == ["AVX512_CORE_AMX", "AVX512_CORE_BF16", "AVX512_CORE"]
     assert table["minus committed"].tolist() == pytest.approx([0, 0, 0.0049])
     assert R.verdict(table, committed, 0.01, "ReLU").startswith("Every setting reproduces")
+    assert R.misses(table) == [] and not R.exact(table) and R.exact(table.iloc[:2])
+    assert R.summary(table, committed, 0.01, "ReLU").startswith(
+        "- **cpu ReLU seed 0** (3 epochs, committed final test error 0.4000): 2 of 3 settings reproduce")
 
 
 def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
@@ -106,7 +110,7 @@ def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
     table, committed = R.against_committed(_rerun(0.40, 0.40, 0.40, 0.42), COMMITTED)
     sentence = R.verdict(table, committed, 0.01, "ReLU")
     assert sentence.startswith("AVX2 misses the tolerance of 0.005") and "0.0200 away" in sentence
-    assert "2.0 times" in sentence and "3 epochs" in sentence
+    assert "2.0 times" in sentence and "3 epochs" in sentence and R.misses(table) == ["AVX2"]
 
 
 def test_overridden_or_uncommitted_reruns_are_refused():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "against_committed", "verdict"]
+__all__ = ["TOLERANCE", "against_committed", "misses", "exact", "summary", "verdict"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
@@ -40,6 +40,27 @@ def against_committed(rerun: dict, cells: list[dict]) -> tuple[pd.DataFrame, dic
     return table, committed
 
 
+def misses(table: pd.DataFrame) -> list[str]:
+    """The instruction-set caps whose rerun is further than :data:`TOLERANCE` from the committed cell."""
+    return list(table.index[table["minus committed"].abs() > TOLERANCE])
+
+
+def exact(table: pd.DataFrame) -> bool:
+    """Every rerun in ``table`` is bit-identical to the runner's own run and
+    gives the committed final test error exactly."""
+    return bool(table["identical_to_policy_run"].all() and (table["minus committed"] == 0).all())
+
+
+def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str) -> str:
+    """One Markdown list item on the reruns of ``committed``: how many are
+    bit-identical to the runner's own run, and the :func:`verdict`."""
+    label = f"{committed['profile']} {arm_name} seed {committed['seed']}"
+    return (f"- **{label}** ({committed['config']['epochs']} epochs, committed final test error "
+            f"{committed['history'][-1]['test_error']:.4f}): {int(table['identical_to_policy_run'].sum())} of "
+            f"{len(table)} settings reproduce the runner's own run bit for bit. "
+            + verdict(table, committed, seed_sd, arm_name))
+
+
 def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str) -> str:
     """One sentence: do the reruns in ``table`` reproduce the committed cell within :data:`TOLERANCE`?
 
@@ -48,7 +69,7 @@ def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str)
     """
     epochs = committed["config"]["epochs"]
     distance = table["minus committed"].abs()
-    off = table[distance > TOLERANCE]
+    off = table.loc[misses(table)]
     if off.empty:
         return (f"Every setting reproduces the committed test error within {TOLERANCE} after {epochs} epochs "
                 f"(largest distance {distance.max():.4f}).")

@@ -107,6 +107,11 @@ def verdict_lines(table: pd.DataFrame, baseline: str, display=str) -> str:
     return "\n".join(f"- {verdict(table.loc[a], baseline, display(a))}" for a in table.index)
 
 
+def _mean_diff_label(labels) -> str:
+    """The difference column of a comparison table ("mean diff vs relu" or "mean diff")."""
+    return next(k for k in labels if str(k).startswith("mean diff"))
+
+
 def resolved(table: pd.DataFrame, direction: str, display=str, shown_seeds: int = SHOWN_SEEDS,
              alpha: float = ALPHA) -> str:
     """The arms of a comparison table whose difference is resolved (Holm-adjusted
@@ -115,7 +120,7 @@ def resolved(table: pd.DataFrame, direction: str, display=str, shown_seeds: int 
     suggestive, as in :func:`verdict`. "none" when there is none."""
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction must be 'lower' or 'higher', not {direction!r}")
-    diff = table[next(k for k in table.columns if str(k).startswith("mean diff"))]
+    diff = table[_mean_diff_label(table.columns)]
     picked = table[(table["p (Holm)"] < alpha) & ((diff < 0) if direction == "lower" else (diff > 0))]
     return ", ".join(display(a) + ("" if n >= shown_seeds else f" (suggestive only, {int(n)} seeds)")
                      for a, n in picked["seeds"].items()) or "none"
@@ -149,7 +154,7 @@ def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOW
 
     "shown" needs a Holm-adjusted p below ``alpha`` and at least ``shown_seeds``
     pairs; with fewer pairs a significant difference is only "suggestive"."""
-    diff = row[next(k for k in row.index if str(k).startswith("mean diff"))]
+    diff = row[_mean_diff_label(row.index)]
     if not np.isfinite(row["ci low"]):
         return f"{against}: {pp(diff)} against {baseline}; too few paired seeds for an interval."
     direction = "lower" if diff < 0 else "higher"

@@ -27,18 +27,18 @@ from actbook.tf_runtime import tf  # first: applies the kernel policy before Ten
 import keras
 import numpy as np
 
-from actbook import provenance
+from actbook import backend, provenance
 from actbook.arms import OVERFIT_ARMS
 from actbook.files import write_json_atomic
 from actbook.models import build_model
 from actbook.profiles import get_profile
-from actbook.train import compile_model, precision_policy, seed_everything
+from actbook.train import compile_model, precision_policy
 
 ARMS = (*OVERFIT_ARMS, "tanh", "selu", "gelu", "silu")
 
 
 def step_function(arm: str, config: dict, x, y):
-    seed_everything(0)
+    backend.seed_everything(0)
     model = build_model(config["model"], arm, seed=0, **config["model_kwargs"])
     compile_model(model, config, steps_per_epoch=100)
     model.train_on_batch(x, y)  # trace and warm up
@@ -76,6 +76,7 @@ def main(argv=None) -> int:
     if args.out is None:
         short = "bf16" if config["precision"] == "mixed_bfloat16" else config["precision"]
         args.out = Path(f"data/benchmarks/step_time_{short}.json")
+    backend.setup(config["threads"])  # the sweeps' thread pools and op determinism
     rng = np.random.default_rng(0)
     bs = config["batch_size"]
     x = rng.standard_normal((bs, 32, 32, 3)).astype("float32")

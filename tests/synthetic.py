@@ -9,7 +9,7 @@ from actbook import data as D
 TINY = {"description": "tests", "model": "small_cnn",
         "model_kwargs": {"width": 4, "dropout": 0.25, "weight_decay": 0.0005},
         "train_size": None, "test_size": None, "data_seed": 0, "epochs": 3, "eval_every": 2, "batch_size": 32,
-        "augment": True, "precision": "mixed_bfloat16", "init": "per_activation",
+        "augment": True, "precision": "float32", "threads": 2, "init": "per_activation",
         "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True,
                       "warmup_epochs": 0.5, "schedule": "cosine"},
         "arms": ["relu", "rrelu"], "seeds": [0]}

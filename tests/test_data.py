@@ -151,16 +151,54 @@ def test_subset_normalize_and_pipeline():
     np.testing.assert_allclose(xn.reshape(-1, 3).mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(xn.reshape(-1, 3).std(0), 1, atol=1e-4)
 
-    def first_batch(seed):
-        ds = D.make_dataset(xn, ys, 10, training=True, seed=seed)
-        return next(iter(ds))[0].numpy()
-    np.testing.assert_array_equal(first_batch(3), first_batch(3))  # seeded: repeatable
-    assert not np.array_equal(first_batch(3), first_batch(4))
-    ds = D.make_dataset(xn, ys, 10, training=True, seed=3)
-    e1, e2 = [np.concatenate([b[0].numpy() for b in ds]) for _ in range(2)]
-    assert e1.shape == xn.shape and not np.array_equal(e1, e2)  # new crops/order every epoch
-    test = np.concatenate([b[0].numpy() for b in D.make_dataset(xn, ys, 16, training=False)])
-    np.testing.assert_array_equal(test, xn)  # evaluation: untouched, in order
+
+
+def test_training_stream_is_a_function_of_seed_epoch_and_batch():
+    """Any batch can be made on its own and is always the same; epochs and
+    seeds differ; an epoch visits every image once; crops keep the padding's
+    zeros inside the image and flips mirror it."""
+    from actbook import stream as S
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 32, 32, 3)).astype(np.float32)
+    y = np.arange(50) % 10
+
+    def epoch(seed, e, augment=True):
+        return [S.training_batch(x, y, 16, seed, e, b, augment) for b in range(4)]
+
+    a, again = epoch(3, 0), epoch(3, 0)
+    assert all(np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) for p, q in zip(a, again))
+    alone = S.training_batch(x, y, 16, 3, 0, 2)  # batch 2 without batches 0 and 1
+    assert np.array_equal(alone[0], a[2][0])
+    assert not np.array_equal(a[0][0], epoch(3, 1)[0][0]) and not np.array_equal(a[0][0], epoch(4, 0)[0][0])
+    assert [len(b[1]) for b in a] == [16, 16, 16, 2]
+    plain = epoch(3, 0, augment=False)
+    order = S.epoch_order(50, 3, 0)
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in plain]), x[order])
+    assert sorted(order) == list(range(50))
+    assert a[0][0].dtype == np.float32 and a[0][1].dtype == np.int32
+
+    img = np.arange(32 * 32 * 3, dtype=np.float32).reshape(1, 32, 32, 3) + 1
+
+    class Fixed:  # offsets (0, 8) and a flip: rows -4..27, columns 4..35, mirrored
+        def integers(self, low, high, size):
+            return np.array([[0, 8]])
+
+        def random(self, n):
+            return np.array([0.0])
+
+    out = S.augment_batch(img, Fixed())[0]
+    expected = np.pad(img[0], ((4, 4), (4, 4), (0, 0)))[0:32, 8:40][:, ::-1]
+    np.testing.assert_array_equal(out, expected)
+    assert (out[:4] == 0).all() and (out[:, :4] == 0).all()  # padding rows on top, padded columns now on the left
+
+
+def test_a_16_bit_png_is_refused_not_decoded_white(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "cifar" / "train" / "cat"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((32, 32), 40000, np.uint16)).save(folder / "0000.png")
+    with pytest.raises(D.DataError, match="0000.png.*not 8 bits per channel"):
+        D._read_image_folder(tmp_path / "cifar")
 
 
 @pytest.mark.skipif(not os.environ.get("ACTBOOK_CIFAR10"), reason="ACTBOOK_CIFAR10 not set")

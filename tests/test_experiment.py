@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from actbook import experiment as E
+from actbook import precision
 from actbook import profiles as P
 from actbook import results as R
 from actbook import train as T
@@ -143,7 +144,7 @@ def test_plan_paper_shard_lists_cells_and_cost(capsys):
 def test_overrides_get_their_own_folder_and_are_recorded(tiny, tmp_path):
     over = {"epochs": 1, "arms": ["relu"]}
     paths = E.run("tiny", tmp_path, data=tiny, progress=False, overrides=over)
-    assert paths[0].parent.name == f"tiny+{P.overrides_tag(over)}"
+    assert paths[0].parent.name == P.profile_folder("tiny", over)
     cell = json.loads(paths[0].read_text())
     assert cell["overrides"] == over and cell["config"]["epochs"] == 1
     assert not (tmp_path / "tiny").exists()
@@ -173,7 +174,9 @@ def test_synthetic_cell_end_to_end(tiny, tmp_path):
     assert prov["train_eval_images_used"] == len(tiny.y_train)  # all of them by default
     assert prov["dataset"] == tiny.provenance() and "/" not in prov["dataset"]["source"]
     kernels = prov["hardware"]["kernels"]
-    assert kernels["ONEDNN_MAX_CPU_ISA"] and "avx512_bf16" in kernels["isa_flags"]
+    assert kernels["ONEDNN_MAX_CPU_ISA"] and kernels["onednn"] is True
+    assert kernels["isa_flags"]["avx512_bf16"] == ("avx512_bf16" in precision.cpu_flags())
+    assert cell["provenance"]["backend"]["name"] == "tensorflow" and cell["outcome"] == "finished"
     assert set(cell["diagnostics"]["never_active_fraction"]) == {f"act_{k}" for k in range(1, 7)}
     mtime = paths[0].stat().st_mtime_ns
     E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])  # finished cells are skipped

@@ -75,10 +75,19 @@ ARMS: dict[str, Arm] = {
     "silu": Arm("silu", "SiLU"),
 }
 
-#: The hidden-layer activations of the 3-epoch ``cpu`` comparison.
-STUDY_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")
-#: The ``overfit`` comparison adds the paper's per-(example, channel) RReLU.
-OVERFIT_ARMS = ("sigmoid", "relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel", "elu")
+#: The arms of a study, read from the shipped profile that runs it (written
+#: once, in ``profiles.json``): ``STUDY_ARMS`` are the ``cpu`` comparison's,
+#: ``OVERFIT_ARMS`` the ``overfit`` one's (which adds the paper's
+#: per-(example, channel) RReLU). Later arms of a profile are not included.
+_STUDIES = {"STUDY_ARMS": "cpu", "OVERFIT_ARMS": "overfit"}
+
+
+def __getattr__(name: str):
+    # Lazy, because actbook.profiles imports this module for its arm names.
+    if name in _STUDIES:
+        from actbook.profiles import shipped_profiles
+        return tuple(shipped_profiles()[_STUDIES[name]]["arms"])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def names() -> list[str]:

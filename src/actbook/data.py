@@ -1,4 +1,4 @@
-"""CIFAR-10 for the book: loading, integrity, caching, pipelines.
+"""CIFAR-10 for the book: loading, integrity, caching, subsets.
 
 Where the images come from, in order:
 
@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 __all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "Prepared", "load_cifar10", "prepare",
-           "sha256_file", "channel_stats", "normalize", "make_dataset", "subset", "check_counts"]
+           "sha256_file", "channel_stats", "normalize", "subset", "check_counts"]
 
 ENV_VAR = "ACTBOOK_CIFAR10"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -48,6 +48,8 @@ OFFICIAL_PYTHON_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7f
 KNOWN_NAMES = {"cifar-10-python.tar.gz": OFFICIAL_PYTHON_SHA256,
                "cifar10-jpeg.tar.gz": "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: Pillow modes holding 8 bits per channel, which convert to RGB without loss of range.
+EIGHT_BIT_MODES = ("RGB", "L", "P")
 #: The official CIFAR-10 split: images per class.
 PER_CLASS = {"train": 5000, "test": 1000}
 
@@ -191,6 +193,9 @@ def _decode_image(data: bytes, name: str, where: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.mode not in EIGHT_BIT_MODES:  # 16-bit or float images would clip to white
+                raise DataError(f"{where}: image {name!r} is {im.mode!r}, not 8 bits per channel "
+                                f"(expected one of {', '.join(EIGHT_BIT_MODES)})")
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise DataError(f"{where}: cannot decode image {name!r} ({e})") from None
@@ -345,7 +350,7 @@ def _load_from_keras() -> Cifar:
 
 
 # --------------------------------------------------------------------------
-# Subsets, normalisation and the tf.data pipeline
+# Subsets and normalisation (the training stream is actbook.stream)
 # --------------------------------------------------------------------------
 
 def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
@@ -371,37 +376,3 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """uint8 images -> float32, each channel to zero mean and unit variance."""
     return ((x.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
-
-
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, seed: int = 0,
-                 augment: bool = True, pad: int = 4):
-    """A ``tf.data`` pipeline over normalised images.
-
-    Training: reshuffled every epoch and, with ``augment``, a random crop
-    after zero-padding by ``pad`` pixels and a random horizontal flip: the
-    augmentation of the Network-in-Network family. All randomness is
-    stateless and derived from ``seed``, so a run repeats exactly; each epoch
-    still sees new crops because ``Dataset.random`` re-randomises per epoch.
-    """
-    from actbook.tf_runtime import tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).cache()
-    if not training:
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        h, w, c = x.shape[1:]
-        noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
-        def crop_flip(example, r):
-            image, label = example
-            s = tf.stack([r, tf.constant(seed, tf.int64)])
-            s2 = tf.stack([r, tf.constant(seed + 1, tf.int64)])
-            image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
-            image = tf.image.stateless_random_crop(image, (h, w, c), seed=s)
-            image = tf.image.stateless_random_flip_left_right(image, seed=s2)
-            return image, label
-
-        ds = tf.data.Dataset.zip((ds, noise)).map(crop_flip, num_parallel_calls=tf.data.AUTOTUNE,
-                                                  deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -13,14 +13,15 @@ separate layers (as every model built by ``actbook`` is).
 
 from __future__ import annotations
 
-from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
-import keras
-import numpy as np
+from actbook.backend import keras_module
+
+keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
+import numpy as np  # noqa: E402
 import pandas as pd
 
 from actbook.layers import make_activation
 
-__all__ = ["dead_fraction", "dead_units", "activation_outputs", "dying_relu_experiment", "dying_units_by_arm",
+__all__ = ["dead_fraction", "dead_units", "activation_outputs", "never_active_fractions", "dying_relu_experiment", "dying_units_by_arm",
            "never_active_frame"]
 
 
@@ -47,6 +48,24 @@ def activation_outputs(model: keras.Model, x: np.ndarray, prefix: str = "act_", 
     outs = probe.predict(x, batch_size=batch_size, verbose=0)
     outs = outs if isinstance(outs, list) else [outs]
     return {l.name: o for l, o in zip(layers, outs)}
+
+
+def never_active_fractions(model: keras.Model, x: np.ndarray, prefix: str = "act_", batch_size: int = 256) -> dict:
+    """:func:`dead_fraction` of every ``act_<k>`` layer on ``x``, reduced batch
+    by batch: only one "ever > 0" flag per unit is kept, never the outputs,
+    so memory stays at one batch's activations whatever the size of ``x``."""
+    layers = [l for l in model.layers if l.name.startswith(prefix)]
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no layer named {prefix}*")
+    probe = keras.Model(model.input, [l.output for l in layers])
+    active = {l.name: np.zeros(l.output.shape[-1], bool) for l in layers}
+    for start in range(0, len(x), batch_size):
+        outs = probe(x[start:start + batch_size], training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        for l, o in zip(layers, outs):
+            o = keras.ops.convert_to_numpy(o)
+            active[l.name] |= (o.reshape(-1, o.shape[-1]) > 0).any(axis=0)
+    return {name: float(1.0 - a.mean()) for name, a in active.items()}
 
 
 def _mlp(width: int, depth: int, arm: str, seed: int, inputs: int) -> keras.Model:

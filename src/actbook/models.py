@@ -1,6 +1,6 @@
 """The networks of the CIFAR-10 comparison, built from the arm factory.
 
-Every model puts ``make_activation(arm)`` after every convolution (as Xu et
+The architectures are data (:mod:`actbook.architectures`). Every model puts ``make_activation(arm)`` after every convolution (as Xu et
 al. 2015 do in Network in Network), so two arms differ in their activation
 layers and in nothing else. Activation layers are named ``act_<k>`` so
 diagnostics (dead units, learned PReLU slopes) can find them.
@@ -8,11 +8,13 @@ diagnostics (dead units, learned PReLU slopes) can find them.
 
 from __future__ import annotations
 
-from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
-import keras
+from actbook import architectures as A
+from actbook.backend import keras_module
 
-from actbook.arms import slug as arm_slug
-from actbook.layers import kernel_initializer, make_activation
+keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
+
+from actbook.arms import slug as arm_slug  # noqa: E402
+from actbook.layers import kernel_initializer, make_activation  # noqa: E402
 
 __all__ = ["network_in_network", "small_cnn", "build_model", "forward_flops", "MODELS"]
 
@@ -33,6 +35,29 @@ class _Builder:
         return make_activation(self.arm, name=f"act_{self.k}")(x)
 
 
+def _build(name: str, arm: str, num_classes: int, dropout: float, weight_decay: float, seed: int, init: str,
+           model_name: str, **kwargs) -> keras.Model:
+    b = _Builder(arm, weight_decay, seed, init)
+    x = inputs = keras.Input((32, 32, 3))
+    for spec in A.layers(name, num_classes=num_classes, **kwargs):
+        kind = spec[0]
+        if kind == "conv":
+            x = b.conv(x, spec[1], spec[2])
+        elif kind == "maxpool":
+            x = keras.layers.MaxPooling2D(spec[1], strides=spec[2], padding=spec[3])(x)
+        elif kind == "avgpool":
+            x = keras.layers.AveragePooling2D(spec[1], strides=spec[2], padding=spec[3])(x)
+        elif kind == "dropout":
+            x = keras.layers.Dropout(dropout, seed=seed + spec[1])(x)
+        elif kind == "gap":
+            x = keras.layers.GlobalAveragePooling2D()(x)
+        elif kind == "dense":
+            x = keras.layers.Dense(spec[1], name="logits",
+                                   kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"{model_name}_{arm_slug(arm)}")
+
+
 def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
                        weight_decay: float = 1e-4, seed: int = 0, init: str = "he") -> keras.Model:
     """Network in Network (Lin et al. 2014) as used by Xu et al. (2015).
@@ -43,21 +68,7 @@ def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
     The activation follows every convolution, the last one included, as in
     the paper's description; weight decay is on kernels only.
     """
-    b = _Builder(arm, weight_decay, seed, init)
-    x = inputs = keras.Input((32, 32, 3))
-    for f, s in [(192, 5), (160, 1), (96, 1)]:
-        x = b.conv(x, f, s)
-    x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    x = keras.layers.Dropout(dropout, seed=seed)(x)
-    for f, s in [(192, 5), (192, 1), (192, 1)]:
-        x = b.conv(x, f, s)
-    x = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)
-    x = keras.layers.Dropout(dropout, seed=seed + 1)(x)
-    for f, s in [(192, 3), (192, 1), (num_classes, 1)]:
-        x = b.conv(x, f, s)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"nin_{arm_slug(arm)}")
+    return _build("nin", arm, num_classes, dropout, weight_decay, seed, init, "nin")
 
 
 def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float = 0.25,
@@ -67,20 +78,7 @@ def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float =
     conv3x3-w, conv3x3-w, max pool, dropout; conv3x3-2w, conv3x3-2w, max pool,
     dropout; conv3x3-4w, conv1x1-4w, global average pool, dense-10, softmax.
     """
-    b = _Builder(arm, weight_decay, seed, init)
-    x = inputs = keras.Input((32, 32, 3))
-    for stage, mult in enumerate([1, 2]):
-        x = b.conv(x, width * mult, 3)
-        x = b.conv(x, width * mult, 3)
-        x = keras.layers.MaxPooling2D(2)(x)
-        x = keras.layers.Dropout(dropout, seed=seed + stage)(x)
-    x = b.conv(x, width * 4, 3)
-    x = b.conv(x, width * 4, 1)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dense(num_classes, name="logits",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
-    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"cnn_{arm_slug(arm)}")
+    return _build("small_cnn", arm, num_classes, dropout, weight_decay, seed, init, "cnn", width=width)
 
 
 MODELS = {"nin": network_in_network, "small_cnn": small_cnn}

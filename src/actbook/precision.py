@@ -1,35 +1,21 @@
 """The precision and kernel policy: the same command gives the same numbers
-across x86-64 CPUs.
+across x86-64 CPUs, where TensorFlow's oneDNN kernels run.
 
-oneDNN, which runs TensorFlow's convolutions and matrix products on x86
-CPUs, picks its kernels by the best instruction set the CPU has. In bf16
-mixed precision the kernels differ by instruction set, and so do the
-numbers: AMX (recent Intel Xeons) against AVX-512 BF16 (AMD EPYC) ended a
-3-epoch run more than a point apart (issue 11); AVX-512 without BF16
-emulates bf16 and ends points away; AVX2 has no bf16 convolution at all.
-In float32, a whole committed cell of each sweep (``cpu``, 3 epochs;
-``overfit``, 50 epochs) gave bit-identical histories at every AVX-512
-level; at AVX2 the 3-epoch cell ended 0.0033 away and the 50-epoch one
-0.021 away, a different trajectory (the cross-ISA tables in the training
-chapter, ``scripts/cross_isa.py``). The book keeps the AVX-512 kernels:
-capping float32 at AVX2 would cost about 0.4 of the speed. On the 2-core
-machine that measured it float32 was also faster than bf16 under the cap
-for the book's small CNN (``benchmarks/bench_precision.py``,
-``data/benchmarks/precision.json``). The policy:
+oneDNN picks its kernels by the best instruction set of the CPU, and in
+bf16 the kernels (and so the numbers) differ between instruction sets; in
+float32 every AVX-512 level gives the same numbers. The measurements behind
+this are in the book's appendix and ``data/reproducibility``. The policy,
+applied only where oneDNN runs (the TensorFlow backend):
 
 - profiles train in **float32** (the portable precision);
-- ``ONEDNN_MAX_CPU_ISA`` is capped at :data:`PINNED_ISA`
-  (``AVX512_CORE_BF16``) before TensorFlow is imported: it changes nothing
-  in float32 (measured), and keeps a bf16 run (``--set
-  precision='"mixed_bfloat16"'``) on the same
-  kernels on AMX and AVX-512 BF16 machines, where it reproduces bit for bit;
-- ``TF_ENABLE_ONEDNN_OPTS=1`` (TensorFlow's default on Linux x86) is made
-  explicit, so Eigen's kernels are never silently swapped in;
-- both are defaults: a value already in the environment wins (that is how
-  the cross-ISA measurement simulates other CPUs), and every result records
-  what was in force (:func:`describe`), so a mix is caught when results load;
-- bf16 is refused below ``AVX512_CORE_BF16`` (:func:`check_supported`)
-  instead of giving other numbers or failing deep inside TensorFlow.
+- ``ONEDNN_MAX_CPU_ISA`` defaults to ``AVX512_CORE_BF16`` (:data:`PINNED_ISA`),
+  so AMX hosts run the same kernels as AVX-512 BF16 ones;
+- ``TF_ENABLE_ONEDNN_OPTS=1`` is made explicit, so Eigen's kernels are never
+  silently swapped in;
+- both are defaults: a value already in the environment wins, every result
+  records what was in force (:func:`describe`), and a setting the policy
+  does not know is refused (:func:`unknown_settings`);
+- bf16 is refused below ``AVX512_CORE_BF16`` (:func:`check_supported`).
 """
 
 from __future__ import annotations
@@ -39,7 +25,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["PINNED_ISA", "ISA_ORDER", "apply_kernel_policy", "cpu_flags", "cpu_isa", "effective_isa", "describe",
-           "check_supported", "PrecisionUnsupported"]
+           "check_supported", "PrecisionUnsupported", "onednn_enabled", "unknown_settings"]
 
 PINNED_ISA = "AVX512_CORE_BF16"
 #: oneDNN's ISA names, weakest first (the ones that matter on x86-64 here).
@@ -96,23 +82,51 @@ def effective_isa(cap: str | None = None, flags: set[str] | None = None) -> str 
     return min(best, cap, key=ISA_ORDER.index)
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs oneDNN's kernels (``TF_ENABLE_ONEDNN_OPTS``; Eigen's otherwise)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+
+
+def unknown_settings() -> list[str]:
+    """Kernel settings the policy cannot vouch for: an ``ONEDNN_MAX_CPU_ISA``
+    that is not one of :data:`ISA_ORDER` (oneDNN knows more names, e.g.
+    ``AVX2_VNNI_2``, whose kernels this policy would misreport), and a
+    ``TF_ENABLE_ONEDNN_OPTS`` that is neither on nor off."""
+    problems = []
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    if cap is not None and cap.strip().upper() not in ISA_ORDER:
+        problems.append(f"ONEDNN_MAX_CPU_ISA={cap!r} is not one of the ISA levels the precision policy knows "
+                        f"({', '.join(ISA_ORDER)})")
+    opts = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if opts is not None and opts.strip().lower() not in ("0", "1", "true", "false"):
+        problems.append(f"TF_ENABLE_ONEDNN_OPTS={opts!r} is neither 0 nor 1")
+    return problems
+
+
 def describe() -> dict:
-    """What a result records about the kernels that made it."""
+    """What a result records about the kernels that made it.
+
+    ``effective_isa`` is the oneDNN level that ran, ``None`` where no oneDNN
+    kernel ran (``TF_ENABLE_ONEDNN_OPTS=0``, or a backend other than TensorFlow).
+    """
+    from actbook.backend import name as backend_name
     flags = cpu_flags()
     threads = None
     if "tensorflow" in sys.modules:
         import tensorflow as tf
         threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    onednn = backend_name() == "tensorflow" and onednn_enabled()
     return {
         "isa_flags": {f: f in flags for f in RELEVANT_FLAGS},
         "cpu_isa": cpu_isa(flags),
-        "effective_isa": effective_isa(flags=flags),
+        "onednn": onednn,
+        "effective_isa": effective_isa(flags=flags) if onednn else None,
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "policy_set_before_tensorflow_import": _applied_before_tf,
         "cpu_count": os.cpu_count(),
-        "tf_threads": threads,  # 0 means TensorFlow's default: one per core
+        "tf_threads": threads,
     }
 
 
@@ -128,8 +142,11 @@ def check_supported(precision_name: str, isa: str | None = None) -> None:
     ``AVX512_CORE`` bf16 is emulated and the numbers are far from the pinned
     kernels' (a silent wrong number, so refused too).
     """
+    problems = unknown_settings()
+    if problems:
+        raise PrecisionUnsupported("; ".join(problems) + "; unset it or use one of the known values")
     isa = isa if isa is not None else effective_isa()
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
+    onednn = onednn_enabled()
     if (precision_name == "mixed_bfloat16" and onednn and isa in ISA_ORDER
             and ISA_ORDER.index(isa) < ISA_ORDER.index(PINNED_ISA)):
         raise PrecisionUnsupported(

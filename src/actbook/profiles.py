@@ -3,17 +3,31 @@
 A *profile* is one nested dict of settings (``actbook/profiles.json``, plus
 a JSON file of your own named by ``ACTBOOK_PROFILES``); a *cell* is one
 (profile, activation, seed) training run. Every profile is validated against
-:data:`SCHEMA` before anything runs, so a typo or a bad value is one clear
-message per problem, never a silently different experiment.
+:data:`SCHEMA` and the rules of :func:`validate` before anything runs, so a
+typo or a bad value is one clear message per problem, never a silently
+different experiment.
+
+Two configs make the same numbers when their :func:`experiment_identity` is
+equal: that, not the whole config, is what says whether a result on disk is
+stale. Results live in one folder per experiment (:func:`profile_folder`)::
+
+    <profile>[+<tag>][@<runtime>]      e.g.  paper   paper+3f2a9c1d   paper+3f2a9c1d@jax
+
+``<tag>`` hashes what ``--set`` changed in the experiment
+(:func:`effective_overrides`), ``<runtime>`` names a Keras backend or device
+layout other than the default; :func:`split_folder` reads a name back.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
+import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,48 +35,77 @@ from pathlib import Path
 import jsonschema
 
 from actbook import arms
+from actbook.data import CLASSES, PER_CLASS
 
-__all__ = ["UsageError", "SCHEMA", "load_profiles", "get_profile", "validate", "apply_overrides",
-           "parse_set", "Cell", "plan", "parse_shard", "result_path", "profile_folder"]
+__all__ = ["UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "load_profiles", "shipped_profiles", "get_profile",
+           "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
+           "overrides_tag", "Cell", "plan", "parse_shard", "result_path", "profile_folder", "split_folder"]
 
 #: Names used as file and folder names: letters, digits, ``_ . -``, no path separators.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_SEED = 2 ** 31 - 1  # Keras seeds are 32-bit signed
+#: A profiles file larger than this is refused unread (a profile is a few hundred bytes).
+MAX_PROFILES_BYTES = 1_000_000
+TRAIN_IMAGES = PER_CLASS["train"] * len(CLASSES)  # CIFAR-10: 50,000
+TEST_IMAGES = PER_CLASS["test"] * len(CLASSES)    # 10,000
+
+#: The ``model_kwargs`` each model of :mod:`actbook.models` takes (its
+#: keyword arguments other than the arm, classes, seed and init).
+MODEL_KWARGS = {"small_cnn": ("width", "dropout", "weight_decay"), "nin": ("dropout", "weight_decay")}
+
+#: What the runner uses for an optional setting a profile leaves out.
+DEFAULTS = {"init": "he", "eval_every": 1, "train_eval_size": None, "optimizer.warmup_epochs": 0.0}
+
+#: Settings that choose which cells a profile has, not what any cell computes.
+PLAN_KEYS = ("description", "arms", "seeds", "extra_seeds", "later_arms")
 
 
 class UsageError(ValueError):
     """Bad user input (command line, profile); the CLI prints it and exits with status 2."""
 
 
-_NUM = {"type": "number"}
 _POS_INT = {"type": "integer", "minimum": 1}
-_SIZE = {"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 10, "multipleOf": 10}]}
+_SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
+
+
+def _size(maximum: int) -> dict:
+    """A number of images: null (all of them) or a multiple of 10 (class-balanced)."""
+    return {"type": ["null", "integer"], "minimum": 10, "maximum": maximum, "multipleOf": 10}
+
+
+def _seeds_by_arm() -> dict:
+    return {"type": "object", "propertyNames": {"enum": arms.train_arms()},
+            "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED}}
+
 
 SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["description", "model", "model_kwargs", "train_size", "test_size", "data_seed", "epochs",
-                 "batch_size", "augment", "precision", "optimizer", "arms", "seeds"],
+                 "batch_size", "augment", "precision", "threads", "optimizer", "arms", "seeds"],
     "properties": {
         "description": {"type": "string"},
-        "model": {"enum": ["small_cnn", "nin"]},
+        "model": {"enum": list(MODEL_KWARGS)},
         "model_kwargs": {
             "type": "object", "additionalProperties": False,
             "properties": {"width": _POS_INT, "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
                            "weight_decay": {"type": "number", "minimum": 0}},
         },
         "init": {"enum": ["he", "per_activation"]},
-        "train_size": _SIZE,
-        "test_size": _SIZE,
-        "data_seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+        "train_size": _size(TRAIN_IMAGES),
+        "test_size": _size(TEST_IMAGES),
+        "data_seed": _SEED,
         "epochs": _POS_INT,
         "eval_every": _POS_INT,
         # Inference-mode training error on a fixed class-balanced subset of
         # this many training images (all of them when absent or null).
-        "train_eval_size": _SIZE,
+        "train_eval_size": _size(TRAIN_IMAGES),
         "batch_size": _POS_INT,
         "augment": {"type": "boolean"},
         "precision": {"enum": ["float32", "mixed_bfloat16"]},
+        # CPU threads of the backend's pools: float sums are ordered by how
+        # work is split, so a cell's numbers depend on it.
+        "threads": {"type": "integer", "minimum": 1, "maximum": 256},
         "optimizer": {
             "type": "object", "additionalProperties": False,
             "required": ["name", "learning_rate", "momentum", "nesterov", "schedule"],
@@ -78,67 +121,204 @@ SCHEMA = {
             },
         },
         "arms": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": arms.train_arms()}},
-        "seeds": {"type": "array", "minItems": 1, "uniqueItems": True,
-                  "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED}},
+        "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED},
         # More seeds for the arms of a key contrast: {"rrelu": [3, 4], ...}
-        "extra_seeds": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
-                        "additionalProperties": {"type": "array", "uniqueItems": True,
-                                                 "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED}}},
+        "extra_seeds": _seeds_by_arm(),
+        # Arms added to the study after its main sweep, with their seeds:
+        # {"tanh": [0, 1, 2], ...}; planned after the main cells.
+        "later_arms": _seeds_by_arm(),
     },
 }
 
+# JSON Schema 2020-12 counts 1.0 as an integer; a float in an integer field
+# (epochs=2.0) would pass and then fail inside range() or a Keras layer.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)))
+
+
+def _non_finite(value, path=()):
+    """(dotted path, value) of every NaN or infinity in a JSON-like value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield ".".join(map(str, path)) or "(profile)", value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, (*path, i))
+
+
+def _rules(config: dict) -> list[str]:
+    """Problems JSON Schema cannot express, for a config that passed the schema."""
+    problems = []
+    model, kwargs = config["model"], config["model_kwargs"]
+    for key in kwargs:
+        if key not in MODEL_KWARGS[model]:
+            problems.append(f"model_kwargs.{key}: model {model!r} does not take it "
+                            f"(it takes {', '.join(MODEL_KWARGS[model])})")
+    epochs, opt = config["epochs"], config["optimizer"]
+    warmup = opt.get("warmup_epochs", 0)
+    if warmup and warmup >= epochs:
+        problems.append(f"optimizer.warmup_epochs: {warmup} is not below the {epochs} epochs")
+    if opt["schedule"] == "constant" and warmup:
+        problems.append(f"optimizer.warmup_epochs: {warmup} with schedule 'constant', which has no warm-up "
+                        f"(use 'cosine' or 'step', or set it to 0)")
+    if opt["schedule"] == "step":
+        steps = opt.get("step_epochs")
+        if not steps or "step_factor" not in opt:
+            problems.append("optimizer: schedule 'step' needs step_epochs (non-empty) and step_factor")
+        if steps and any(b <= a for a, b in zip(steps, steps[1:])):
+            problems.append(f"optimizer.step_epochs: {steps} is not strictly increasing")
+        if steps and max(steps) >= epochs:
+            problems.append(f"optimizer.step_epochs: {max(steps)} is not below the {epochs} epochs")
+    measured, trained = config.get("train_eval_size"), config["train_size"] or TRAIN_IMAGES
+    if measured is not None and measured > trained:
+        problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
+    return problems
+
 
 def validate(name: str, config) -> dict:
-    """``config`` if it is a valid profile, else :class:`UsageError` listing every problem."""
+    """``config`` if it is a valid profile, else :class:`UsageError` listing every problem.
+
+    Beyond :data:`SCHEMA`: no NaN or infinity anywhere; ``model_kwargs`` only
+    the model takes; warm-up below the epochs and only for a schedule that has
+    one; ``step_epochs`` non-empty, strictly increasing and below the epochs;
+    ``train_eval_size`` at most the training images.
+    """
     if not SAFE_NAME.match(str(name)):
         raise UsageError(f"profile name {name!r} is not a safe file name (letters, digits, _ . -)")
-    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(config), key=lambda e: list(e.path))
-    problems = [f"{'.'.join(map(str, e.path)) or '(profile)'}: {e.message}" for e in errors]
-    if not errors:
-        opt = config["optimizer"]
-        if opt["schedule"] == "step" and not ("step_epochs" in opt and "step_factor" in opt):
-            problems.append("optimizer: schedule 'step' needs step_epochs and step_factor")
-        measured, trained = config.get("train_eval_size"), config["train_size"]
-        if measured is not None and trained is not None and measured > trained:
-            problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
+    bad = dict(_non_finite(config))
+    problems = [f"{where}: {json.dumps(v)} is not a finite number" for where, v in bad.items()]
+    errors = sorted(_Validator(SCHEMA).iter_errors(config), key=lambda e: list(map(str, e.path)))
+    for e in errors:
+        where = ".".join(map(str, e.path)) or "(profile)"
+        if where not in bad:  # one message per problem: "NaN is not finite" says it
+            problems.append(f"{where}: {e.message}")
+    if not problems:
+        problems = _rules(config)
     if problems:
         raise UsageError(f"profile {name!r} is invalid:\n  " + "\n  ".join(problems))
     return config
 
 
-def load_profiles() -> dict:
-    """Every profile, validated: the shipped ones, then ``ACTBOOK_PROFILES`` (adds or replaces by name)."""
+def _read_profiles_file(path: str) -> str:
+    """The text of ``ACTBOOK_PROFILES``: a regular file of at most :data:`MAX_PROFILES_BYTES`.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO
+    does not hang and ``/dev/zero`` is not read into memory.
+    """
+    what = f"ACTBOOK_PROFILES={path}"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise UsageError(f"{what}: cannot open ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{what}: not a regular file; name a JSON file of profiles")
+        if info.st_size > MAX_PROFILES_BYTES:
+            raise UsageError(f"{what}: {info.st_size:,} bytes, more than the {MAX_PROFILES_BYTES:,} "
+                             f"a profiles file may have")
+        data = b""
+        while len(data) <= MAX_PROFILES_BYTES:
+            chunk = os.read(fd, MAX_PROFILES_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        raise UsageError(f"{what}: cannot read ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PROFILES_BYTES:  # grew after the check
+        raise UsageError(f"{what}: more than the {MAX_PROFILES_BYTES:,} bytes a profiles file may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+@functools.cache
+def _shipped() -> dict:
     profiles = json.loads(resources.files("actbook").joinpath("profiles.json").read_text())
-    extra = os.environ.get("ACTBOOK_PROFILES")
-    if extra:
-        try:
-            more = json.loads(Path(extra).read_text())
-        except (OSError, ValueError) as e:
-            raise UsageError(f"ACTBOOK_PROFILES={extra}: cannot read profiles ({e})") from None
-        if not isinstance(more, dict):
-            raise UsageError(f"ACTBOOK_PROFILES={extra}: expected a JSON object of profiles by name, "
-                             f"got {type(more).__name__}")
-        profiles.update(more)
     for name, config in profiles.items():
         validate(name, config)
     return profiles
 
 
+def shipped_profiles() -> dict:
+    """The profiles that come with the package (``actbook/profiles.json``), validated;
+    ``ACTBOOK_PROFILES`` does not change them."""
+    return copy.deepcopy(_shipped())
+
+
+def load_profiles() -> dict:
+    """Every profile, validated: the shipped ones, then ``ACTBOOK_PROFILES`` (adds or replaces by name)."""
+    profiles = shipped_profiles()
+    extra = os.environ.get("ACTBOOK_PROFILES")
+    if extra:
+        try:
+            more = json.loads(_read_profiles_file(extra))
+        except ValueError as e:
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError(f"ACTBOOK_PROFILES={extra}: cannot read profiles ({e})") from None
+        if not isinstance(more, dict):
+            raise UsageError(f"ACTBOOK_PROFILES={extra}: expected a JSON object of profiles by name, "
+                             f"got {type(more).__name__}")
+        for name, config in more.items():
+            validate(name, config)
+        profiles.update(more)
+    return profiles
+
+
+class _NotFinite(Exception):
+    pass
+
+
+def _refuse_constant(name):
+    raise _NotFinite(name)  # json.loads would turn NaN, Infinity and -Infinity into floats
+
+
 def parse_set(items) -> dict:
     """``["optimizer.learning_rate=0.05", "epochs=1"]`` -> ``{"optimizer.learning_rate": 0.05, "epochs": 1}``.
 
-    Values are JSON (``true``, ``null``, ``[1, 2]``, ``"text"``); a bare word is a string.
+    Values are JSON (``true``, ``null``, ``[1, 2]``, ``"text"``); a bare word
+    is a string. ``NaN``, ``Infinity`` and numbers too large for a float are refused.
     """
     out = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise UsageError(f"--set needs KEY=VALUE, got {item!r}")
+        refused = UsageError(f"--set {key}={raw.strip()}: not a finite number (NaN and infinities are refused)")
         try:
-            out[key.strip()] = json.loads(raw)
+            value = json.loads(raw, parse_constant=_refuse_constant)
+        except _NotFinite:
+            raise refused from None
         except ValueError:
-            out[key.strip()] = raw
+            value = raw
+        if any(_non_finite(value)):  # 1e999 parses as infinity
+            raise refused
+        out[key] = value
     return out
+
+
+def _schema_at(parts) -> dict:
+    """The schema of the setting at a dotted path ({} where there is none)."""
+    schema = SCHEMA
+    for part in parts:
+        if not isinstance(schema, dict):
+            return {}
+        if part in schema.get("properties", {}):
+            schema = schema["properties"][part]
+        elif isinstance(schema.get("additionalProperties"), dict):
+            schema = schema["additionalProperties"]
+        else:
+            return {}
+    return schema
 
 
 def apply_overrides(config: dict, overrides: dict) -> dict:
@@ -148,12 +328,14 @@ def apply_overrides(config: dict, overrides: dict) -> dict:
         node, parts = config, key.split(".")
         schema = SCHEMA
         for part in parts[:-1]:
-            schema = schema["properties"].get(part, {})
+            schema = schema.get("properties", {}).get(part, {})
+            if part not in node and schema.get("type") == "object":  # e.g. later_arms.tanh on a profile without
+                node[part] = {}
             if not isinstance(node.get(part), dict):
                 raise UsageError(f"--set {key}: {part!r} is not a group of settings; valid keys: "
                                  f"{', '.join(sorted(SCHEMA['properties']))}")
             node = node[part]
-        valid = set(schema.get("properties", {}))
+        valid = set(schema.get("properties", {})) | set(schema.get("propertyNames", {}).get("enum", []))
         if parts[-1] not in valid:
             where = ".".join(parts[:-1]) or "the profile"
             raise UsageError(f"--set {key}: unknown setting; valid keys in {where}: {', '.join(sorted(valid))}")
@@ -161,9 +343,104 @@ def apply_overrides(config: dict, overrides: dict) -> dict:
     return config
 
 
-def overrides_tag(overrides: dict) -> str:
-    """Short stable hash of the overrides: ``{"epochs": 1}`` -> ``"3f2a9c1d"``."""
-    return hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+def _canonical(value, schema: dict):
+    """``value`` with every whole number in a number-typed field as a float (``1`` -> ``1.0``)."""
+    if isinstance(value, dict):
+        inner = schema.get("additionalProperties")
+        return {k: _canonical(v, schema.get("properties", {}).get(k, inner if isinstance(inner, dict) else {}))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v, schema.get("items", {})) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and schema.get("type") == "number":
+        return float(value)
+    return value
+
+
+def experiment_identity(config: dict) -> dict:
+    """What a cell's numbers depend on, in canonical form: compare these, not configs.
+
+    The config without the settings that only choose cells
+    (:data:`PLAN_KEYS`: description, arms, seeds, extra and later seeds),
+    with :data:`DEFAULTS` filled in for optional settings left out, without
+    ``step_epochs``/``step_factor`` under a schedule other than ``step``, and
+    with whole numbers in number-typed fields as floats. Two configs whose
+    identities are equal train the same cells to the same numbers (given the
+    cell's arm and seed, the code and the runtime); a result whose stored
+    config has another identity than the profile's is stale.
+    Safe on any stored config (no validation).
+    """
+    if not isinstance(config, dict):
+        return config
+    identity = {k: copy.deepcopy(v) for k, v in config.items() if k not in PLAN_KEYS}
+    for key, default in DEFAULTS.items():
+        *group, leaf = key.split(".")
+        node = identity
+        for part in group:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.setdefault(leaf, default)
+    opt = identity.get("optimizer")
+    if isinstance(opt, dict) and opt.get("schedule") != "step":
+        opt.pop("step_epochs", None)
+        opt.pop("step_factor", None)
+    return _canonical(identity, SCHEMA)
+
+
+def _leaves(value: dict, prefix: str = "") -> dict:
+    """A nested dict as ``{"optimizer.learning_rate": 0.05, ...}`` (lists are leaves)."""
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, dict):
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # 1 != True, unlike ==
+
+
+def effective_overrides(profile: str, overrides: dict | None = None) -> dict:
+    """What ``overrides`` change in the experiment of ``profile``: the changed
+    leaves of the resulting :func:`experiment_identity`, as dotted keys.
+
+    ``{"epochs": 50}`` on a 50-epoch profile -> ``{}``; ``{"optimizer":
+    {..., "learning_rate": 1}}`` -> ``{"optimizer.learning_rate": 1.0}``. A
+    setting the overrides remove is ``None``. Equal resulting experiments give
+    equal dicts, whatever keys were used to get there.
+    """
+    base = get_profile(profile)
+    if not overrides:
+        return {}
+    before = _leaves(experiment_identity(base))
+    after = _leaves(experiment_identity(validate(profile, apply_overrides(base, overrides))))
+    return {k: after.get(k) for k in sorted(set(before) | set(after)) if not _same(before.get(k), after.get(k))
+            or (k in before) != (k in after)}
+
+
+def _as_leaves(overrides: dict) -> dict:
+    """Raw overrides as canonical dotted leaves, settings that only choose cells left out."""
+    out = {}
+    for key, value in _leaves(overrides).items():
+        parts = key.split(".")
+        if parts[0] not in PLAN_KEYS:
+            out[key] = _canonical(value, _schema_at(parts))
+    return out
+
+
+def overrides_tag(overrides: dict, profile: str | None = None) -> str:
+    """Short stable hash of what overrides change: ``{"epochs": 1}`` -> ``"3f2a9c1d"``.
+
+    With ``profile``, the tag of :func:`effective_overrides` (no-ops dropped),
+    which is what :func:`profile_folder` uses. Without, ``overrides`` are
+    taken as given (dotted or nested, numbers made canonical), so the tag is
+    the same as the folder's whenever every override changes its setting.
+    """
+    changed = effective_overrides(profile, overrides) if profile is not None else _as_leaves(overrides or {})
+    for where, v in _non_finite(changed):
+        raise UsageError(f"--set {where}: {json.dumps(v)} is not a finite number")
+    return hashlib.sha256(json.dumps(changed, sort_keys=True, allow_nan=False).encode()).hexdigest()[:8]
 
 
 def get_profile(name: str, overrides: dict | None = None) -> dict:
@@ -177,10 +454,33 @@ def get_profile(name: str, overrides: dict | None = None) -> dict:
     return config
 
 
-def profile_folder(profile: str, overrides: dict | None = None) -> str:
-    """Where a profile's results live under the results folder: ``paper``, or
-    ``paper+3f2a9c1d`` for a run with overrides, so the two never mix."""
-    return f"{profile}+{overrides_tag(overrides)}" if overrides else profile
+_TAG = re.compile(r"^[0-9a-f]{8}$")
+
+
+def profile_folder(profile: str, overrides: dict | None = None, runtime: str | None = "") -> str:
+    """Where a profile's results live under the results folder: ``paper``;
+    ``paper+3f2a9c1d`` when overrides change the experiment
+    (:func:`effective_overrides`; no-op overrides keep ``paper``);
+    ``paper@jax`` or ``paper+3f2a9c1d@jax`` for another ``runtime`` (a Keras
+    backend, a device layout: any safe name), so different experiments never mix."""
+    if not SAFE_NAME.match(str(profile)):
+        raise UsageError(f"profile name {profile!r} is not a safe file name (letters, digits, _ . -)")
+    runtime = runtime or ""
+    if runtime and not (isinstance(runtime, str) and SAFE_NAME.match(runtime)):
+        raise UsageError(f"runtime {runtime!r} is not a safe name (letters, digits, _ . -, at most 64)")
+    changed = effective_overrides(profile, overrides) if overrides else {}
+    name = f"{profile}+{overrides_tag(changed)}" if changed else profile
+    return f"{name}@{runtime}" if runtime else name
+
+
+def split_folder(name: str) -> tuple[str, str | None, str | None]:
+    """A results folder's name back into its parts: ``"paper+3f2a9c1d@jax"`` ->
+    ``("paper", "3f2a9c1d", "jax")``, ``"paper"`` -> ``("paper", None, None)``."""
+    head, at, runtime = str(name).partition("@")
+    profile, plus, tag = head.partition("+")
+    if not SAFE_NAME.match(profile) or (plus and not _TAG.match(tag)) or (at and not SAFE_NAME.match(runtime)):
+        raise UsageError(f"{name!r} is not a results folder name (<profile>[+<8 hex digits>][@<runtime>])")
+    return profile, tag if plus else None, runtime if at else None
 
 
 @dataclass(frozen=True, order=True)
@@ -194,8 +494,8 @@ class Cell:
         return f"{arms.slug(self.arm)}-seed{self.seed}"
 
 
-def result_path(results: Path, cell: Cell, overrides: dict | None = None) -> Path:
-    return Path(results) / profile_folder(cell.profile, overrides) / f"{cell.stem}.json"
+def result_path(results: Path, cell: Cell, overrides: dict | None = None, runtime: str | None = "") -> Path:
+    return Path(results) / profile_folder(cell.profile, overrides, runtime) / f"{cell.stem}.json"
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
@@ -210,9 +510,20 @@ def parse_shard(shard: str | None) -> tuple[int, int]:
     return k, n
 
 
+def _by_seed(profile: str, seeds_by_arm: dict, arm_order, skip=()) -> list[Cell]:
+    """Cells of ``{arm: [seed, ...]}``, seed-major, arms in ``arm_order``."""
+    every = sorted({s for a in arm_order for s in seeds_by_arm.get(a, [])})
+    return [Cell(profile, a, s) for s in every for a in arm_order
+            if s in seeds_by_arm.get(a, []) and (a, s) not in skip]
+
+
 def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrides: dict | None = None) -> list[Cell]:
     """The cells to run, in a fixed order (seed-major, so a partial sweep has
-    every arm at the first seeds); ``shard="K/N"`` keeps every N-th from the K-th."""
+    every arm at the first seeds); ``shard="K/N"`` keeps every N-th from the K-th.
+
+    The profile's own plan (no arms and no seeds given) is its arms at its
+    seeds, then its ``extra_seeds``, then its ``later_arms``.
+    """
     config = get_profile(profile, overrides)
     chosen = list(config["arms"]) if arms_ is None else list(arms_)
     if not chosen:
@@ -229,9 +540,11 @@ def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrid
         raise UsageError(f"seeds must be integers in [0, {MAX_SEED}], got {bad}")
     chosen, seeds = list(dict.fromkeys(chosen)), list(dict.fromkeys(seeds))  # duplicates run once
     cells = [Cell(profile, a, s) for s in seeds for a in chosen]
-    if arms_ is None and seeds_given is None:  # the profile's own plan: its extra seeds too
-        extra = config.get("extra_seeds", {})
-        more = sorted({s for a in chosen for s in extra.get(a, [])} - set(seeds))
-        cells += [Cell(profile, a, s) for s in more for a in chosen if s in extra.get(a, [])]
+    if arms_ is None and seeds_given is None:  # the profile's own plan: its extra seeds and later arms too
+        have = {(c.arm, c.seed) for c in cells}
+        cells += _by_seed(profile, config.get("extra_seeds", {}), chosen, skip=have)
+        have |= {(c.arm, c.seed) for c in cells}
+        later = config.get("later_arms", {})
+        cells += _by_seed(profile, later, list(later), skip=have)
     k, n = parse_shard(shard)
     return cells[k - 1::n]

@@ -7,6 +7,7 @@ page, so a number can always be traced to the code and machine that made it.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import platform
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 __all__ = ["git_state", "package_versions", "hardware", "collect", "now"]
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("numpy", "scipy", "tensorflow", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
+PACKAGES = ("numpy", "scipy", "tensorflow", "jax", "jaxlib", "torch", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
 
 
 def now() -> str:
@@ -25,7 +26,7 @@ def now() -> str:
 
 
 def git_state(repo: Path = REPO) -> dict:
-    """Commit and whether the working tree differs from it (``dirty``)."""
+    """Commit, whether the tracked files differ from it (``dirty``) and, if so, a hash of the diff."""
     def git(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
     try:
@@ -33,7 +34,12 @@ def git_state(repo: Path = REPO) -> dict:
         if head.returncode != 0:
             return {"commit": None, "dirty": None, "note": head.stderr.strip()[:200]}
         status = git("status", "--porcelain", "--untracked-files=no")
-        return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+        dirty = bool(status.stdout.strip())
+        state = {"commit": head.stdout.strip(), "dirty": dirty}
+        if dirty:  # which uncommitted change, so two dirty runs can be told apart
+            diff = git("diff", "HEAD", "--binary")
+            state["diff_sha256"] = hashlib.sha256(diff.stdout.encode()).hexdigest()
+        return state
     except (OSError, subprocess.SubprocessError) as e:
         return {"commit": None, "dirty": None, "note": str(e)[:200]}
 
@@ -60,8 +66,9 @@ def _cpu_model() -> str:
 
 def hardware(include_gpus: bool = True) -> dict:
     from actbook.precision import describe
-    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "kernels": describe()}
+    from actbook.backend import affinity
+    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "affinity": affinity(),
+            "platform": platform.platform(), "kernels": describe()}
     if include_gpus and "tensorflow" in sys.modules:
         import tensorflow as tf
         gpus = tf.config.list_physical_devices("GPU")

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "against_committed", "misses", "exact", "summary", "verdict"]
+__all__ = ["TOLERANCE", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
+
+
+def committed_cell(rerun: dict, cells: list[dict]) -> dict | None:
+    """The cell among ``cells`` that ``rerun`` (what ``cross_isa.py`` wrote) reran, or None when it is not there
+    (a partial sweep, or a cell left out because it diverged)."""
+    cell = rerun["cell"]
+    return next((c for c in cells if c["profile"] == cell["profile"] and c["activation"] == cell["activation"]
+                 and c["seed"] == cell["seed"]), None)
 
 
 def against_committed(rerun: dict, cells: list[dict]) -> tuple[pd.DataFrame, dict]:
@@ -27,8 +35,7 @@ def against_committed(rerun: dict, cells: list[dict]) -> tuple[pd.DataFrame, dic
     if cell.get("overrides"):
         raise ValueError(f"the reruns changed the profile ({cell['overrides']}): they are another experiment, "
                          f"not a rerun of a committed cell")
-    committed = next((c for c in cells if c["profile"] == cell["profile"] and c["activation"] == cell["activation"]
-                      and c["seed"] == cell["seed"]), None)
+    committed = committed_cell(rerun, cells)
     if committed is None:
         raise ValueError(f"no committed {cell['profile']} cell {cell['activation']} seed {cell['seed']} to compare with")
     committed_error = committed["history"][-1]["test_error"]
@@ -38,6 +45,15 @@ def against_committed(rerun: dict, cells: list[dict]) -> tuple[pd.DataFrame, dic
     table = pd.DataFrame(finished).set_index("ONEDNN_MAX_CPU_ISA")
     table["minus committed"] = table["final_test_error"] - committed_error
     return table, committed
+
+
+def not_compared(rerun: dict, arm_name: str) -> str:
+    """The Markdown list item for reruns whose committed cell is not among the cells read
+    (:func:`committed_cell` gave None), in :func:`summary`'s form."""
+    cell = rerun["cell"]
+    return (f"- **{cell['profile']} {arm_name} seed {cell['seed']}**: this results folder has no finished cell "
+            f"to hold its {len(rerun['runs'])} reruns against (the cell is missing, or it diverged), so they are "
+            f"not compared here.")
 
 
 def misses(table: pd.DataFrame) -> list[str]:

@@ -2,20 +2,29 @@
 
 The book builds every table and figure of the training chapter from these
 frames, so this module also refuses results it cannot trust: a missing,
-unreadable or incomplete cell, or one whose config differs from its
-siblings', is an error, never a silently shorter table.
+unreadable, malformed or unfinished cell, or one whose config, data set or
+backend differs from its siblings', is an error, never a silently shorter
+table. A cell that *diverged* (its training loss stopped being finite) is
+not an error: :func:`load_sweep` reports it and keeps it out of the
+statistics, by one rule (:func:`outcome`) for every regime.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ResultsError", "load_cells", "load_history", "final_rows", "split_diverged", "expected_cells",
-           "check_profile", "check_complete", "history_frame"]
+__all__ = ["ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
+           "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
+           "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
+           "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
+           "diverged_list", "diverged_note", "experiment_identity"]
 
 
 class ResultsError(RuntimeError):
@@ -26,13 +35,185 @@ class ResultsWarning(UserWarning):
     """Results that load but were made on different kernels."""
 
 
-SCHEMAS = (1, 2)  # 1: the first cpu sweep (no inference-mode training error); 2: current
+#: 1: the first cpu sweep (no inference-mode training error); 2: the TensorFlow runner's;
+#: 3: a cell stops at its first non-finite training loss (``outcome``, ``diverged_epoch``) and
+#: names its backend (``provenance["backend"]``).
+SCHEMAS = (1, 2, 3)
+BACKENDS = ("tensorflow", "jax", "torch")
+OUTCOMES = ("finished", "diverged")
+REQUIRED = ("profile", "activation", "seed", "config", "history", "provenance")
+
+#: ``<profile>``, ``<profile>+<8-hex tag of the --set overrides>``, either with ``@<runtime>`` after it.
+FOLDER = re.compile(r"(?P<profile>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})(?:\+(?P<tag>[0-9a-f]{8}))?"
+                    r"(?:@(?P<runtime>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}))?")
+
+try:
+    from actbook.profiles import experiment_identity
+except ImportError:  # until actbook.profiles has it
+    def experiment_identity(config: dict) -> dict:
+        """The settings that define the experiment: the profile less its prose ``description``."""
+        return {k: v for k, v in config.items() if k != "description"}
+
+
+# --------------------------------------------------------------------------
+# One result file
+# --------------------------------------------------------------------------
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def _kind(v) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def result_problems(data) -> list[str]:
+    """Every way ``data`` (a parsed result file) is not a well-formed result of a
+    known schema; empty when it is one.
+
+    A finished cell has one history row per epoch of its config. A diverged
+    cell of schema 3 stops at the epoch whose training loss was not finite
+    (``diverged_epoch`` rows, the last with ``train_loss`` null); schema 1 and 2
+    files always have every epoch. Anything else shorter is unfinished.
+    """
+    if not isinstance(data, dict):
+        return [f"not a result file (a JSON {type(data).__name__}, expected an object)"]
+    schema = data.get("schema", 1)
+    if not _is_int(schema) or schema not in SCHEMAS:
+        return [f"result format {schema!r} is not one this code reads ({SCHEMAS})"]
+    missing = [k for k in (*REQUIRED, *(("outcome", "diverged_epoch") if schema >= 3 else ())) if k not in data]
+    if missing:
+        return [f"missing keys {missing}"]
+    problems = []
+    for key in ("profile", "activation"):
+        if not (isinstance(data[key], str) and data[key]):
+            problems.append(f"{key} must be a non-empty string, found {_kind(data[key])} {data[key]!r}")
+    if not (_is_int(data["seed"]) and data["seed"] >= 0):
+        problems.append(f"seed must be a non-negative integer, found {_kind(data['seed'])} {data['seed']!r}")
+    if data.get("overrides") is not None and not isinstance(data["overrides"], dict):
+        problems.append(f"overrides must be an object or null, found {_kind(data['overrides'])}")
+    config, history, prov = data["config"], data["history"], data["provenance"]
+    epochs = None
+    if not isinstance(config, dict):
+        problems.append(f"config must be an object, found {_kind(config)}")
+    elif not (_is_int(config.get("epochs")) and config["epochs"] >= 1):
+        problems.append(f"config.epochs must be a positive integer, found {config.get('epochs')!r}")
+    else:
+        epochs = config["epochs"]
+    if isinstance(config, dict):
+        if not (isinstance(config.get("arms"), list) and all(isinstance(a, str) for a in config["arms"])):
+            problems.append(f"config.arms must be a list of names, found {config.get('arms')!r}")
+        if not (isinstance(config.get("seeds"), list) and all(_is_int(k) for k in config["seeds"])):
+            problems.append(f"config.seeds must be a list of integers, found {config.get('seeds')!r}")
+        for key in ("extra_seeds", "later_arms"):
+            v = config.get(key)
+            if v is not None and not (isinstance(v, dict) and all(
+                    isinstance(ks, list) and all(_is_int(k) for k in ks) for ks in v.values())):
+                problems.append(f"config.{key} must map names to lists of seeds, found {v!r}")
+    problems += _provenance_problems(prov, schema)
+    if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
+        problems.append("history must be a list of objects (one per epoch)")
+        return problems
+    for i, row in enumerate(history):
+        if row.get("epoch") != i + 1 or not _is_int(row.get("epoch")):
+            problems.append(f"history row {i} is epoch {row.get('epoch')!r}, expected {i + 1}")
+            break
+        if "train_loss" not in row:
+            problems.append(f"history row {i} (epoch {i + 1}) has no train_loss")
+            break
+        bad = [k for k, v in row.items() if k != "epoch" and v is not None and not _is_number(v)]
+        if bad:
+            problems.append(f"history row {i} (epoch {i + 1}): {', '.join(bad)} must be numbers or null")
+            break
+    if problems or epochs is None:
+        return problems
+    return _length_problems(data, schema, epochs)
+
+
+def _provenance_problems(prov, schema: int) -> list[str]:
+    if not isinstance(prov, dict):
+        return [f"provenance must be an object, found {_kind(prov)}"]
+    problems = [f"provenance.{k} must be an object, found {_kind(prov[k])}"
+                for k in ("git", "versions", "hardware", "dataset") if k in prov and not isinstance(prov[k], dict)]
+    be = prov.get("backend")
+    if schema < 3 and be is None:
+        return problems
+    if not isinstance(be, dict):
+        return problems + [f"provenance.backend must be an object, found {_kind(be)}"]
+    if be.get("name") not in BACKENDS:
+        problems.append(f"provenance.backend.name must be one of {', '.join(BACKENDS)}, found {be.get('name')!r}")
+    if not isinstance(be.get("version"), str):
+        problems.append(f"provenance.backend.version must be a string, found {_kind(be.get('version'))}")
+    if "devices" in be and not (isinstance(be["devices"], list) and all(isinstance(d, str) for d in be["devices"])):
+        problems.append("provenance.backend.devices must be a list of strings")
+    if "threads" in be and not _is_int(be["threads"]):
+        problems.append(f"provenance.backend.threads must be an integer, found {_kind(be['threads'])}")
+    if "affinity" in be and not (isinstance(be["affinity"], list) and all(_is_int(c) for c in be["affinity"])):
+        problems.append("provenance.backend.affinity must be a list of integers")
+    return problems
+
+
+def _length_problems(data: dict, schema: int, epochs: int) -> list[str]:
+    history, n = data["history"], len(data["history"])
+    if schema < 3:
+        return [] if n == epochs else [f"{n} epochs recorded, config says {epochs} (unfinished)"]
+    result, at = data["outcome"], data["diverged_epoch"]
+    if result not in OUTCOMES:
+        return [f"outcome must be one of {', '.join(OUTCOMES)}, found {result!r}"]
+    early = [r["epoch"] for r in history[:-1] if not _finite(r["train_loss"])]
+    if early:
+        return [f"training loss not finite at epoch {early[0]}, but the history goes on (a cell stops there)"]
+    if result == "finished":
+        if at is not None:
+            return [f"outcome 'finished' with diverged_epoch {at!r} (expected null)"]
+        if n != epochs:
+            return [f"{n} epochs recorded, config says {epochs} (unfinished)"]
+        if n and not _finite(history[-1]["train_loss"]):
+            return [f"outcome 'finished' but the training loss of epoch {n} is not finite"]
+        return []
+    if not (_is_int(at) and 1 <= at <= epochs):
+        return [f"outcome 'diverged' needs diverged_epoch between 1 and {epochs}, found {at!r}"]
+    if n != at:
+        return [f"diverged at epoch {at} but {n} epochs recorded (expected {at})"]
+    if _finite(history[-1]["train_loss"]):
+        return [f"outcome 'diverged' but the training loss of epoch {at} is finite"]
+    return []
+
+
+def outcome(cell: dict) -> str:
+    """``"diverged"`` when the cell says so or its last recorded training loss
+    is null or not finite (schema 1 and 2 files say nothing, and record every
+    epoch); ``"finished"`` otherwise. The one rule for every regime."""
+    last = cell["history"][-1]["train_loss"] if cell["history"] else None
+    return "diverged" if cell.get("outcome") == "diverged" or not _finite(last) else "finished"
+
+
+def diverged_epoch(cell: dict) -> int | None:
+    """The epoch whose training loss was first not finite (None for a finished cell)."""
+    if outcome(cell) != "diverged":
+        return None
+    if _is_int(cell.get("diverged_epoch")):
+        return cell["diverged_epoch"]
+    return next((r["epoch"] for r in cell["history"] if not _finite(r["train_loss"])), len(cell["history"]))
+
+
+def backend(cell: dict) -> str:
+    """The backend that trained the cell; files before schema 3 were all made with TensorFlow."""
+    return (cell["provenance"].get("backend") or {}).get("name") or "tensorflow"
 
 
 def _kernels(cell: dict) -> str:
     """The kernel class a cell ran on: the oneDNN ISA in force ("unrecorded" for schema-1 files)."""
-    k = cell["provenance"].get("hardware", {}).get("kernels") if isinstance(cell["provenance"], dict) else None
-    return (k or {}).get("effective_isa") or "unrecorded"
+    k = cell["provenance"].get("hardware", {}).get("kernels")
+    return (k if isinstance(k, dict) else {}).get("effective_isa") or "unrecorded"
 
 
 def _read_cell(f: Path, profile: str) -> dict:
@@ -40,56 +221,72 @@ def _read_cell(f: Path, profile: str) -> dict:
         cell = json.loads(f.read_text())
     except (OSError, ValueError) as e:
         raise ResultsError(f"{f}: unreadable result file ({e})") from None
-    if not isinstance(cell, dict):
-        raise ResultsError(f"{f}: not a result file (a JSON {type(cell).__name__}, expected an object)")
-    missing = {"profile", "activation", "seed", "config", "history", "provenance"} - set(cell)
-    if missing:
-        raise ResultsError(f"{f}: missing keys {sorted(missing)}")
-    if cell.get("schema", 1) not in SCHEMAS:
-        raise ResultsError(f"{f}: result format {cell.get('schema')!r} is not one this code reads ({SCHEMAS})")
+    problems = result_problems(cell)
+    if problems:
+        raise ResultsError(f"{f}: " + "; ".join(problems))
     if cell["profile"] != profile:
         raise ResultsError(f"{f}: belongs to profile {cell['profile']!r}, found under {profile!r}")
-    if not (isinstance(cell["config"], dict) and isinstance(cell["history"], list)
-            and all(isinstance(r, dict) for r in cell["history"])):
-        raise ResultsError(f"{f}: config must be an object and history a list of objects")
-    if len(cell["history"]) != cell["config"].get("epochs"):
-        raise ResultsError(f"{f}: {len(cell['history'])} epochs recorded, config says {cell['config'].get('epochs')}")
     cell["file"] = str(f)
     return cell
 
 
-def load_cells(results: str | Path, profile: str) -> list[dict]:
-    """Every complete cell of ``profile`` under ``results``, sorted by arm and seed.
+# --------------------------------------------------------------------------
+# One folder
+# --------------------------------------------------------------------------
 
-    Refused: unreadable or incomplete files, two files for one (activation,
-    seed), cells made with different configs or from different data sets.
-    Warned about: cells whose kernels differ (the precision policy's
+def parse_folder(name: str) -> tuple[str, str | None, str | None]:
+    """``"cpu+3f2a9c1d@tensorflow-2dev"`` -> ``("cpu", "3f2a9c1d", "tensorflow-2dev")``:
+    the profile, the tag of a run with ``--set`` overrides and the runtime, as
+    the runner names its folders (``<profile>[+<tag>][@<runtime>]``)."""
+    m = FOLDER.fullmatch(str(name))
+    if not m:
+        raise ResultsError(f"{name!r} is not a results folder name (<profile>, <profile>+<8 hex digits>, "
+                           f"either optionally followed by @<runtime>)")
+    return m["profile"], m["tag"], m["runtime"]
+
+
+def load_cells(results: str | Path, folder: str) -> list[dict]:
+    """Every cell under ``results/folder``, sorted by arm and seed.
+
+    ``folder`` is a profile's name, as the runner names its folders
+    (``paper``, ``paper+3f2a9c1d``, ``paper@jax``; see :func:`parse_folder`);
+    every cell must belong to that profile. Refused: unreadable, malformed
+    (:func:`result_problems`) or unfinished files, two files for one
+    (activation, seed), and cells made with different configs (their
+    ``description`` aside), from different data sets or with different
+    backends. Diverged cells load (see :func:`outcome`). Warned about: cells
+    whose kernels differ (the precision policy's
     :func:`actbook.precision.effective_isa`), which may differ in the last digits.
     """
-    folder = Path(results) / profile
-    files = sorted(folder.glob("*.json"))
+    profile = parse_folder(folder)[0]
+    where = Path(results) / folder
+    files = sorted(where.glob("*.json"))
     if not files:
-        raise ResultsError(f"no result files in {folder}: run "
+        raise ResultsError(f"no result files in {where}: run "
                            f"`python -m actbook.experiment run --profile {profile} --results {results}`")
     cells = [_read_cell(f, profile) for f in files]
     seen = {}
     for c in cells:
         key = (c["activation"], c["seed"])
         if key in seen:
-            raise ResultsError(f"{folder}: two files for {c['activation']} seed {c['seed']}: "
+            raise ResultsError(f"{where}: two files for {c['activation']} seed {c['seed']}: "
                                f"{Path(seen[key]).name} and {Path(c['file']).name}")
         seen[key] = c["file"]
-    configs = {json.dumps(c["config"], sort_keys=True) for c in cells}
+    configs = {json.dumps(experiment_identity(c["config"]), sort_keys=True) for c in cells}
     if len(configs) > 1:
-        raise ResultsError(f"{folder}: cells were run with {len(configs)} different configs; "
+        raise ResultsError(f"{where}: cells were run with {len(configs)} different configs; "
                            f"keep one profile version per folder")
     by_data = _group(cells, lambda c: (c["provenance"].get("dataset") or {}).get("sha256"))
     if len(by_data) > 1:
-        raise ResultsError(f"{folder}: cells come from {len(by_data)} different data sets: " + "; ".join(
-            f"sha256 {str(k)[:12]}...: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''}" for k, v in by_data.items()))
+        raise ResultsError(f"{where}: cells come from {len(by_data)} different data sets: " + "; ".join(
+            f"sha256 {str(k)[:12]}...: {_names(v)}" for k, v in by_data.items()))
+    by_backend = _group(cells, backend)
+    if len(by_backend) > 1:
+        raise ResultsError(f"{where}: cells were trained with {len(by_backend)} different backends, which never "
+                           f"share a table: " + "; ".join(f"{k}: {_names(v)}" for k, v in by_backend.items()))
     by_kernels = _group(cells, _kernels)
     if len(by_kernels) > 1:
-        warnings.warn(f"{folder}: cells ran on different kernels, which the precision policy does not "
+        warnings.warn(f"{where}: cells ran on different kernels, which the precision policy does not "
                       f"promise to agree bit for bit: " + "; ".join(f"{k}: {len(v)} files ({v[0]}, ...)"
                                                                      for k, v in by_kernels.items()),
                       ResultsWarning, stacklevel=2)
@@ -103,32 +300,51 @@ def _group(cells, key) -> dict:
     return groups
 
 
+def _names(files: list[str]) -> str:
+    return ", ".join(files[:4]) + (" ..." if len(files) > 4 else "")
+
+
 def check_profile(cells: list[dict], config: dict) -> None:
-    """The cells were made with ``config`` (the profile as defined now)."""
-    if cells[0]["config"] != config:
-        changed = sorted(k for k in set(config) | set(cells[0]["config"])
-                         if config.get(k) != cells[0]["config"].get(k))
+    """The cells were made with ``config`` (their ``description`` aside)."""
+    have, want = experiment_identity(cells[0]["config"]), experiment_identity(config)
+    if have != want:
+        changed = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
         raise ResultsError(f"results in {Path(cells[0]['file']).parent} were made with a different "
                            f"version of profile {cells[0]['profile']!r} (differs in: {', '.join(changed)})")
 
 
 def expected_cells(cells: list[dict]) -> set[tuple[str, int]]:
-    config = cells[0]["config"]
-    extra = config.get("extra_seeds", {})
-    return {(a, s) for a in config["arms"] for s in [*config["seeds"], *extra.get(a, [])]}
+    """Every (arm, seed) the cells' profile plans: its arms at its seeds, the
+    extra seeds of the arms that have them, and its later arms at theirs."""
+    planned = set()
+    for config in {json.dumps(c["config"], sort_keys=True): c["config"] for c in cells}.values():
+        extra = config.get("extra_seeds") or {}
+        planned |= {(a, s) for a in config["arms"] for s in [*config["seeds"], *extra.get(a, [])]}
+        planned |= {(a, s) for a, seeds in (config.get("later_arms") or {}).items() for s in seeds}
+    return planned
+
+
+def missing_cells(cells: list[dict]) -> list[tuple[str, int]]:
+    """The planned (arm, seed) cells that are not among ``cells``, sorted."""
+    return sorted(expected_cells(cells) - {(c["activation"], c["seed"]) for c in cells})
 
 
 def check_complete(cells: list[dict]) -> None:
     """Every (arm, seed) the profile names is present."""
-    have = {(c["activation"], c["seed"]) for c in cells}
-    missing = expected_cells(cells) - have
+    missing = missing_cells(cells)
     if missing:
-        raise ResultsError(f"{len(missing)} cells missing: {sorted(missing)}")
+        raise ResultsError(f"{len(missing)} cells missing: {missing}")
 
+
+# --------------------------------------------------------------------------
+# Frames
+# --------------------------------------------------------------------------
 
 def history_frame(cells: list[dict]) -> pd.DataFrame:
-    """One row per cell and epoch: activation, seed, epoch, losses, errors, timing."""
-    rows = [{"activation": c["activation"], "seed": c["seed"], **h} for c in cells for h in c["history"]]
+    """One row per cell and epoch: activation, seed, epoch, losses, errors,
+    timing, and the cell's :func:`outcome`."""
+    rows = [{"activation": c["activation"], "seed": c["seed"], **h, "outcome": outcome(c)}
+            for c in cells for h in c["history"]]
     return pd.DataFrame(rows)
 
 
@@ -147,8 +363,158 @@ def final_rows(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_diverged(final: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``final`` rows (see :func:`final_rows`) split into cells that trained
-    and cells that diverged (training loss NaN at the end, which a diverged
-    cell never leaves): ``(kept, diverged)``, each with a fresh index."""
-    nan = final["train_loss"].isna()
-    return final[~nan].reset_index(drop=True), final[nan].reset_index(drop=True)
+    """``final`` rows (see :func:`final_rows`) split into cells that trained and
+    cells that diverged, by :func:`outcome`'s rule (a training loss that ended
+    NaN, or a cell that says it diverged): ``(kept, diverged)``, each with a fresh index."""
+    bad = final["train_loss"].isna()
+    if "outcome" in final:
+        bad |= final["outcome"].eq("diverged")
+    return final[~bad].reset_index(drop=True), final[bad].reset_index(drop=True)
+
+
+def final_and_diverged(cells: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last row of every cell, split by :func:`outcome`: ``(final, diverged)``.
+
+    ``final`` holds the cells that trained, one row each; ``diverged`` the
+    others, with the epoch their training loss stopped being finite
+    (``diverged_epoch``). Both chapters read every regime through here, so a
+    diverged cell never enters a mean unnoticed.
+    """
+    final, diverged = split_diverged(final_rows(history_frame(cells)))
+    at = {(c["activation"], c["seed"]): diverged_epoch(c) for c in cells}
+    diverged["diverged_epoch"] = pd.Series([at[k] for k in zip(diverged.activation, diverged.seed)],
+                                           index=diverged.index, dtype="Int64")
+    return final, diverged
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One results folder, read for the book (see :func:`load_sweep`)."""
+
+    folder: Path
+    cells: list          #: every cell in the folder, diverged ones included
+    history: pd.DataFrame  #: every epoch of every cell
+    final: pd.DataFrame    #: the last row of every cell that trained
+    diverged: pd.DataFrame  #: the last row of every cell that diverged, with ``diverged_epoch``
+    missing: list        #: planned (arm, seed) cells not in the folder
+    planned: int         #: how many cells the profile plans
+
+    @property
+    def config(self) -> dict:
+        return self.cells[0]["config"]
+
+    @property
+    def profile(self) -> str:
+        return self.cells[0]["profile"]
+
+    @property
+    def trained_cells(self) -> list:
+        """The cells that did not diverge."""
+        return [c for c in self.cells if outcome(c) == "finished"]
+
+    @property
+    def trained_history(self) -> pd.DataFrame:
+        """:attr:`history` of the cells that did not diverge."""
+        return self.history[self.history["outcome"] == "finished"].reset_index(drop=True)
+
+
+def load_sweep(results: str | Path, folder: str) -> Sweep:
+    """Every cell under ``results/folder`` (:func:`load_cells`), its history,
+    its final rows split into trained and diverged cells
+    (:func:`final_and_diverged`), and the planned cells that are missing.
+
+    A partial sweep loads: the chapters say what is missing
+    (:func:`incomplete_note`) and compute from what is there.
+    """
+    cells = load_cells(results, folder)
+    final, diverged = final_and_diverged(cells)
+    return Sweep(Path(results) / folder, cells, history_frame(cells), final, diverged, missing_cells(cells),
+                 len(expected_cells(cells)))
+
+
+# --------------------------------------------------------------------------
+# Sentences for the chapters
+# --------------------------------------------------------------------------
+
+def _listing(pairs, display) -> str:
+    """``[("relu", 0), ("relu", 1), ("elu", 2)]`` -> ``"ReLU seeds 0, 1; ELU seed 2"``."""
+    by_arm = {}
+    for a, k in pairs:
+        by_arm.setdefault(a, []).append(str(k))
+    return "; ".join(f"{display(a)} seed{'s' if len(ks) > 1 else ''} {', '.join(ks)}" for a, ks in by_arm.items())
+
+
+def incomplete_note(sweep: Sweep, display=str) -> str:
+    """A warning naming the planned cells missing from ``sweep`` ("" when none is)."""
+    if not sweep.missing:
+        return ""
+    n = len(sweep.missing)
+    return (f"**Warning: the `{sweep.profile}` sweep is not complete.** {n} of its {sweep.planned} planned cells "
+            f"{'is' if n == 1 else 'are'} missing ({_listing(sweep.missing, display)}). Everything below uses the "
+            f"finished cells only: some comparisons have fewer paired seeds than the profile plans, and a "
+            f"comparison that needs an activation with no cell left is not made. Rerun the sweep command to "
+            f"finish it.")
+
+
+def diverged_list(diverged: pd.DataFrame, display=str) -> str:
+    """``"PReLU seed 2 (epoch 27); SELU seeds 0, 1 (epochs 3, 4)"`` for the
+    diverged rows of :func:`final_and_diverged` ("" when there are none)."""
+    parts = []
+    for a, g in diverged.groupby("activation", sort=False):
+        seeds, at = [str(int(k)) for k in g.seed], [str(int(e)) for e in g.diverged_epoch]
+        parts.append(f"{display(a)} seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)} "
+                     f"(epoch{'s' if len(at) > 1 else ''} {', '.join(at)})")
+    return "; ".join(parts)
+
+
+def diverged_note(sweep: Sweep, display=str) -> str:
+    """A paragraph naming the cells of ``sweep`` that diverged and saying what
+    is done with them ("" when none did)."""
+    if sweep.diverged.empty:
+        return ""
+    n = len(sweep.diverged)
+    return (f"**Diverged {'cell' if n == 1 else 'cells'}** in the `{sweep.profile}` sweep: "
+            f"{diverged_list(sweep.diverged, display)}, the epoch in which the training loss stopped being finite. "
+            f"{'Such a cell' if n == 1 else 'These cells'} learn nothing from then on; "
+            f"{'it is' if n == 1 else 'they are'} left out of every mean, table and paired comparison below "
+            f"(the pairs with {'it' if n == 1 else 'them'} are dropped) and counted here instead.")
+
+
+def code_commits(cells: list[dict]) -> list[str]:
+    """The code commits (10 hex digits, "(dirty)" for uncommitted changes) that made ``cells``, sorted."""
+    out = set()
+    for c in cells:
+        git = c["provenance"].get("git") or {}
+        out.add((git.get("commit") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else ""))
+    return sorted(out)
+
+
+def origin_sentence(sweeps: dict[str, list[dict]]) -> str:
+    """One sentence saying which code commits made the results of each regime
+    (``{"regime 1": cells, ...}``) and whether that is today's runner.
+
+    Files before schema 3 come from the TensorFlow runner that read its data
+    through ``tf.data``; the runner has since changed (schema 3, a new data
+    stream), so those files do not reproduce with the current code.
+    """
+    commits = {label: code_commits(cells) for label, cells in sweeps.items()}
+    if len({tuple(cs) for cs in commits.values()}) == 1:
+        cs = next(iter(commits.values()))
+        made = f"at commit{'s' if len(cs) > 1 else ''} {', '.join(cs)}"
+    else:
+        made = _and([f"at commit{'s' if len(cs) > 1 else ''} {', '.join(cs)} ({label})"
+                     for label, cs in commits.items()])
+    old = [label for label, cells in sweeps.items() if any(c.get("schema", 1) < 3 for c in cells)]
+    if not old:
+        backends = sorted({backend(c) for cells in sweeps.values() for c in cells})
+        return f"The committed results were made by the current runner, with {_and(backends)}, {made}."
+    which = "all of them" if len(old) == len(sweeps) else f"those of {_and(old)}"
+    return (f"The committed results were made by the code {made}, {which} by the earlier TensorFlow runner. "
+            f"The runner has since changed (it is backend-portable and feeds the data through a new data "
+            f"stream), so rerunning a sweep with the current code does not reproduce these numbers; they "
+            f"stand until the new protocol's sweeps replace them.")
+
+
+def _and(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -132,19 +132,20 @@ def pp(fraction: float) -> str:
 
 
 def summary_table(final: pd.DataFrame, arms, display=None, columns=None) -> pd.DataFrame:
-    """Mean ± sd over seeds of each error column, as percentages, one row per arm (in order)."""
+    """Mean ± sd over seeds of each error column, as percentages, one row per arm (in order);
+    an arm with no row in ``final`` (a partial sweep) has no row in the table."""
     display = display or (lambda a: a)
     columns = columns or {"train_eval_error": "train error (inference mode)", "test_error": "test error"}
     g = final.groupby("activation")
     rows = []
-    for arm in arms:
+    for arm in (a for a in arms if a in g.groups):
         part = g.get_group(arm)
         row = {"activation": display(arm), "seeds": len(part)}
         for col, label in columns.items():
             v = part[col].astype(float)
             row[label] = f"{v.mean():.2%} ± {v.std(ddof=1):.2%}" if len(v) > 1 else f"{v.mean():.2%}"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("activation")
+    return pd.DataFrame(rows, columns=["activation", "seeds", *columns.values()]).set_index("activation")
 
 
 def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOWN_SEEDS,
@@ -155,6 +156,8 @@ def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOW
     "shown" needs a Holm-adjusted p below ``alpha`` and at least ``shown_seeds``
     pairs; with fewer pairs a significant difference is only "suggestive"."""
     diff = row[_mean_diff_label(row.index)]
+    if not row["seeds"]:  # a partial sweep: the two arms share no seed
+        return f"{against}: no seed in common with {baseline} in these results, so no comparison."
     if not np.isfinite(row["ci low"]):
         return f"{against}: {pp(diff)} against {baseline}; too few paired seeds for an interval."
     direction = "lower" if diff < 0 else "higher"

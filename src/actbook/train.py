@@ -4,9 +4,11 @@ optimiser, epochs, log row, result.
 :func:`run_cell` trains one (profile, activation, seed) cell, resuming from
 its checkpoint, and writes its result file; :mod:`actbook.experiment` plans
 the cells and holds the command line. Every source of randomness is seeded
-from the cell's seed, and a resumed cell replays the data pipeline's random
-streams up to where it stopped, so an interrupted cell ends bit-identical to
-an uninterrupted one.
+from the cell's seed: the training stream is a function of (seed, epoch,
+batch) (:mod:`actbook.stream`) and the layers' generators are checkpointed,
+so an interrupted cell ends bit-identical to an uninterrupted one. A
+checkpoint names the cell, the data, the kernels and the backend it was made
+with, and is used only when all of them match.
 """
 
 from __future__ import annotations
@@ -19,29 +21,26 @@ import sys
 import time
 from pathlib import Path
 
-from actbook.tf_runtime import tf
-import keras
-import numpy as np
+from actbook import backend as B
 
-from actbook import data as D
-from actbook import provenance
-from actbook.files import write_bytes_atomic, write_json_atomic
-from actbook.models import build_model
-from actbook.profiles import Cell, result_path
+keras = B.keras_module()
+import numpy as np  # noqa: E402
 
-__all__ = ["run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch"]
+from actbook import data as D  # noqa: E402
+from actbook import provenance  # noqa: E402
+from actbook.files import write_bytes_atomic, write_json_atomic  # noqa: E402
+from actbook.models import build_model  # noqa: E402
+from actbook.profiles import Cell, result_path  # noqa: E402
+from actbook.stream import make_train_stream  # noqa: E402
 
-#: Version of the result file format; :mod:`actbook.results` refuses others.
-SCHEMA_VERSION = 2  # 2: train_eval_* columns, evaluation every eval_every epochs, kernels in provenance
+__all__ = ["run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch", "cell_identity"]
 
-
-#: Iterators Keras's ``fit`` creates per call on a ``tf.data`` dataset with the
-#: default strategy (measured; one more under MirroredStrategy).
-ITERATORS_PER_FIT = 2
+from actbook.experiment import SCHEMA_VERSION  # noqa: E402  (the result format; results refuses unknown ones)
 
 
 class CheckpointMismatch(RuntimeError):
-    """A checkpoint whose model and state disagree; it is discarded and the cell redone."""
+    """A checkpoint made for another cell, data set, kernels or backend, or whose model and
+    state disagree; it is discarded and the cell redone."""
 
 
 # --------------------------------------------------------------------------
@@ -107,7 +106,7 @@ def compile_model(model, config: dict, steps_per_epoch: int) -> None:
 
 
 # --------------------------------------------------------------------------
-# Runtime: seeds, precision, devices
+# Runtime: precision
 # --------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -121,47 +120,32 @@ def precision_policy(name: str):
         keras.mixed_precision.set_global_policy(before)
 
 
-def seed_everything(seed: int) -> None:
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def strategy():
-    """The distribution strategy a cell trains under.
-
-    ``ACTBOOK_DEVICES`` (comma-separated device names, e.g. ``/gpu:0,/gpu:1``
-    or, in the tests, ``/cpu:0,/cpu:1`` after splitting the CPU into two
-    logical devices) gives a MirroredStrategy over exactly those devices; a
-    name that is not a logical device of this process is an error. Without
-    it: MirroredStrategy over all GPUs when there are several, else the
-    default strategy. Mirrored training splits each batch between the
-    replicas and sums their gradients: one step matches a one-device step up
-    to floating-point summation order, not bit for bit. Under any
-    non-default strategy Keras's ``fit`` also opens one more iterator of the
-    training set per call (3, not :data:`ITERATORS_PER_FIT`), so a mirrored
-    cell sees other shuffles and crops than a one-device cell of the same seed.
-    """
-    import os
-
-    names = [n.strip() for n in os.environ.get("ACTBOOK_DEVICES", "").split(",") if n.strip()]
-    if names:
-        def key(name):
-            spec = tf.DeviceSpec.from_string(name)
-            return (spec.device_type or "").upper(), spec.device_index
-
-        have = tf.config.list_logical_devices()
-        missing = [n for n in names if key(n) not in {key(d.name) for d in have}]
-        if missing:
-            raise ValueError(f"ACTBOOK_DEVICES names device(s) this process does not have: {', '.join(missing)}; "
-                             f"logical devices: {', '.join(d.name for d in have)}")
-        return tf.distribute.MirroredStrategy(names)
-    devices = tf.config.list_logical_devices("GPU") or []
-    return tf.distribute.MirroredStrategy() if len(devices) > 1 else tf.distribute.get_strategy()
-
-
 # --------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------
+
+def cell_identity(cell: Cell, config: dict, overrides: dict | None, dataset: dict, runtime: dict) -> dict:
+    """What a checkpoint must match to be resumed: the cell, its config, the
+    data set's checksum, the kernels and the backend with its devices and threads."""
+    from actbook import precision
+    kernels = precision.describe()
+    return {"profile": cell.profile, "activation": cell.arm, "seed": cell.seed, "overrides": overrides or None,
+            "config": config, "dataset_sha256": dataset.get("sha256"),
+            "kernels": {k: kernels.get(k) for k in ("effective_isa", "TF_ENABLE_ONEDNN_OPTS", "onednn")},
+            "backend": {k: runtime.get(k) for k in ("name", "devices", "strategy", "threads", "matmul_precision")}}
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k} ({va!r} in the checkpoint, {vb!r} now)")
+    return out
+
 
 def _seed_generators(model) -> dict:
     """The random-number generators of the model's layers (dropout, RReLU), by layer name.
@@ -173,32 +157,45 @@ def _seed_generators(model) -> dict:
             if isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator)}
 
 
+def _remove_partial(path: Path) -> None:
+    """A half-written ``model.keras`` (and the empty ``assets`` folder Keras may leave)."""
+    Path(path).unlink(missing_ok=True)
+    for leftover in Path(path).parent.glob("assets"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
     """Model, then state. The state records the optimizer's step count, so a
     kill between the two writes is detected on resume (:func:`load_checkpoint`)."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tmp = ckpt_dir / f"model.{time.monotonic_ns()}.tmp.keras"
-    model.save(tmp)
-    data = tmp.read_bytes()
-    tmp.unlink()
+    try:
+        model.save(tmp)
+        data = tmp.read_bytes()
+    finally:
+        _remove_partial(tmp)
     write_bytes_atomic(ckpt_dir / "model.keras", lambda f: f.write(data))
-    rng = {name: g.state.numpy().tolist() for name, g in _seed_generators(model).items()}
-    write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": int(model.optimizer.iterations.numpy()),
-                                                "seed_generators": rng})
+    rng = {name: keras.ops.convert_to_numpy(g.state).tolist() for name, g in _seed_generators(model).items()}
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": steps, "seed_generators": rng})
 
 
-def load_checkpoint(ckpt_dir: Path, config: dict, steps_per_epoch: int):
-    """``(model, state)`` from a checkpoint that matches ``config`` and whose
-    model has exactly the recorded number of optimizer steps; else ``None``."""
+def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):
+    """``(model, state)`` from a checkpoint made for this very cell (``identity``,
+    see :func:`cell_identity`) whose model has exactly the recorded number of
+    optimizer steps; else ``None``, with the reason on stderr."""
     state_file, model_file = ckpt_dir / "state.json", ckpt_dir / "model.keras"
     if not (state_file.exists() and model_file.exists()):
         return None
     try:
         state = json.loads(state_file.read_text())
-        if state["config"] != config:
-            raise CheckpointMismatch("made with another config")
+        if not isinstance(state, dict) or not isinstance(state.get("identity"), dict):
+            raise CheckpointMismatch("it names no cell (made by an older runner)")
+        differences = _differences(state["identity"], identity)
+        if differences:
+            raise CheckpointMismatch("made for another cell or setting: " + "; ".join(differences[:4]))
         model = keras.models.load_model(model_file)
-        steps = int(model.optimizer.iterations.numpy())
+        steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         expected = len(state["history"]) * steps_per_epoch
         if steps != expected or state.get("optimizer_steps") != steps:
             raise CheckpointMismatch(f"model has {steps} optimizer steps, its state records "
@@ -232,8 +229,8 @@ def _progress_callback(bar, batch_size: int):
             self.seen += batch_size
             logs = logs or {}
             rate = self.seen / max(time.perf_counter() - self.t0, 1e-9)
-            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.3f}",
-                            err=f"{1 - logs.get('accuracy', float('nan')):.3f}", img_s=f"{rate:.0f}",
+            bar.set_postfix(loss=f"{float(logs.get('loss', float('nan'))):.3f}",
+                            err=f"{1 - float(logs.get('accuracy', float('nan'))):.3f}", img_s=f"{rate:.0f}",
                             refresh=False)
             bar.update(1)
 
@@ -241,117 +238,144 @@ def _progress_callback(bar, batch_size: int):
 
 
 def _layer_diagnostics(model, x_test) -> dict:
-    """Never-active units per activation layer on the test set, and PReLU's slopes."""
-    from actbook.dead_units import activation_outputs, dead_fraction
+    """Never-active units per activation layer on the test set (reduced batch
+    by batch: one boolean per unit is kept, never the outputs), and PReLU's slopes."""
+    from actbook.dead_units import never_active_fractions
     from actbook.layers import ChannelPReLU
-    outs = activation_outputs(model, x_test)
-    diag = {"never_active_fraction": {name: dead_fraction(o) for name, o in outs.items()}}
-    alphas = {l.name: [float(a) for a in l.alpha.numpy().ravel()]
+    diag = {"never_active_fraction": never_active_fractions(model, x_test)}
+    alphas = {l.name: [float(a) for a in keras.ops.convert_to_numpy(l.alpha).ravel()]
               for l in model.layers if isinstance(l, ChannelPReLU)}
     if alphas:
         diag["prelu_alpha"] = alphas
     return diag
 
 
-def _evaluate(model, dataset) -> tuple[float, float]:
-    loss, accuracy = model.evaluate(dataset, verbose=0)
+def _evaluate(model, x, y, batch_size: int) -> tuple[float, float]:
+    loss, accuracy = model.evaluate(x, y, batch_size=batch_size, verbose=0)
     return float(loss), float(1 - accuracy)
 
 
 def _command_line() -> str | None:
-    """The command that made the result, with the repository's own path left out."""
+    """The command that made the result, with paths outside the repository reduced to their names."""
     if not sys.argv or not sys.argv[0]:
         return None
-    args = [a.replace(f"{provenance.REPO}/", "") for a in sys.argv[1:]]
+
+    def clean(arg: str) -> str:
+        if "/" not in arg:
+            return arg
+        key, eq, value = arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+        path = Path(value)
+        try:
+            shown = path.resolve().relative_to(provenance.REPO).as_posix()
+        except (ValueError, OSError):
+            shown = path.name if path.is_absolute() or value.startswith("..") else value
+        return f"{key}{eq}{shown}"
+
+    args = [clean(a) for a in sys.argv[1:]]
     if Path(sys.argv[0]).name in ("experiment.py", "__main__.py"):
         return " ".join(["python -m actbook.experiment", *args])
     return " ".join([Path(sys.argv[0]).name, *args])
 
 
+def _segment() -> dict:
+    """The code a stretch of training ran: read when it starts, not when the cell ends."""
+    state = provenance.git_state()
+    return {"started": provenance.now(), **state}
+
+
+def _code(segments: list[dict]) -> dict:
+    """The code that made the cell: its first segment's, flagged when later segments ran other code."""
+    first = {k: v for k, v in segments[0].items() if k != "started"}
+    mixed = any({k: v for k, v in s.items() if k != "started"} != first for s in segments[1:])
+    return {"git": {**first, "mixed_segments": mixed}}
+
+
 def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, overrides: dict | None = None,
-             progress: bool = True) -> Path:
+             progress: bool = True, devices: list[str] | None = None, runtime_tag: str = "") -> Path:
     """Train one cell to completion (resuming from its checkpoint) and write its result."""
     from tqdm.std import tqdm  # a text bar everywhere, notebooks included
 
-    out = result_path(results, cell, overrides)
+    devices = devices or B.device_names()
+    out = result_path(results, cell, overrides, runtime_tag)
     ckpt_dir = out.parent / ".checkpoints" / cell.stem
     bs, epochs, eval_every = config["batch_size"], config["epochs"], config.get("eval_every", 1)
     steps = math.ceil(len(prepared.y_train) / bs)
+    runtime = B.describe(devices, config["threads"])
+    identity = cell_identity(cell, config, overrides, prepared.dataset, runtime)
 
     with precision_policy(config["precision"]):
-        seed_everything(cell.seed)
-        # Data: a seeded, reshuffled, augmented training stream; clean copies for evaluation.
-        train_ds = D.make_dataset(prepared.x_train, prepared.y_train, bs, training=True, seed=cell.seed,
-                                  augment=config["augment"])
+        B.seed_everything(cell.seed)
+        # Data: the (seed, epoch) training stream; fixed arrays for evaluation.
+        stream = make_train_stream(prepared.x_train, prepared.y_train, bs, seed=cell.seed, augment=config["augment"])
         # The inference-mode training error is measured on a fixed subset when
         # the profile says so: on all 50,000 images it is a fifth of an epoch.
         x_measured, y_measured = D.subset(prepared.x_train, prepared.y_train, config.get("train_eval_size"),
                                           seed=config["data_seed"])
-        train_eval_ds = D.make_dataset(x_measured, y_measured, bs * 4, training=False)
-        test_ds = D.make_dataset(prepared.x_test, prepared.y_test, bs * 4, training=False)
 
-        # Model and optimiser: fresh, or the checkpoint (both inside the strategy's scope).
-        dist = strategy()
-        with dist.scope():
-            resumed = load_checkpoint(ckpt_dir, config, steps)
+        # Model and optimiser: fresh, or the checkpoint (both inside the devices' scope).
+        with B.distribution_scope(devices):
+            resumed = load_checkpoint(ckpt_dir, identity, steps)
             if resumed is None:
                 model = build_model(config["model"], cell.arm, seed=cell.seed, init=config.get("init", "he"),
                                     **config["model_kwargs"])
                 compile_model(model, config, steps)
-                history, started = [], provenance.now()
+                history, started, segments = [], provenance.now(), []
             else:
                 model, state = resumed
-                history, started = state["history"], state["started"]
-        # Replay the pipeline's per-epoch random streams (shuffle order, crops,
-        # flips) for the epochs already done, so a resumed cell sees exactly the
-        # data an uninterrupted one would: every new iterator of the dataset
-        # advances its seeds, and each `fit` call below creates
-        # ITERATORS_PER_FIT of them (Keras 3.15; the resume test pins it).
-        # Under a distribution strategy Keras builds the model symbolically
-        # first, which opens one more iterator per call.
-        per_fit = ITERATORS_PER_FIT + (dist is not tf.distribute.get_strategy())
-        for _ in range(len(history) * per_fit):
-            iter(train_ds)
+                history, started, segments = state["history"], state["started"], state.get("segments", [])
+            segments.append(_segment())
 
-        bar = tqdm(total=steps * epochs, initial=steps * len(history), desc=f"{cell.profile} {cell.stem}",
-                   unit="batch", disable=not progress, leave=True, mininterval=1.0)
-        callback = _progress_callback(bar, bs)
-        for epoch in range(len(history), epochs):
-            t0 = time.perf_counter()
-            fit = model.fit(train_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[callback],
-                            shuffle=False)  # the pipeline shuffles, seeded
-            train_seconds = time.perf_counter() - t0
-            measure = (epoch + 1) % eval_every == 0 or epoch + 1 == epochs
-            test_loss, test_error = _evaluate(model, test_ds) if measure else (None, None)
-            # Training error in inference mode: no dropout, augmentation or RReLU noise.
-            train_eval_loss, train_eval_error = _evaluate(model, train_eval_ds) if measure else (None, None)
-            row = {"epoch": epoch + 1,
-                   "train_loss": float(fit.history["loss"][-1]),
-                   "train_error": float(1 - fit.history["accuracy"][-1]),
-                   "train_eval_loss": train_eval_loss, "train_eval_error": train_eval_error,
-                   "test_loss": test_loss, "test_error": test_error,
-                   "seconds": time.perf_counter() - t0,
-                   "train_images_per_second": len(prepared.y_train) / train_seconds}
-            history.append(row)
-            fmt = lambda v: "     -" if v is None else f"{v:.4f}"  # noqa: E731
-            bar.write(f"{cell.profile:>8} {cell.stem:>22}  epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}"
-                      f"  train err {row['train_error']:.4f}  clean train err {fmt(train_eval_error)}"
-                      f"  test err {fmt(test_error)}  {row['seconds']:6.1f} s  {row['train_images_per_second']:6.0f} img/s")
-            if not math.isfinite(row["train_loss"]):
-                bar.write(f"[{cell.stem}] loss is not finite at epoch {epoch + 1}; recorded as null")
-            if epoch + 1 < epochs:
-                save_checkpoint(ckpt_dir, model, {"config": config, "history": history, "started": started})
-        bar.close()
-        diagnostics = _layer_diagnostics(model, prepared.x_test)
+            bar = tqdm(total=steps * epochs, initial=steps * len(history), desc=f"{cell.profile} {cell.stem}",
+                       unit="batch", disable=not progress, leave=True, mininterval=1.0)
+            callback = _progress_callback(bar, bs)
+            diverged_epoch = None
+            for epoch in range(len(history), epochs):
+                t0 = time.perf_counter()
+                stream.epoch = epoch
+                fit = model.fit(stream, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[callback],
+                                shuffle=False)  # the stream orders the batches itself
+                train_seconds = time.perf_counter() - t0
+                train_loss = float(fit.history["loss"][-1])
+                finite = math.isfinite(train_loss)
+                measure = finite and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs)
+                test_loss, test_error = _evaluate(model, prepared.x_test, prepared.y_test, bs * 4) if measure else (None, None)
+                # Training error in inference mode: no dropout, augmentation or RReLU noise.
+                train_eval_loss, train_eval_error = (_evaluate(model, x_measured, y_measured, bs * 4) if measure
+                                                     else (None, None))
+                row = {"epoch": epoch + 1,
+                       "train_loss": train_loss,
+                       "train_error": float(1 - fit.history["accuracy"][-1]),
+                       "train_eval_loss": train_eval_loss, "train_eval_error": train_eval_error,
+                       "test_loss": test_loss, "test_error": test_error,
+                       "seconds": time.perf_counter() - t0,
+                       "train_images_per_second": len(prepared.y_train) / train_seconds}
+                history.append(row)
+                fmt = lambda v: "     -" if v is None else f"{v:.4f}"  # noqa: E731
+                bar.write(f"{cell.profile:>8} {cell.stem:>22}  epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}"
+                          f"  train err {row['train_error']:.4f}  clean train err {fmt(train_eval_error)}"
+                          f"  test err {fmt(test_error)}  {row['seconds']:6.1f} s  {row['train_images_per_second']:6.0f} img/s")
+                if not finite:
+                    # A diverged cell is an outcome, not an error: stop and record where.
+                    diverged_epoch = epoch + 1
+                    bar.write(f"[{cell.stem}] training loss is not finite in epoch {diverged_epoch}: the cell "
+                              f"diverged; it stops here and is recorded as diverged")
+                    break
+                # Every epoch is checkpointed, the last one too: the diagnostics
+                # below can then fail without costing an epoch.
+                save_checkpoint(ckpt_dir, model, {"identity": identity, "history": history, "started": started,
+                                                  "segments": segments})
+            bar.close()
+            diagnostics = None if diverged_epoch else _layer_diagnostics(model, prepared.x_test)
 
     result = {
         "schema": SCHEMA_VERSION,
         "profile": cell.profile, "activation": cell.arm, "seed": cell.seed,
         "config": config, "overrides": overrides or None,
+        "outcome": "diverged" if diverged_epoch else "finished", "diverged_epoch": diverged_epoch,
         "history": history,
         "diagnostics": diagnostics,
-        "provenance": {**provenance.collect(), "dataset": prepared.dataset,
-                       "started": started, "finished": provenance.now(),
+        "provenance": {**provenance.collect(), **_code(segments), "backend": runtime, "dataset": prepared.dataset,
+                       "segments": segments, "started": started, "finished": provenance.now(),
                        "train_images_used": int(len(prepared.y_train)), "test_images_used": int(len(prepared.y_test)),
                        "train_eval_images_used": int(len(y_measured)),
                        "command": _command_line()},

@@ -1,0 +1,295 @@
+"""The Keras backend a cell trains on, set up the same way on every machine.
+
+Keras chooses its backend once, from ``KERAS_BACKEND`` (TensorFlow when
+unset), when it is first imported. This module is the runner's only door to
+it: it imports TensorFlow only when TensorFlow is the backend, fixes the
+thread pools and the determinism settings before the first computation,
+chooses the devices, and says what was in force for the result's provenance.
+
+Determinism per backend:
+
+- TensorFlow: ``tf.config.experimental.enable_op_determinism``;
+- JAX: deterministic XLA ops on GPUs (``--xla_gpu_deterministic_ops``) and
+  ``jax_default_matmul_precision="highest"`` (a GPU's "float32" matmul is
+  TF32 otherwise);
+- PyTorch: ``torch.use_deterministic_algorithms`` with TF32 off.
+
+Threads: a cell's ``threads`` setting is the size of the backend's compute
+pool, because the way a kernel splits its work between threads changes the
+order of its sums and so the last bits of its numbers. The same ``threads``
+gives the same numbers on a 1-core laptop and a 64-core node; a bigger
+machine runs several cells at once instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["BackendError", "name", "keras_module", "setup", "seed_everything", "requested_devices",
+           "distribution_scope", "describe", "runtime_tag", "BACKENDS"]
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEVICES_VAR = "ACTBOOK_DEVICES"
+
+
+class BackendError(RuntimeError):
+    """The backend cannot be set up as the cell asks; the message says why."""
+
+
+def name() -> str:
+    """The Keras backend, read as Keras reads it, without importing Keras."""
+    if "keras" in sys.modules:
+        import keras
+        return keras.config.backend()
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        return env
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def keras_module():
+    """``keras``, imported through :mod:`actbook.tf_runtime` (silently) when the backend is TensorFlow."""
+    if name() == "tensorflow":
+        from actbook import tf_runtime  # noqa: F401
+    import keras
+    return keras
+
+
+# --------------------------------------------------------------------------
+# Threads and determinism
+# --------------------------------------------------------------------------
+
+def affinity() -> list[int]:
+    """The CPUs this process may run on (``os.cpu_count()`` ignores ``taskset``)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
+_threads_set: int | None = None
+
+
+def setup(threads: int) -> None:
+    """Thread pools and determinism for a cell; call before its first computation.
+
+    A process's pools can be sized once: asking for another size later is a
+    :class:`BackendError` (run such cells in separate processes).
+    """
+    global _threads_set
+    backend = name()
+    if backend not in BACKENDS:
+        raise BackendError(f"KERAS_BACKEND={backend!r} is not one the runner supports ({', '.join(BACKENDS)})")
+    if backend == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "--xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+        if threads == 1 and "--xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
+    if backend == "torch":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    keras = keras_module()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            now = tf.config.threading.get_intra_op_parallelism_threads() or len(affinity())
+            if now != threads:
+                raise BackendError(f"this process already computes with {now} TensorFlow threads; a cell "
+                                   f"with threads={threads} needs a fresh process") from None
+    elif backend == "jax":
+        import jax
+        jax.config.update("jax_default_matmul_precision", "highest")
+    elif backend == "torch":
+        import torch
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        if _threads_set is None:
+            torch.set_num_threads(threads)
+            with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
+                torch.set_num_interop_threads(threads)
+        elif _threads_set != threads:
+            raise BackendError(f"this process already computes with {_threads_set} threads; a cell with "
+                               f"threads={threads} needs a fresh process")
+    _threads_set = threads
+    del keras
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and the backend's global seeds (the layers own their generators)."""
+    keras = keras_module()
+    keras.utils.set_random_seed(seed)
+
+
+# --------------------------------------------------------------------------
+# Devices
+# --------------------------------------------------------------------------
+
+def _parse_device(text: str) -> tuple[str, int]:
+    spec = text.strip().lstrip("/").lower()
+    if spec.startswith("device:"):
+        spec = spec[len("device:"):]
+    kind, sep, index = spec.partition(":")
+    if not sep or kind not in ("cpu", "gpu") or not index.isdigit():
+        raise BackendError(f"{DEVICES_VAR}: {text!r} is not a device name like /cpu:0 or /gpu:1")
+    return kind, int(index)
+
+
+def requested_devices() -> list[tuple[str, int]]:
+    """``ACTBOOK_DEVICES`` as (kind, index) pairs; empty when unset (one device)."""
+    raw = os.environ.get(DEVICES_VAR, "")
+    if not raw.strip():
+        return []
+    names = [n for n in raw.split(",") if n.strip()]
+    devices = [_parse_device(n) for n in names]
+    if len(set(devices)) != len(devices):
+        raise BackendError(f"{DEVICES_VAR}={raw!r} names a device twice")
+    if len({k for k, _ in devices}) > 1:
+        raise BackendError(f"{DEVICES_VAR}={raw!r} mixes CPUs and GPUs")
+    return devices
+
+
+def _tf_devices(wanted):
+    import tensorflow as tf
+    kind = wanted[0][0] if wanted else None
+    if kind == "cpu" and max(i for _, i in wanted) > 0:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        n = max(i for _, i in wanted) + 1
+        with contextlib.suppress(RuntimeError):  # fixed once the runtime has started
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    have = {(d.device_type.lower(), int(d.name.rsplit(":", 1)[1])): d.name for d in tf.config.list_logical_devices()}
+    if not wanted:
+        gpus = [n for (k, _), n in sorted(have.items()) if k == "gpu"]
+        return gpus if len(gpus) > 1 else [gpus[0] if gpus else have[("cpu", 0)]]
+    missing = [f"/{k}:{i}" for k, i in wanted if (k, i) not in have]
+    if missing:
+        raise BackendError(f"{DEVICES_VAR} names device(s) this process does not have: {', '.join(missing)}; "
+                           f"devices here: {', '.join(sorted(have.values()))}")
+    return [have[w] for w in wanted]
+
+
+def _jax_devices(wanted):
+    import jax
+    if not wanted:
+        devices = jax.devices()
+        return devices if devices[0].platform == "gpu" and len(devices) > 1 else devices[:1]
+    out = []
+    for kind, i in wanted:
+        try:
+            pool = jax.devices(kind)
+        except RuntimeError:
+            pool = []
+        if i >= len(pool):
+            raise BackendError(f"{DEVICES_VAR} names /{kind}:{i}, which this process does not have "
+                               f"(devices here: {', '.join(str(d) for d in jax.devices())})")
+        out.append(pool[i])
+    return out
+
+
+def device_names() -> list[str]:
+    """The devices a cell trains on, checked before any data is loaded."""
+    wanted = requested_devices()
+    backend = name()
+    keras_module()
+    if backend == "tensorflow":
+        return _tf_devices(wanted)
+    if backend == "jax":
+        return [f"{d.platform}:{d.id}" for d in _jax_devices(wanted)]
+    import torch
+    if wanted:
+        if len(wanted) > 1:
+            raise BackendError(f"{DEVICES_VAR}: several devices are not supported on the torch backend")
+        kind, i = wanted[0]
+        if kind == "gpu" and i >= torch.cuda.device_count():
+            raise BackendError(f"{DEVICES_VAR} names /gpu:{i}; this process has {torch.cuda.device_count()} GPU(s)")
+        if kind == "cpu" and i > 0:
+            raise BackendError(f"{DEVICES_VAR} names /cpu:{i}; the torch backend has one CPU device")
+        return [f"{'cuda' if kind == 'gpu' else 'cpu'}:{i}"]
+    return ["cuda:0" if torch.cuda.is_available() else "cpu:0"]
+
+
+@contextlib.contextmanager
+def distribution_scope(devices: list[str]):
+    """Build and train inside this: one device, or data parallel over several
+    (TensorFlow's MirroredStrategy, Keras's ``DataParallel`` on JAX). Data
+    parallel training splits each batch and sums the replicas' gradients: a
+    step matches one device's up to the order of those sums."""
+    backend = name()
+    keras = keras_module()
+    if len(devices) == 1:
+        if backend == "tensorflow":
+            import tensorflow as tf
+            with tf.device(devices[0]):
+                yield
+        else:
+            yield
+        return
+    if backend == "tensorflow":
+        import tensorflow as tf
+        with tf.distribute.MirroredStrategy(devices).scope():
+            yield
+        return
+    import jax
+    wanted = {f"{d.platform}:{d.id}": d for d in jax.devices() + (jax.devices("cpu") if jax.default_backend() != "cpu" else [])}
+    parallel = keras.distribution.DataParallel(devices=[wanted[d] for d in devices])
+    before = keras.distribution.distribution()
+    keras.distribution.set_distribution(parallel)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(before)
+
+
+def _platform(devices: list[str]) -> str:
+    first = devices[0].lower()
+    return "gpu" if ("gpu" in first or "cuda" in first) else "cpu"
+
+
+def runtime_tag(devices: list[str]) -> str:
+    """The folder suffix that keeps other backends and device sets apart:
+    ``""`` for TensorFlow on one CPU (the committed sweeps' runtime),
+    ``"jax-cpu"``, ``"jax-gpu"``, ``"tensorflow-cpu-2dev"`` and so on."""
+    backend, platform = name(), _platform(devices)
+    parts = [] if (backend, platform) == ("tensorflow", "cpu") else [backend, platform]
+    if len(devices) > 1:
+        parts += [backend, platform] if not parts else []
+        parts.append(f"{len(devices)}dev")
+    return "-".join(parts)
+
+
+def describe(devices: list[str], threads: int) -> dict:
+    """What a result records about the backend that made it."""
+    from importlib import metadata
+    backend = name()
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    try:
+        version = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        version = None
+    info = {"name": backend, "version": version, "devices": list(devices), "platform": _platform(devices),
+            "strategy": "single" if len(devices) == 1 else {"tensorflow": "mirrored"}.get(backend, "data_parallel"),
+            "threads": threads, "affinity": affinity()}
+    if backend == "tensorflow":
+        info["determinism"] = "tf.config.experimental.enable_op_determinism"
+        info["matmul_precision"] = "float32 (TF32 off: TensorFlow's default on CPUs)"
+    elif backend == "jax":
+        import jax
+        info["determinism"] = os.environ.get("XLA_FLAGS", "")
+        info["matmul_precision"] = str(jax.config.jax_default_matmul_precision)
+    else:
+        import torch
+        info["determinism"] = f"use_deterministic_algorithms={torch.are_deterministic_algorithms_enabled()}"
+        info["matmul_precision"] = "tf32 off" if not torch.backends.cuda.matmul.allow_tf32 else "tf32 on"
+    return info

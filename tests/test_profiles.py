@@ -1,0 +1,410 @@
+"""Profiles as data: the schema and its rules, the plan, what makes two
+experiments the same, and where their results go."""
+
+import copy
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actbook import arms as A
+from actbook import experiment as E
+from actbook import profiles as P
+from synthetic import TINY
+
+TINY2 = {**copy.deepcopy(TINY), "threads": 2}  # the shared TINY may predate "threads"
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """``tiny`` and a step-schedule ``stepper`` as user profiles."""
+    stepper = {**copy.deepcopy(TINY2), "epochs": 10,
+               "optimizer": {**TINY2["optimizer"], "schedule": "step", "step_epochs": [5, 8], "step_factor": 0.1}}
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"tiny": TINY2, "stepper": stepper}))
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(path))
+    return path
+
+
+def with_(config: dict, **dotted) -> dict:
+    """``config`` with dotted keys set (``optimizer__learning_rate`` for ``optimizer.learning_rate``)."""
+    config = copy.deepcopy(config)
+    for key, value in dotted.items():
+        *group, leaf = key.split("__")
+        node = config
+        for part in group:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+def refused(config: dict, message: str):
+    with pytest.raises(P.UsageError, match="invalid") as err:
+        P.validate("tiny", config)
+    assert message in str(err.value), str(err.value)
+
+
+# --------------------------------------------------------------------------
+# 1. threads
+# --------------------------------------------------------------------------
+
+def test_every_shipped_profile_says_how_many_threads():
+    assert {name: c["threads"] for name, c in P.load_profiles().items()} == dict.fromkeys(
+        ["smoke", "demo", "cpu", "paper", "overfit"], 2)
+
+
+@pytest.mark.parametrize("threads, message", [
+    (None, "'threads' is a required property"),
+    (0, "threads: 0 is less than the minimum of 1"),
+    (257, "threads: 257 is greater than the maximum of 256"),
+    (2.0, "threads: 2.0 is not of type 'integer'"),
+    (True, "threads: True is not of type 'integer'"),
+    ("2", "threads: '2' is not of type 'integer'"),
+])
+def test_threads_is_a_required_whole_number_from_1_to_256(threads, message):
+    config = copy.deepcopy(TINY2)
+    if threads is None:
+        del config["threads"]
+    else:
+        config["threads"] = threads
+    refused(config, message)
+    assert P.validate("tiny", with_(TINY2, threads=256))["threads"] == 256
+
+
+# --------------------------------------------------------------------------
+# 2. later arms
+# --------------------------------------------------------------------------
+
+LATER = ("tanh", "selu", "gelu", "silu")
+
+
+def test_overfit_plan_holds_its_later_arms_after_the_main_cells():
+    """The 44 committed overfit cells are exactly the profile's own plan."""
+    cells = P.plan("overfit")
+    committed = Path(__file__).resolve().parent.parent / "data" / "results" / "overfit"
+    if committed.is_dir():
+        assert sorted(f"{c.stem}.json" for c in cells) == sorted(p.name for p in committed.glob("*.json"))
+    assert P.get_profile("overfit")["later_arms"] == {a: [0, 1, 2] for a in LATER}
+    assert [(c.arm, c.seed) for c in cells[-12:]] == [(a, s) for s in (0, 1, 2) for a in LATER]  # seed-major
+    assert not any(c.arm in LATER for c in cells[:-12]) and len(cells) == 44
+    assert [c.arm for c in P.plan("overfit", seeds=[0])] == list(P.get_profile("overfit")["arms"])
+    assert not any(c.arm in LATER for c in P.plan("overfit", arms_=["relu"]))
+    assert sorted(c for k in (1, 2, 3) for c in P.plan("overfit", shard=f"{k}/3")) == sorted(cells)
+
+
+def test_later_arms_are_checked_like_extra_seeds(tiny):
+    refused(with_(TINY2, later_arms={"swish": [0]}), "later_arms: 'swish' is not one of")
+    refused(with_(TINY2, later_arms={"softmax": [0]}), "later_arms: 'softmax' is not one of")
+    refused(with_(TINY2, later_arms={"tanh": [0.0]}), "later_arms.tanh.0: 0.0 is not of type 'integer'")
+    refused(with_(TINY2, later_arms={"tanh": []}), "later_arms.tanh: [] should be non-empty")
+    refused(with_(TINY2, later_arms={"tanh": [1, 1]}), "has non-unique elements")
+    # settable from the command line, also on a profile that has none
+    cells = P.plan("tiny", overrides={"later_arms.tanh": [0, 5]})
+    assert [c.stem for c in cells] == ["relu-seed0", "rrelu-seed0", "tanh-seed0", "tanh-seed5"]
+    # an arm both in arms and later_arms runs once
+    assert len(P.plan("tiny", overrides={"later_arms.relu": [0]})) == 2
+
+
+def test_study_arms_come_from_the_profiles(monkeypatch):
+    assert A.STUDY_ARMS == tuple(P.get_profile("cpu")["arms"])
+    assert A.OVERFIT_ARMS == tuple(P.get_profile("overfit")["arms"])
+    assert isinstance(A.STUDY_ARMS, tuple) and A.OVERFIT_ARMS[6] == "rrelu_channel"
+    shipped = P.shipped_profiles()
+    shipped["cpu"]["arms"] = ["relu", "elu"]
+    monkeypatch.setattr(P, "shipped_profiles", lambda: shipped)
+    assert A.STUDY_ARMS == ("relu", "elu")  # read, not typed a second time
+    from actbook.arms import STUDY_ARMS
+    assert STUDY_ARMS == ("relu", "elu")
+    with pytest.raises(AttributeError):
+        A.NO_SUCH_ARMS
+
+
+# --------------------------------------------------------------------------
+# 3. validation without holes
+# --------------------------------------------------------------------------
+
+NON_FINITE = [float("nan"), float("inf"), float("-inf")]
+NUMBER_FIELDS = ["optimizer__learning_rate", "optimizer__momentum", "model_kwargs__dropout",
+                 "model_kwargs__weight_decay", "optimizer__warmup_epochs", "optimizer__step_factor"]
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS)
+@pytest.mark.parametrize("value", NON_FINITE, ids=["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused_in_a_profile(field, value):
+    with pytest.raises(P.UsageError) as err:
+        P.validate("tiny", with_(TINY2, **{field: value}))
+    text = str(err.value)
+    assert f"{field.replace('__', '.')}: {json.dumps(value)} is not a finite number" in text
+    assert text.count("\n") == 1  # one message for the one problem
+
+
+def test_non_finite_numbers_are_refused_anywhere(tiny):
+    stepper = P.get_profile("stepper")
+    refused(with_(stepper, optimizer__step_epochs=[5, float("nan")]),
+            "optimizer.step_epochs.1: NaN is not a finite number")
+    refused(with_(TINY2, description=float("inf")), "description: Infinity is not a finite number")
+
+
+def test_non_finite_numbers_are_refused_in_the_profiles_file(tmp_path, monkeypatch):
+    path = tmp_path / "p.json"
+    path.write_text('{"tiny": ' + json.dumps(TINY2).replace('"learning_rate": 0.05', '"learning_rate": NaN') + "}")
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(path))
+    with pytest.raises(P.UsageError, match="optimizer.learning_rate: NaN is not a finite number"):
+        P.load_profiles()
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "[1, NaN]", '{"dropout": NaN}'])
+def test_set_refuses_non_finite_numbers(raw):
+    with pytest.raises(P.UsageError, match="not a finite number"):
+        P.parse_set([f"optimizer.learning_rate={raw}"])
+
+
+def test_set_non_finite_is_one_error_line_and_status_2(capsys):
+    assert E.main(["plan", "--profile", "smoke", "--set", "optimizer.learning_rate=NaN"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set optimizer.learning_rate=NaN: not a finite number") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 2.0, "epochs: 2.0"), ("batch_size", 50.0, "batch_size: 50.0"), ("train_size", 300.0, "train_size: 300.0"),
+    ("test_size", 100.0, "test_size: 100.0"), ("data_seed", 0.0, "data_seed: 0.0"),
+    ("model_kwargs__width", 8.0, "model_kwargs.width: 8.0"), ("threads", 2.0, "threads: 2.0"),
+    ("eval_every", 1.0, "eval_every: 1.0"), ("train_eval_size", 100.0, "train_eval_size: 100.0"),
+    ("seeds", [0.0], "seeds.0: 0.0"), ("extra_seeds", {"relu": [1.0]}, "extra_seeds.relu.0: 1.0"),
+    ("epochs", True, "epochs: True"), ("model_kwargs__width", False, "model_kwargs.width: False"),
+])
+def test_floats_and_booleans_are_refused_in_integer_fields(field, value, message):
+    refused(with_(TINY2, **{field: value}), f"{message} is not of type")
+
+
+def test_a_float_from_set_is_refused_in_an_integer_field(capsys):
+    assert E.main(["plan", "--profile", "smoke", "--set", "epochs=2.0"]) == 2
+    assert "epochs: 2.0 is not of type 'integer'" in capsys.readouterr().err
+
+
+def test_model_kwargs_are_those_the_model_takes(tiny):
+    refused(with_(TINY2, model="nin"), "model_kwargs.width: model 'nin' does not take it (it takes dropout, weight_decay)")
+    with pytest.raises(P.UsageError, match="model_kwargs.width: model 'nin' does not take it"):
+        P.get_profile("demo", {"model": "nin"})
+    nin = P.get_profile("demo", {"model": "nin", "model_kwargs": {"dropout": 0.5, "weight_decay": 0.0001}})
+    assert nin["model"] == "nin"
+
+
+def test_model_kwargs_table_matches_the_models():
+    models = pytest.importorskip("actbook.models")
+    assert set(P.MODEL_KWARGS) == set(models.MODELS)
+    for name, build in models.MODELS.items():
+        takes = [p for p in inspect.signature(build).parameters if p not in ("arm", "num_classes", "seed", "init")]
+        assert tuple(takes) == P.MODEL_KWARGS[name], name
+
+
+@pytest.mark.parametrize("optimizer, message", [
+    ({"step_epochs": []}, "schedule 'step' needs step_epochs (non-empty) and step_factor"),
+    ({"step_epochs": [8, 5]}, "optimizer.step_epochs: [8, 5] is not strictly increasing"),
+    ({"step_epochs": [5, 5]}, "optimizer.step_epochs: [5, 5] is not strictly increasing"),
+    ({"step_epochs": [5, 10]}, "optimizer.step_epochs: 10 is not below the 10 epochs"),
+    ({"step_epochs": [5, 12.5]}, "optimizer.step_epochs: 12.5 is not below the 10 epochs"),
+    ({"warmup_epochs": 10}, "optimizer.warmup_epochs: 10 is not below the 10 epochs"),
+    ({"schedule": "constant", "warmup_epochs": 1}, "optimizer.warmup_epochs: 1 with schedule 'constant'"),
+    ({"schedule": "cosine", "warmup_epochs": 11}, "optimizer.warmup_epochs: 11 is not below the 10 epochs"),
+])
+def test_schedule_settings_that_would_be_ignored_or_break_are_refused(tiny, optimizer, message):
+    stepper = P.get_profile("stepper")
+    refused({**stepper, "optimizer": {**stepper["optimizer"], **optimizer}}, message)
+
+
+def test_schedules_that_make_sense_pass(tiny):
+    stepper = P.get_profile("stepper")
+    for optimizer in ({"step_epochs": [2.5, 9.5], "warmup_epochs": 2}, {"schedule": "constant", "warmup_epochs": 0},
+                      {"schedule": "cosine", "warmup_epochs": 9.5}, {"step_epochs": [3]}):
+        P.validate("stepper", {**stepper, "optimizer": {**stepper["optimizer"], **optimizer}})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"train_size": 60000}, "train_size: 60000 is greater than the maximum of 50000"),
+    ({"test_size": 10010}, "test_size: 10010 is greater than the maximum of 10000"),
+    ({"train_eval_size": 50010}, "train_eval_size: 50010 is greater than the maximum of 50000"),
+    ({"train_size": 1000, "train_eval_size": 1010}, "train_eval_size: 1010 is more than the 1000 training images"),
+])
+def test_sizes_beyond_cifar10_are_refused(change, message):
+    refused({**TINY2, **change}, message)
+    P.validate("tiny", {**TINY2, "train_size": 50000, "test_size": 10000, "train_eval_size": 50000})
+
+
+# --------------------------------------------------------------------------
+# 4. the profiles file
+# --------------------------------------------------------------------------
+
+def _load_elsewhere(path: str) -> subprocess.CompletedProcess:
+    """``load_profiles()`` with ``ACTBOOK_PROFILES=path`` in a process of its own, with a
+    time and a memory limit, so that a regression is a failed test, not a stuck or
+    swapping machine. Prints the UsageError and exits with 2, as the CLI does."""
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+            "from actbook.profiles import UsageError, load_profiles\n"
+            "try:\n    load_profiles()\nexcept UsageError as e:\n    print(f'error: {e}', file=sys.stderr); sys.exit(2)")
+    env = dict(os.environ, ACTBOOK_PROFILES=path)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists() or sys.platform != "linux", reason="no /dev/zero")
+def test_profiles_file_that_is_a_device_is_refused_unread():
+    done = _load_elsewhere("/dev/zero")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == "error: ACTBOOK_PROFILES=/dev/zero: not a regular file; name a JSON file of profiles\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or sys.platform != "linux", reason="no FIFOs here")
+def test_profiles_file_that_is_a_fifo_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "profiles.fifo"
+    os.mkfifo(fifo)
+    done = _load_elsewhere(str(fifo))
+    assert done.returncode == 2 and "not a regular file" in done.stderr, done.stderr[-2000:]
+
+
+def test_profiles_file_that_is_a_folder_or_too_big_or_missing(tmp_path, monkeypatch):
+    for path, message in [(tmp_path, "not a regular file"), (tmp_path / "none.json", "cannot open")]:
+        monkeypatch.setenv("ACTBOOK_PROFILES", str(path))
+        with pytest.raises(P.UsageError, match=message):
+            P.load_profiles()
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"tiny": TINY2, "pad": "x" * P.MAX_PROFILES_BYTES}))
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(big))
+    with pytest.raises(P.UsageError, match="more than the 1,000,000 a profiles file may have"):
+        P.load_profiles()
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'{"caf\xe9": 1}')
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(bad))
+    with pytest.raises(P.UsageError, match="not UTF-8"):
+        P.load_profiles()
+
+
+# --------------------------------------------------------------------------
+# 5. experiment identity
+# --------------------------------------------------------------------------
+
+def test_description_and_the_plan_are_not_part_of_the_experiment():
+    paper = P.get_profile("paper")
+    identity = P.experiment_identity(paper)
+    assert not set(identity) & {"description", "arms", "seeds", "extra_seeds", "later_arms"}
+    reworded = {**paper, "description": "another text", "arms": ["relu"], "seeds": [7]}
+    assert P.experiment_identity(reworded) == identity
+    assert P.effective_overrides("paper", {"description": "another text"}) == {}
+    assert P.profile_folder("paper", {"description": "another text"}) == "paper"
+    assert P.profile_folder("paper", {"seeds": [7], "arms": ["relu"]}) == "paper"  # like --seeds, --activations
+
+
+def test_identity_fills_defaults_and_is_canonical():
+    config = copy.deepcopy(TINY2)
+    for key in ("init", "eval_every"):
+        config.pop(key)
+    config["optimizer"] = {**config["optimizer"], "learning_rate": 1, "step_factor": 0.5}
+    explicit = {**config, "init": "he", "eval_every": 1, "train_eval_size": None,
+                "optimizer": {**config["optimizer"], "learning_rate": 1.0, "step_factor": 0.9}}
+    identity = P.experiment_identity(config)
+    assert identity == P.experiment_identity(explicit)
+    assert json.dumps(identity, sort_keys=True) == json.dumps(P.experiment_identity(explicit), sort_keys=True)
+    assert "step_factor" not in identity["optimizer"]  # a cosine schedule has no steps
+    assert P.experiment_identity({**config, "threads": 1}) != identity
+    assert P.experiment_identity({**config, "eval_every": 2}) != identity
+    assert P.experiment_identity("garbage") == "garbage"  # stored configs of any shape
+
+
+def test_committed_overfit_cells_differ_from_their_profile_only_in_threads():
+    """What a results reader or the runner sees when it compares identities (not configs)."""
+    committed = Path(__file__).resolve().parent.parent / "data" / "results" / "overfit" / "tanh-seed0.json"
+    if not committed.exists():
+        pytest.skip("no committed overfit results")
+    stored = P.experiment_identity(json.loads(committed.read_text())["config"])
+    current = P.experiment_identity(P.get_profile("overfit"))
+    assert {k for k in set(stored) | set(current) if stored.get(k) != current.get(k)} == {"threads"}
+
+
+# --------------------------------------------------------------------------
+# 6. the overrides tag
+# --------------------------------------------------------------------------
+
+def test_a_no_op_override_keeps_the_profile_folder():
+    assert P.effective_overrides("overfit", {"epochs": 50}) == {}
+    assert P.profile_folder("overfit", {"epochs": 50}) == "overfit"
+    assert P.profile_folder("overfit", {"optimizer.learning_rate": 0.05, "init": "per_activation"}) == "overfit"
+    assert P.profile_folder("smoke", {"eval_every": 1}) == "smoke"  # the default, written out
+    assert P.result_path(Path("R"), P.Cell("overfit", "relu", 0), {"epochs": 50}) == Path("R/overfit/relu-seed0.json")
+
+
+def test_equal_experiments_get_equal_tags_and_different_ones_different_tags():
+    one = P.profile_folder("cpu", {"optimizer.learning_rate": 1})
+    assert one == P.profile_folder("cpu", {"optimizer.learning_rate": 1.0})
+    whole = dict(P.get_profile("cpu")["optimizer"], learning_rate=1)
+    assert one == P.profile_folder("cpu", {"optimizer": whole})
+    assert P.effective_overrides("cpu", {"optimizer": whole}) == {"optimizer.learning_rate": 1.0}
+    assert one != P.profile_folder("cpu", {"optimizer.learning_rate": 0.5})
+    # colliding keys: the later one wins, and the tag follows the result
+    first = P.profile_folder("cpu", {"optimizer.learning_rate": 1, "optimizer": dict(whole, learning_rate=0.5)})
+    second = P.profile_folder("cpu", {"optimizer": dict(whole, learning_rate=0.5), "optimizer.learning_rate": 1})
+    assert first == P.profile_folder("cpu", {"optimizer.learning_rate": 0.5}) and second == one and first != second
+    assert P.profile_folder("cpu", {"epochs": 1}) != P.profile_folder("cpu", {"epochs": 2})
+
+
+def test_overrides_tag_with_and_without_the_profile():
+    over = {"epochs": 1, "arms": ["relu"], "optimizer.learning_rate": 1}
+    tag = P.overrides_tag(over, "cpu")
+    assert P.profile_folder("cpu", over) == f"cpu+{tag}"
+    assert P.overrides_tag(over) == tag == P.overrides_tag({"epochs": 1, "optimizer": {"learning_rate": 1.0}})
+    assert P.overrides_tag({"epochs": 3}, "cpu") == P.overrides_tag({})  # no change
+    assert P.effective_overrides("cpu", None) == {}
+
+
+def test_a_removed_setting_is_part_of_the_tag():
+    changed = P.effective_overrides("cpu", {"model_kwargs": {"width": 32, "dropout": 0.25}})
+    assert changed == {"model_kwargs.weight_decay": None}
+    assert P.profile_folder("cpu", {"model_kwargs": {"width": 32, "dropout": 0.25}}) != "cpu"
+
+
+# --------------------------------------------------------------------------
+# 7. runtime in the folder name
+# --------------------------------------------------------------------------
+
+def test_runtime_goes_into_the_folder_name():
+    tag = P.overrides_tag({"batch_size": 64}, "paper")
+    assert P.profile_folder("paper", runtime="jax") == "paper@jax"
+    assert P.profile_folder("paper", {"batch_size": 64}, "tensorflow-2dev") == f"paper+{tag}@tensorflow-2dev"
+    assert P.profile_folder("paper", {"epochs": 120}, "jax") == "paper@jax"
+    assert P.profile_folder("paper", None, "") == P.profile_folder("paper", runtime=None) == "paper"
+    cell = P.Cell("paper", "lrelu_1/5.5", 2)
+    assert P.result_path(Path("R"), cell, runtime="jax") == Path("R/paper@jax/lrelu_1_5.5-seed2.json")
+    assert P.result_path(Path("R"), cell, {"batch_size": 64}, "jax").parent.name == f"paper+{tag}@jax"
+
+
+@pytest.mark.parametrize("runtime", ["../x", "a/b", "jax@2", "a+b", " ", "x" * 65, 3])
+def test_runtime_must_be_a_safe_name(runtime):
+    with pytest.raises(P.UsageError, match="runtime .* is not a safe name"):
+        P.profile_folder("paper", runtime=runtime)
+
+
+@pytest.mark.parametrize("name, parts", [
+    ("paper", ("paper", None, None)),
+    ("paper+3f2a9c1d", ("paper", "3f2a9c1d", None)),
+    ("paper@jax", ("paper", None, "jax")),
+    ("paper+3f2a9c1d@tensorflow-2dev", ("paper", "3f2a9c1d", "tensorflow-2dev")),
+    ("lrelu_1.5+00000000@x", ("lrelu_1.5", "00000000", "x")),
+])
+def test_split_folder_reads_a_folder_name_back(name, parts):
+    assert P.split_folder(name) == parts
+
+
+@pytest.mark.parametrize("name", ["", "+3f2a9c1d", "paper+", "paper+XYZ", "paper+3f2a9c1", "paper@", "paper@a@b",
+                                  "paper+3f2a9c1d+3f2a9c1d", "../paper", "pa per"])
+def test_split_folder_refuses_what_is_not_a_folder_name(name):
+    with pytest.raises(P.UsageError, match="not a results folder name"):
+        P.split_folder(name)
+
+
+def test_split_folder_undoes_profile_folder():
+    for over, runtime in [(None, ""), ({"epochs": 1}, ""), (None, "jax"), ({"batch_size": 64}, "tf-2dev")]:
+        name = P.profile_folder("cpu", over, runtime)
+        profile, tag, rt = P.split_folder(name)
+        assert (profile, tag, rt or "") == ("cpu", P.overrides_tag(over, "cpu") if over else None, runtime)

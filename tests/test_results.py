@@ -1,0 +1,360 @@
+"""actbook.results: one rule for diverged cells, malformed files, folder names,
+backends, and the training chapter on partial results folders."""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from actbook import reproduction, results as R
+from actbook.stats import paired_comparison, summary_table, verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "data" / "results"
+CONFIG = {"description": "a test profile", "model": "small_cnn", "model_kwargs": {"width": 8}, "epochs": 3,
+          "batch_size": 8, "arms": ["relu", "elu"], "seeds": [0, 1]}
+
+
+def _row(epoch, loss=1.0):
+    return {"epoch": epoch, "train_loss": loss, "train_error": 0.5, "test_loss": 1.0, "test_error": 0.5, "seconds": 1.0}
+
+
+def _cell(activation="relu", seed=0, profile="p", schema=2, backend=None, epochs=3, **extra):
+    prov = {"git": {"commit": "0123456789abcdef", "dirty": False}, "dataset": {"sha256": "a" * 64},
+            "hardware": {"kernels": {"effective_isa": "AVX512_CORE_BF16"}}}
+    cell = {"schema": schema, "profile": profile, "activation": activation, "seed": seed,
+            "config": copy.deepcopy(CONFIG), "overrides": None, "provenance": prov,
+            "history": [_row(e) for e in range(1, epochs + 1)]}
+    if schema >= 3:
+        cell.update(outcome="finished", diverged_epoch=None)
+        prov["backend"] = {"name": backend or "tensorflow", "version": "2.21.0", "devices": ["CPU:0"],
+                           "strategy": "default", "threads": 2, "affinity": [0, 1]}
+    cell.update(extra)
+    return cell
+
+
+def _diverged(activation="elu", seed=0, at=2, **extra):
+    """A schema-3 cell that stopped at epoch ``at``, its training loss null there."""
+    cell = _cell(activation, seed, schema=3, epochs=at, **extra)
+    cell["history"][-1]["train_loss"] = None
+    cell.update(outcome="diverged", diverged_epoch=at)
+    return cell
+
+
+def _write(results, folder, cell, name=None):
+    (results / folder).mkdir(parents=True, exist_ok=True)
+    name = name or f"{cell['activation']}-seed{cell['seed']}.json"
+    (results / folder / name).write_text(json.dumps(cell))
+
+
+def _copy(tmp_path, drop=()):
+    dest = tmp_path / "results"
+    shutil.copytree(COMMITTED, dest)
+    for rel in drop:
+        (dest / rel).unlink()
+    return dest
+
+
+def _make_cpu_elu_diverge(results):
+    """ELU seed 0 of the cpu sweep as if its loss had blown up after epoch 1 (as a schema-2 file records it)."""
+    f = results / "cpu" / "elu-seed0.json"
+    cell = json.loads(f.read_text())
+    for row in cell["history"][1:]:
+        row.update(train_loss=None, train_error=0.9, train_eval_error=0.9, test_error=0.9)
+    f.write_text(json.dumps(cell))
+
+
+# --- 1. one rule for diverged cells ------------------------------------------------
+
+def test_a_diverged_cpu_cell_is_flagged_and_left_out(tmp_path):
+    results = _copy(tmp_path)
+    honest = R.load_sweep(results, "cpu")
+    assert honest.diverged.empty and len(honest.final) == 21
+    _make_cpu_elu_diverge(results)
+    sweep = R.load_sweep(results, "cpu")
+    assert list(zip(sweep.diverged.activation, sweep.diverged.seed, sweep.diverged.diverged_epoch)) == [("elu", 0, 2)]
+    assert ("elu", 0) not in set(zip(sweep.final.activation, sweep.final.seed)) and len(sweep.final) == 20
+    assert ("elu", 0) not in {(c["activation"], c["seed"]) for c in sweep.trained_cells}
+    assert not (sweep.trained_history.activation.eq("elu") & sweep.trained_history.seed.eq(0)).any()
+    # ELU minus ReLU over the two seeds that trained, not flipped by the diverged seed's chance-level error
+    diff = paired_comparison(sweep.final, arms=["elu"]).loc["elu", "mean diff vs relu"]
+    kept = honest.final[honest.final.seed != 0]
+    assert diff == pytest.approx(paired_comparison(kept, arms=["elu"]).loc["elu", "mean diff vs relu"])
+    assert diff < 0
+    assert "ELU seed 0 (epoch 2)" in R.diverged_note(sweep, {"elu": "ELU"}.get)
+
+
+def test_both_regimes_follow_the_same_rule():
+    of = R.load_sweep(COMMITTED, "overfit")
+    assert sorted(zip(of.diverged.activation, of.diverged.seed)) == [("prelu", 2), ("selu", 0), ("selu", 1), ("selu", 2)]
+    assert of.final.train_loss.notna().all() and len(of.final) + len(of.diverged) == len(of.cells)
+    # the frame path (final_rows + split_diverged) and the cell path agree
+    kept, diverged = R.split_diverged(R.final_rows(R.history_frame(of.cells)))
+    assert kept.equals(of.final) and list(diverged.seed) == list(of.diverged.seed)
+
+
+def test_a_schema_3_diverged_cell_with_a_short_history_loads(tmp_path):
+    _write(tmp_path, "p", _cell("relu", schema=3))
+    _write(tmp_path, "p", _diverged("elu", at=2))
+    sweep = R.load_sweep(tmp_path, "p")
+    assert [R.outcome(c) for c in sweep.cells] == ["diverged", "finished"]
+    assert list(sweep.final.activation) == ["relu"] and list(sweep.diverged.diverged_epoch) == [2]
+    assert sweep.missing == [("elu", 1), ("relu", 1)] and sweep.planned == 4
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(outcome="finished", diverged_epoch=None), "2 epochs recorded, config says 3"),
+    (lambda c: c.update(diverged_epoch=3), "diverged at epoch 3 but 2 epochs recorded"),
+    (lambda c: c["history"][-1].update(train_loss=0.5), "training loss of epoch 2 is finite"),
+    (lambda c: c.update(diverged_epoch=4), "diverged_epoch between 1 and 3"),
+    (lambda c: c.update(outcome="stopped"), "outcome must be one of"),
+])
+def test_inconsistent_schema_3_cells_are_refused(tmp_path, change, message):
+    cell = _diverged("relu")
+    change(cell)
+    _write(tmp_path, "p", cell)
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_cells(tmp_path, "p")
+
+
+def test_an_unfinished_schema_2_cell_is_still_refused(tmp_path):
+    cell = _cell()
+    cell["history"].pop()
+    _write(tmp_path, "p", cell)
+    with pytest.raises(R.ResultsError, match="2 epochs recorded, config says 3"):
+        R.load_cells(tmp_path, "p")
+
+
+# --- 2. malformed fields ---------------------------------------------------------
+
+MALFORMED = {
+    "activation null": lambda c: c.update(activation=None),
+    "activation a list": lambda c: c.update(activation=["relu"]),
+    "seed a string": lambda c: c.update(seed="0"),
+    "seed a bool": lambda c: c.update(seed=True),
+    "seed negative": lambda c: c.update(seed=-1),
+    "profile a number": lambda c: c.update(profile=3),
+    "provenance a list": lambda c: c.update(provenance=[]),
+    "provenance.dataset a string": lambda c: c["provenance"].update(dataset="cifar"),
+    "provenance.hardware null": lambda c: c["provenance"].update(hardware=None),
+    "config a list": lambda c: c.update(config=[]),
+    "config without epochs": lambda c: c["config"].pop("epochs"),
+    "epochs a bool": lambda c: c["config"].update(epochs=True),
+    "arms not a list": lambda c: c["config"].update(arms="relu"),
+    "seeds of strings": lambda c: c["config"].update(seeds=["0"]),
+    "extra_seeds a list": lambda c: c["config"].update(extra_seeds=[1]),
+    "history a string": lambda c: c.update(history="abc"),
+    "history rows not objects": lambda c: c.update(history=[1, 2, 3]),
+    "history epochs out of order": lambda c: c["history"].reverse(),
+    "train_loss a string": lambda c: c["history"][0].update(train_loss="1.0"),
+    "row without train_loss": lambda c: c["history"][1].pop("train_loss"),
+    "overrides a list": lambda c: c.update(overrides=[]),
+    "schema a string": lambda c: c.update(schema="2"),
+    "no history": lambda c: c.pop("history"),
+}
+
+
+@pytest.mark.parametrize("what", MALFORMED)
+def test_malformed_fields_give_results_error_not_a_traceback(tmp_path, what):
+    cell = _cell()
+    MALFORMED[what](cell)
+    assert R.result_problems(cell), what
+    _write(tmp_path, "p", _cell("elu"))
+    _write(tmp_path, "p", cell, name="relu-seed0.json")
+    with pytest.raises(R.ResultsError, match="relu-seed0.json: "):
+        R.load_cells(tmp_path, "p")
+
+
+@pytest.mark.parametrize("change", [
+    lambda c: c.pop("outcome"),
+    lambda c: c["provenance"].pop("backend"),
+    lambda c: c["provenance"]["backend"].update(name="mxnet"),
+    lambda c: c["provenance"]["backend"].update(version=2),
+    lambda c: c["provenance"]["backend"].update(devices="CPU:0"),
+    lambda c: c["provenance"]["backend"].update(threads="2"),
+])
+def test_schema_3_needs_an_outcome_and_a_backend(change):
+    cell = _cell(schema=3)
+    assert R.result_problems(cell) == []
+    change(cell)
+    assert R.result_problems(cell)
+
+
+def test_every_committed_file_is_well_formed():
+    files = sorted(COMMITTED.glob("*/*.json"))
+    assert len(files) > 50
+    for f in files:
+        assert R.result_problems(json.loads(f.read_text())) == [], f
+    assert R.result_problems([]) == ["not a result file (a JSON list, expected an object)"]
+
+
+# --- 3. folder names -------------------------------------------------------------
+
+@pytest.mark.parametrize("folder, parts", [
+    ("tiny", ("tiny", None, None)),
+    ("tiny+6215388c", ("tiny", "6215388c", None)),
+    ("paper@jax", ("paper", None, "jax")),
+    ("cpu+3f2a9c1d@tensorflow-2dev", ("cpu", "3f2a9c1d", "tensorflow-2dev")),
+])
+def test_folders_with_tags_and_runtimes_load(tmp_path, folder, parts):
+    assert R.parse_folder(folder) == parts
+    _write(tmp_path, folder, _cell(profile=parts[0]))
+    assert [c["profile"] for c in R.load_cells(tmp_path, folder)] == [parts[0]]
+
+
+@pytest.mark.parametrize("folder", ["tiny+xyz", "tiny+6215388c+1234abcd", "tiny@", "+6215388c", "a/b"])
+def test_other_folder_names_are_refused(tmp_path, folder):
+    with pytest.raises(R.ResultsError, match="not a results folder name"):
+        R.load_cells(tmp_path, folder)
+
+
+def test_a_cell_of_another_profile_is_refused_under_a_tagged_folder(tmp_path):
+    _write(tmp_path, "tiny+6215388c", _cell(profile="smoke"))
+    with pytest.raises(R.ResultsError, match="belongs to profile 'smoke', found under 'tiny'"):
+        R.load_cells(tmp_path, "tiny+6215388c")
+
+
+def test_the_description_is_not_part_of_the_experiment(tmp_path):
+    other = _cell("elu")
+    other["config"]["description"] = "reworded"
+    _write(tmp_path, "p", _cell())
+    _write(tmp_path, "p", other)
+    assert len(R.load_cells(tmp_path, "p")) == 2
+    other["config"]["batch_size"] = 16
+    _write(tmp_path, "p", other)
+    with pytest.raises(R.ResultsError, match="different configs"):
+        R.load_cells(tmp_path, "p")
+
+
+# --- 4. backends -----------------------------------------------------------------
+
+def test_backends_never_mix_in_one_folder(tmp_path):
+    _write(tmp_path, "p", _cell("relu"))                              # schema 2: TensorFlow
+    _write(tmp_path, "p", _cell("elu", schema=3, backend="tensorflow"))
+    assert {R.backend(c) for c in R.load_cells(tmp_path, "p")} == {"tensorflow"}
+    _write(tmp_path, "p", _cell("elu", seed=1, schema=3, backend="jax"))
+    with pytest.raises(R.ResultsError, match=r"2 different backends.*tensorflow: elu-seed0.json, relu-seed0.json; "
+                                             r"jax: elu-seed1.json"):
+        R.load_cells(tmp_path, "p")
+
+
+# --- 5. partial sweeps -------------------------------------------------------------
+
+def test_a_partial_sweep_says_what_is_missing(tmp_path):
+    results = _copy(tmp_path, drop=[f"overfit/relu-seed{k}.json" for k in range(3)])
+    sweep = R.load_sweep(results, "overfit")
+    assert sweep.missing == [("relu", 0), ("relu", 1), ("relu", 2)] and sweep.planned == 32
+    note = R.incomplete_note(sweep, str.upper)
+    assert "3 of its 32 planned cells are missing (RELU seeds 0, 1, 2)" in note
+    assert R.incomplete_note(R.load_sweep(COMMITTED, "overfit")) == ""
+
+
+def test_reruns_of_a_missing_committed_cell_are_not_compared(tmp_path):
+    rerun = json.loads((ROOT / "data/reproducibility/cross_isa_overfit_float32.json").read_text())
+    results = _copy(tmp_path, drop=["overfit/relu-seed0.json"])
+    cells = R.load_sweep(results, "overfit").trained_cells
+    assert reproduction.committed_cell(rerun, cells) is None
+    assert "no finished cell to hold its" in reproduction.not_compared(rerun, "ReLU")
+    assert reproduction.committed_cell(rerun, R.load_cells(COMMITTED, "overfit"))["seed"] == 0
+
+
+def test_statistics_of_a_partial_sweep():
+    final = pd.DataFrame({"activation": ["relu", "relu", "elu"], "seed": [0, 1, 2], "test_error": [0.3, 0.31, 0.28],
+                          "train_eval_error": [0.0, 0.0, 0.0]})
+    table = summary_table(final, ["relu", "lrelu_1/5.5", "elu"])       # no Leaky ReLU at all
+    assert list(table.index) == ["relu", "elu"]
+    assert list(summary_table(final, ["gelu"]).index) == []
+    row = paired_comparison(final, arms=["elu"]).loc["elu"]            # no seed in common with ReLU
+    assert row["seeds"] == 0 and "no seed in common with ReLU" in verdict(row, "ReLU", "ELU")
+
+
+def test_origin_sentence_names_the_commits_and_says_the_runner_changed(tmp_path):
+    cpu, of = R.load_cells(COMMITTED, "cpu"), R.load_cells(COMMITTED, "overfit")
+    old = R.origin_sentence({"regime 1": cpu, "regime 2": of})
+    for commit in {c["provenance"]["git"]["commit"][:10] for c in cpu + of}:
+        assert commit in old
+    assert "(regime 1)" in old and "the runner has since changed" in old.lower()
+    assert "new data stream" in old and "replace them" in old
+    new = [_cell(schema=3, backend="jax")]
+    assert R.origin_sentence({"regime 1": new}) == ("The committed results were made by the current runner, "
+                                                      "with jax, at commit 0123456789.")
+
+
+# --- 5 and 6. the training chapter on partial results ---------------------------------
+
+def _execute_chapter(chapter: str, results: Path):
+    """Execute ``chapters/<chapter>.md`` from chapters/, reading ``results``; the notebook."""
+    import jupytext
+    from nbclient import NotebookClient
+    nb = jupytext.read(ROOT / "chapters" / f"{chapter}.md")
+    committed = 'RESULTS = Path("../data/results")'
+    cells = [c for c in nb.cells if c.cell_type == "code" and committed in c.source]
+    assert len(cells) == 1, "the chapter names its results folder in one place"
+    cells[0].source = cells[0].source.replace(committed, f"RESULTS = Path({str(results)!r})")
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
+    return nb
+
+
+def _markdown(nb) -> str:
+    return "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []))
+
+
+def _glued(nb, name):
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            if o.get("metadata", {}).get("scrapbook", {}).get("name") == name:
+                return next(v for k, v in o["data"].items() if k.endswith("text/plain"))
+    raise KeyError(name)
+
+
+def _shard_2_of_4(results):
+    """What a merged folder lacks when its shard 2/4 never arrived: every fourth cell from the second,
+    in the runner's seed-major order (arms at the seeds, then the extra seeds)."""
+    config = json.loads((results / "overfit" / "relu-seed0.json").read_text())["config"]
+    order = [(a, s) for s in config["seeds"] for a in config["arms"]]
+    extra = config["extra_seeds"]
+    order += [(a, s) for s in sorted({s for v in extra.values() for s in v}) for a in config["arms"]
+              if s in extra.get(a, [])]
+    for a, s in order[1::4]:
+        (results / "overfit" / f"{a.replace('/', '_')}-seed{s}.json").unlink()
+    return [f"{a} seed {s}" for a, s in order[1::4]]
+
+
+GAPS = {
+    "one shard missing": (_shard_2_of_4, ["ReLU seeds 0, 1, 2", "overfit ReLU seed 0**: this results folder has no"]),
+    "only PReLU's diverged seed": (lambda r: [(r / f"overfit/prelu-seed{k}.json").unlink() for k in (0, 1)],
+                                   ["PReLU seeds 0, 1", "PReLU seed 2 (epoch 3)"]),
+    "no Leaky ReLU (a = 5.5)": (lambda r: [(r / f"overfit/lrelu_1_5.5-seed{k}.json").unlink() for k in range(5)],
+                                ["Leaky ReLU (a = 5.5) seeds 0, 1, 2, 3, 4"]),
+    "a diverged cpu cell": (_make_cpu_elu_diverge, ["Diverged cell** in the `cpu` sweep: ELU seed 0 (epoch 2)"]),
+}
+
+
+@pytest.mark.parametrize("gap", GAPS)
+def test_training_chapter_runs_on_a_partial_results_folder(tmp_path, gap):
+    damage, expected = GAPS[gap]
+    results = _copy(tmp_path)
+    damage(results)
+    nb = _execute_chapter("training", results)      # an error in any cell raises here
+    text = _markdown(nb)
+    for fragment in expected:
+        assert fragment in text, (gap, fragment)
+    if gap == "a diverged cpu cell":  # ELU - ReLU over the seeds that trained, not flipped by the diverged one
+        assert _glued(nb, "tr_cpu_elu_vs_relu").strip("'\"").startswith("-")
+    else:
+        assert "is not complete" in text
+    assert "+nan pp" not in text
+
+
+def test_training_chapter_checks_cells_against_each_other_and_names_their_code():
+    source = (ROOT / "chapters" / "training.md").read_text()
+    assert "get_profile" not in source and "check_profile" not in source
+    assert "{glue:text}`tr_origin`" in source and "results.origin_sentence(" in source
+    for profile in ("cpu", "overfit"):  # the committed cells agree with each other: one config, data set, backend
+        cells = R.load_cells(COMMITTED, profile)
+        assert R.code_commits(cells) and not any("unknown" in c or "dirty" in c for c in R.code_commits(cells))

@@ -206,11 +206,9 @@ def test_model_kwargs_table_matches_the_models():
     ({"step_epochs": []}, "schedule 'step' needs step_epochs (non-empty) and step_factor"),
     ({"step_epochs": [8, 5]}, "optimizer.step_epochs: [8, 5] is not strictly increasing"),
     ({"step_epochs": [5, 5]}, "optimizer.step_epochs: [5, 5] is not strictly increasing"),
-    ({"step_epochs": [5, 10]}, "optimizer.step_epochs: 10 is not below the 10 epochs"),
-    ({"step_epochs": [5, 12.5]}, "optimizer.step_epochs: 12.5 is not below the 10 epochs"),
-    ({"warmup_epochs": 10}, "optimizer.warmup_epochs: 10 is not below the 10 epochs"),
+    ({"warmup_epochs": 10.5}, "optimizer.warmup_epochs: 10.5 is more than the 10 epochs"),
     ({"schedule": "constant", "warmup_epochs": 1}, "optimizer.warmup_epochs: 1 with schedule 'constant'"),
-    ({"schedule": "cosine", "warmup_epochs": 11}, "optimizer.warmup_epochs: 11 is not below the 10 epochs"),
+    ({"schedule": "cosine", "warmup_epochs": 11}, "optimizer.warmup_epochs: 11 is more than the 10 epochs"),
 ])
 def test_schedule_settings_that_would_be_ignored_or_break_are_refused(tiny, optimizer, message):
     stepper = P.get_profile("stepper")
@@ -294,7 +292,8 @@ def test_description_and_the_plan_are_not_part_of_the_experiment():
     assert P.experiment_identity(reworded) == identity
     assert P.effective_overrides("paper", {"description": "another text"}) == {}
     assert P.profile_folder("paper", {"description": "another text"}) == "paper"
-    assert P.profile_folder("paper", {"seeds": [7], "arms": ["relu"]}) == "paper"  # like --seeds, --activations
+    # another plan of the same experiment: its own folder, but no cell of it is stale against the profile
+    assert P.effective_overrides("paper", {**reworded, "model": "nin"}) == {"arms": ["relu"], "seeds": [7]}
 
 
 def test_identity_fills_defaults_and_is_canonical():
@@ -352,16 +351,37 @@ def test_equal_experiments_get_equal_tags_and_different_ones_different_tags():
 def test_overrides_tag_with_and_without_the_profile():
     over = {"epochs": 1, "arms": ["relu"], "optimizer.learning_rate": 1}
     tag = P.overrides_tag(over, "cpu")
+    assert P.effective_overrides("cpu", over) == {"arms": ["relu"], "epochs": 1, "optimizer.learning_rate": 1.0}
     assert P.profile_folder("cpu", over) == f"cpu+{tag}"
-    assert P.overrides_tag(over) == tag == P.overrides_tag({"epochs": 1, "optimizer": {"learning_rate": 1.0}})
+    assert P.overrides_tag(over) == tag == P.overrides_tag({**over, "optimizer.learning_rate": 1.0})
     assert P.overrides_tag({"epochs": 3}, "cpu") == P.overrides_tag({})  # no change
-    assert P.effective_overrides("cpu", None) == {}
+    assert P.effective_overrides("cpu", None) == {} == P.effective_overrides("cpu", {"description": "x"})
+
+
+@pytest.mark.parametrize("over", [
+    {"epochs": 1, "optimizer": {"name": "sgd", "learning_rate": 1, "momentum": 0.5, "nesterov": False,
+                                "schedule": "step", "step_epochs": [0.5], "step_factor": 0.5}},
+    {"model_kwargs": {"width": 16}, "init": "he", "later_arms.tanh": [0, 3], "extra_seeds.relu": [9]},
+    {"model": "nin", "model_kwargs": {"dropout": 0.5}, "seeds": [1, 0]},
+])
+def test_effective_overrides_apply_again_to_the_same_result(over):
+    """The runner records and reuses the effective overrides: they must mean the same."""
+    changed = P.effective_overrides("cpu", over)
+    assert P.effective_overrides("cpu", changed) == changed
+    assert P.profile_folder("cpu", changed) == P.profile_folder("cpu", over) != "cpu"
+    assert P.plan("cpu", overrides=changed) == P.plan("cpu", overrides=over)
+    assert (P.experiment_identity(P.get_profile("cpu", changed))
+            == P.experiment_identity(P.get_profile("cpu", over)))
+    json.dumps(changed, allow_nan=False)  # plain JSON, as it is stored in every result
 
 
 def test_a_removed_setting_is_part_of_the_tag():
     changed = P.effective_overrides("cpu", {"model_kwargs": {"width": 32, "dropout": 0.25}})
-    assert changed == {"model_kwargs.weight_decay": None}
+    assert changed == {"model_kwargs": {"width": 32, "dropout": 0.25}}  # the group, whole: it lost weight_decay
     assert P.profile_folder("cpu", {"model_kwargs": {"width": 32, "dropout": 0.25}}) != "cpu"
+    to_cosine = P.effective_overrides("paper", {"optimizer.schedule": "cosine"})  # steps do nothing there
+    assert to_cosine == {"optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": False,
+                                       "warmup_epochs": 1.0, "schedule": "cosine"}}
 
 
 # --------------------------------------------------------------------------

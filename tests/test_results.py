@@ -128,6 +128,23 @@ def test_an_unfinished_schema_2_cell_is_still_refused(tmp_path):
         R.load_cells(tmp_path, "p")
 
 
+def test_the_runners_own_files_load_whether_they_finished_or_diverged(tmp_path, monkeypatch):
+    """What ``actbook.experiment run --set ...`` writes is what load_sweep reads: a ``+tag`` folder
+    of schema-3 files, a diverged cell stopped at its first non-finite loss."""
+    from synthetic import TINY, synthetic_cifar, write_profiles
+    from actbook import experiment as E
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "profiles.json", tiny=TINY))
+    data = synthetic_cifar()
+    for over, outcome in (({"epochs": 2}, "finished"), ({"epochs": 2, "optimizer.learning_rate": 1e6}, "diverged")):
+        path = E.run("tiny", tmp_path / "res", arms=["relu"], data=data, progress=False, overrides=over)[0]
+        assert R.parse_folder(path.parent.name)[:2] == ("tiny", path.parent.name.split("+")[1])
+        assert R.result_problems(json.loads(path.read_text())) == []
+        sweep = R.load_sweep(tmp_path / "res", path.parent.name)
+        assert [R.outcome(c) for c in sweep.cells] == [outcome]
+        assert len(sweep.final) == (outcome == "finished") and len(sweep.diverged) == (outcome == "diverged")
+    assert len(sweep.cells[0]["history"]) == sweep.diverged.diverged_epoch[0]  # it stopped there
+
+
 # --- 2. malformed fields ---------------------------------------------------------
 
 MALFORMED = {
@@ -152,6 +169,7 @@ MALFORMED = {
     "train_loss a string": lambda c: c["history"][0].update(train_loss="1.0"),
     "row without train_loss": lambda c: c["history"][1].pop("train_loss"),
     "overrides a list": lambda c: c.update(overrides=[]),
+    "diagnostics a list": lambda c: c.update(diagnostics=[]),
     "schema a string": lambda c: c.update(schema="2"),
     "no history": lambda c: c.pop("history"),
 }
@@ -279,6 +297,7 @@ def test_origin_sentence_names_the_commits_and_says_the_runner_changed(tmp_path)
     assert "(regime 1)" in old and "the runner has since changed" in old.lower()
     assert "new data stream" in old and "replace them" in old
     new = [_cell(schema=3, backend="jax")]
+    assert "those of regime 1 with the earlier TensorFlow runner" in R.origin_sentence({"regime 1": cpu, "regime 2": new})
     assert R.origin_sentence({"regime 1": new}) == ("The committed results were made by the current runner, "
                                                       "with jax, at commit 0123456789.")
 

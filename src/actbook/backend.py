@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["BackendError", "name", "keras_module", "setup", "seed_everything", "requested_devices",
-           "distribution_scope", "describe", "runtime_tag", "BACKENDS"]
+           "distribution_scope", "describe", "runtime_tag", "feed", "BACKENDS"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEVICES_VAR = "ACTBOOK_DEVICES"
@@ -131,6 +131,36 @@ def seed_everything(seed: int) -> None:
     """Python's, NumPy's and the backend's global seeds (the layers own their generators)."""
     keras = keras_module()
     keras.utils.set_random_seed(seed)
+
+
+def feed(batches):
+    """What ``fit`` and ``evaluate`` are given for a ``keras.utils.PyDataset``.
+
+    On TensorFlow it is wrapped in ``tf.data`` by hand, with tf.data's graph
+    rewrites and autotuning off and a fixed two-batch prefetch: the graph
+    rewrites Keras's own wrapper triggers log a C++ error from TensorFlow
+    2.21's op registry ("NodeDef mentions attribute use_unbounded_threadpool")
+    on large evaluation sets, which would land on the book's pages. The
+    batches and their order are the same either way. Other backends take
+    the PyDataset as it is.
+    """
+    if name() != "tensorflow":
+        return batches
+    import tensorflow as tf
+    first_x, first_y = batches[0]
+    signature = (tf.TensorSpec((None, *first_x.shape[1:]), tf.as_dtype(first_x.dtype)),
+                 tf.TensorSpec((None,), tf.as_dtype(first_y.dtype)))
+
+    def generate():
+        for i in range(len(batches)):
+            yield batches[i]
+
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 # --------------------------------------------------------------------------

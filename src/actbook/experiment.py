@@ -116,6 +116,11 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     config = get_profile(profile, overrides)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     cells = plan(profile, arms, seeds, shard, overrides)
+    from actbook import backend as B
+    try:
+        B.setup(config["threads"])  # before anything starts the backend's runtime
+    except B.BackendError as e:
+        raise UsageError(str(e)) from None
     devices, tag = _runtime()
     folder = Path(results) / P.profile_folder(profile, overrides, tag)
     paths = {c: result_path(results, c, overrides, tag) for c in cells}
@@ -131,17 +136,12 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     if not todo:
         return [paths[c] for c in cells]
     check_writable(folder)
-    from actbook import backend as B
     if B.name() == "tensorflow":
         from actbook.precision import PrecisionUnsupported, check_supported
         try:
             check_supported(config["precision"])
         except PrecisionUnsupported as e:
             raise UsageError(str(e)) from None
-    try:
-        B.setup(config["threads"])
-    except B.BackendError as e:
-        raise UsageError(str(e)) from None
     from actbook import data as D
     from actbook.files import LockBusy, cell_lock
     from actbook.train import run_cell

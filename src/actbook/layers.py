@@ -3,20 +3,22 @@ and the factory that builds the activation of every arm.
 
 Each arm differs from the others only in the layer :func:`make_activation`
 returns, so a model built from it compares activations and nothing else.
+The layers use ``keras.ops`` and ``keras.random`` only, so they run on every
+Keras backend.
 """
 
 from __future__ import annotations
 
 import math
 
-from actbook import tf_runtime  # noqa: F401  (TensorFlow first, without start-up noise)
 import keras
 from keras import ops
 
 from actbook import activations as A
 from actbook import arms as _arms
 
-__all__ = ["RANDOM_BITS", "RANDOM_LEVELS", "RReLU", "RandomSlopeReLU", "ChannelPReLU", "make_activation", "kernel_initializer"]
+__all__ = ["RANDOM_BITS", "RANDOM_LEVELS", "DRAWS_PER_WORD", "RReLU", "RandomSlopeReLU", "ChannelPReLU",
+           "make_activation", "kernel_initializer"]
 
 
 def _check_bool(value, name: str) -> bool:
@@ -26,29 +28,29 @@ def _check_bool(value, name: str) -> bool:
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-#: Random bits per RReLU draw (one uint8 per element) and the equally likely
-#: values a draw takes.
+#: Random bits per RReLU draw and the equally likely values a draw takes.
 RANDOM_BITS = 8
 RANDOM_LEVELS = 2 ** RANDOM_BITS
+#: Draws taken from one random integer of ``keras.random.randint`` (24 random bits).
+DRAWS_PER_WORD = 3
 
 
-def _uniform_levels(shape, lower, upper, seed_generator):
-    """``RANDOM_LEVELS`` equally likely midpoints of ``[lower, upper)``, float32.
+def _random_levels(shape, seed_generator):
+    """Independent integers uniform on ``0 .. RANDOM_LEVELS - 1`` (int32), of ``shape``.
 
-    The seed is drawn from ``seed_generator`` exactly as ``keras.random.uniform``
-    draws it (one step of its state per call), so checkpoints and resumes see
-    the same generator state as before.
+    Why three from each integer: every integer ``keras.random.randint``
+    returns costs the generator at least one 32-bit word whatever its range,
+    so one integer below ``2**24`` gives :data:`DRAWS_PER_WORD` draws for
+    the price of one. One call, so ``seed_generator`` advances one step.
     """
-    tf = tf_runtime.tf
-    seed = seed_generator.next()
-    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)  # as Keras's TF backend does
-    n = tf.reduce_prod(tf.cast(shape, tf.int32))
-    per_word = 32 // RANDOM_BITS  # draws per 32-bit Philox word
-    words = tf.random.stateless_uniform([(n + per_word - 1) // per_word], seed, minval=None, maxval=None,
-                                        dtype=tf.uint32)
-    k = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint8), [-1])[:n], shape)
-    step = (upper - lower) / RANDOM_LEVELS
-    return lower + step * (tf.cast(k, tf.float32) + 0.5)
+    n = math.prod(shape)
+    words = keras.random.randint((-(-n // DRAWS_PER_WORD),), 0, 2 ** (RANDOM_BITS * DRAWS_PER_WORD),
+                                 seed=seed_generator)
+    mask = RANDOM_LEVELS - 1
+    levels = ops.concatenate([ops.bitwise_and(words, mask),
+                              ops.bitwise_and(ops.right_shift(words, RANDOM_BITS), mask),
+                              ops.right_shift(words, 2 * RANDOM_BITS)])
+    return ops.reshape(levels[:n], shape)
 
 
 class _RandomNegativeSlope(keras.layers.Layer):
@@ -77,46 +79,46 @@ class _RandomNegativeSlope(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
-    def _draw(self, inputs, lower, upper):
-        """One random number per position of the noise shape, on a grid of
-        :data:`RANDOM_LEVELS` equally likely values (the midpoints of equal
-        cells of ``[lower, upper)``), in float32.
+    def _draw(self, inputs):
+        """The random numbers of a training call: ``lower + step * (k + 1/2)``,
+        ``step = (upper - lower) / RANDOM_LEVELS``, ``k`` uniform on
+        ``0 .. RANDOM_LEVELS - 1`` (the midpoints of :data:`RANDOM_LEVELS`
+        equal cells of ``[lower, upper)``), one per position of the noise
+        shape; computed in float32 (float64 for float64 inputs) and returned
+        in the inputs' dtype.
 
-        Why a grid: per element, the random-number generator was the largest
-        part of RReLU's extra cost (a layer-level timing: about 60 % of
-        the time one RReLU layer's forward and backward pass took). Philox
-        produces 32 random bits per word; a float32 uniform spends a whole
-        word per element, while 8-bit levels take four elements from one
-        word, a quarter of the generator's work. The step-time ratios with
-        the grid are measured by ``benchmarks/bench_step.py``.
-
-        In float32, 256 levels put the divisor's distribution within 1/512 of
-        U(lower, upper) in CDF, closer than rounding a continuous draw to
-        bf16 keeps it (bf16 holds 193 values in [3, 8], up to 1/320 away in
-        CDF); ``tests/test_layers.py`` checks this. The grid is not invisible:
-        a Kolmogorov-Smirnov test on a few hundred thousand draws notices it.
-        Under bf16 mixed precision the layer rounds the draws to bf16
-        afterwards, which coarsens them somewhat more than rounding a
-        continuous draw would.
+        Why a grid: per element, drawing the random numbers is most of what
+        RReLU adds to a Leaky ReLU, and an 8-bit level lets one random integer
+        serve :data:`DRAWS_PER_WORD` elements. The law stays within
+        ``1 / (2 * RANDOM_LEVELS)`` of U(lower, upper) in CDF, closer than
+        bf16 rounding of a continuous draw (``tests/test_layers.py``).
         """
         shape = ops.shape(inputs)
         if self.shared_axes is not None:
             shape = A.noise_shape(shape, self.shared_axes)
-        return _uniform_levels(shape, lower, upper, self.seed_generator)
+        k = _random_levels(shape, self.seed_generator)
+        dtype = "float64" if keras.backend.standardize_dtype(inputs.dtype) == "float64" else "float32"
+        step = (self.upper - self.lower) / RANDOM_LEVELS
+        return ops.cast(ops.cast(k, dtype) * step + (self.lower + step / 2), inputs.dtype)
 
     def _scale(self, inputs, r):
-        """The negative branch given the random number ``r`` (divisor or slope)."""
+        """The negative branch given ``r`` (divisor or slope), exact for ``r = 1``.
+
+        An operator, not ``ops.divide`` or ``ops.multiply``: every backend then
+        takes a Python float at full precision (``ops`` would make it a
+        float32 tensor on PyTorch first).
+        """
         raise NotImplementedError
 
     def call(self, inputs, training=None):
         training = False if training is None else _check_bool(training, "training")
-        if training:
-            r = ops.cast(self._draw(inputs, self.lower, self.upper), inputs.dtype)
-        else:
-            # A Python float keeps full precision in float64 (ops.cast would
-            # go through a float32 tensor first).
-            r = (self.lower + self.upper) / 2
-        return ops.where(inputs > 0, inputs, self._scale(inputs, r))
+        if not training:
+            # A Python float keeps full precision in float64 (see _scale).
+            return ops.where(inputs > 0, inputs, self._scale(inputs, (self.lower + self.upper) / 2))
+        # Scaling by exactly 1 where x > 0 instead of selecting x there: the
+        # same numbers, and the backward pass is one product instead of a
+        # selection between two branches.
+        return self._scale(inputs, ops.where(inputs > 0, 1.0, self._draw(inputs)))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -142,12 +144,7 @@ class RReLU(_RandomNegativeSlope):
     DEFAULT_BOUNDS = (A.RRELU_LOWER, A.RRELU_UPPER)
 
     def _scale(self, inputs, a):
-        # Divide by a, not multiply by a slope drawn uniformly: 1/a is not
-        # uniform. With shared draws the reciprocal is taken on the small
-        # noise tensor and broadcast as a product (cheaper than a division
-        # over the whole activation; they differ by at most one rounding).
-        if self.shared_axes is not None and not isinstance(a, (int, float)):
-            return inputs * (1 / a)
+        # Divide by a, not multiply by a slope drawn uniformly: 1/a is not uniform.
         return inputs / a
 
 

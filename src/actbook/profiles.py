@@ -7,13 +7,14 @@ a JSON file of your own named by ``ACTBOOK_PROFILES``); a *cell* is one
 typo or a bad value is one clear message per problem, never a silently
 different experiment.
 
-Two configs make the same numbers when their :func:`experiment_identity` is
-equal: that, not the whole config, is what says whether a result on disk is
-stale. Results live in one folder per experiment (:func:`profile_folder`)::
+Two configs train a cell to the same numbers when their
+:func:`experiment_identity` is equal: that, not the whole config, says
+whether a result on disk is stale. Results live in one folder per profile,
+overrides and runtime (:func:`profile_folder`)::
 
     <profile>[+<tag>][@<runtime>]      e.g.  paper   paper+3f2a9c1d   paper+3f2a9c1d@jax
 
-``<tag>`` hashes what ``--set`` changed in the experiment
+``<tag>`` hashes what ``--set`` changed in the profile
 (:func:`effective_overrides`), ``<runtime>`` names a Keras backend or device
 layout other than the default; :func:`split_folder` reads a name back.
 """
@@ -35,6 +36,7 @@ from pathlib import Path
 import jsonschema
 
 from actbook import arms
+from actbook.architectures import MODEL_KWARGS  # the model_kwargs each model takes
 from actbook.data import CLASSES, PER_CLASS
 
 __all__ = ["UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "load_profiles", "shipped_profiles", "get_profile",
@@ -49,15 +51,11 @@ MAX_PROFILES_BYTES = 1_000_000
 TRAIN_IMAGES = PER_CLASS["train"] * len(CLASSES)  # CIFAR-10: 50,000
 TEST_IMAGES = PER_CLASS["test"] * len(CLASSES)    # 10,000
 
-#: The ``model_kwargs`` each model of :mod:`actbook.models` takes (its
-#: keyword arguments other than the arm, classes, seed and init).
-MODEL_KWARGS = {"small_cnn": ("width", "dropout", "weight_decay"), "nin": ("dropout", "weight_decay")}
-
 #: What the runner uses for an optional setting a profile leaves out.
 DEFAULTS = {"init": "he", "eval_every": 1, "train_eval_size": None, "optimizer.warmup_epochs": 0.0}
 
 #: Settings that choose which cells a profile has, not what any cell computes.
-PLAN_KEYS = ("description", "arms", "seeds", "extra_seeds", "later_arms")
+PLAN_KEYS = ("arms", "seeds", "extra_seeds", "later_arms")
 
 
 class UsageError(ValueError):
@@ -160,8 +158,8 @@ def _rules(config: dict) -> list[str]:
                             f"(it takes {', '.join(MODEL_KWARGS[model])})")
     epochs, opt = config["epochs"], config["optimizer"]
     warmup = opt.get("warmup_epochs", 0)
-    if warmup and warmup >= epochs:
-        problems.append(f"optimizer.warmup_epochs: {warmup} is not below the {epochs} epochs")
+    if warmup and warmup > epochs:  # the peak would never be reached
+        problems.append(f"optimizer.warmup_epochs: {warmup} is more than the {epochs} epochs")
     if opt["schedule"] == "constant" and warmup:
         problems.append(f"optimizer.warmup_epochs: {warmup} with schedule 'constant', which has no warm-up "
                         f"(use 'cosine' or 'step', or set it to 0)")
@@ -171,8 +169,8 @@ def _rules(config: dict) -> list[str]:
             problems.append("optimizer: schedule 'step' needs step_epochs (non-empty) and step_factor")
         if steps and any(b <= a for a, b in zip(steps, steps[1:])):
             problems.append(f"optimizer.step_epochs: {steps} is not strictly increasing")
-        if steps and max(steps) >= epochs:
-            problems.append(f"optimizer.step_epochs: {max(steps)} is not below the {epochs} epochs")
+        # Decays at or after the last epoch are allowed: a shortened run of a
+        # long schedule (``paper --set epochs=1``) simply does not reach them.
     measured, trained = config.get("train_eval_size"), config["train_size"] or TRAIN_IMAGES
     if measured is not None and measured > trained:
         problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
@@ -183,8 +181,8 @@ def validate(name: str, config) -> dict:
     """``config`` if it is a valid profile, else :class:`UsageError` listing every problem.
 
     Beyond :data:`SCHEMA`: no NaN or infinity anywhere; ``model_kwargs`` only
-    the model takes; warm-up below the epochs and only for a schedule that has
-    one; ``step_epochs`` non-empty, strictly increasing and below the epochs;
+    the model takes; warm-up at most the epochs and only for a schedule that
+    has one; ``step_epochs`` non-empty and strictly increasing;
     ``train_eval_size`` at most the training images.
     """
     if not SAFE_NAME.match(str(name)):
@@ -356,34 +354,44 @@ def _canonical(value, schema: dict):
     return value
 
 
-def experiment_identity(config: dict) -> dict:
-    """What a cell's numbers depend on, in canonical form: compare these, not configs.
-
-    The config without the settings that only choose cells
-    (:data:`PLAN_KEYS`: description, arms, seeds, extra and later seeds),
-    with :data:`DEFAULTS` filled in for optional settings left out, without
-    ``step_epochs``/``step_factor`` under a schedule other than ``step``, and
-    with whole numbers in number-typed fields as floats. Two configs whose
-    identities are equal train the same cells to the same numbers (given the
-    cell's arm and seed, the code and the runtime); a result whose stored
-    config has another identity than the profile's is stale.
-    Safe on any stored config (no validation).
-    """
+def _canonical_config(config):
+    """The config as it acts: no ``description`` (prose), :data:`DEFAULTS`
+    filled in, no ``step_epochs``/``step_factor`` under a schedule other than
+    ``step`` (they do nothing there), whole numbers in number-typed fields as
+    floats. Safe on any stored config (no validation)."""
     if not isinstance(config, dict):
         return config
-    identity = {k: copy.deepcopy(v) for k, v in config.items() if k not in PLAN_KEYS}
+    out = {k: copy.deepcopy(v) for k, v in config.items() if k != "description"}
     for key, default in DEFAULTS.items():
         *group, leaf = key.split(".")
-        node = identity
+        node = out
         for part in group:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.setdefault(leaf, default)
-    opt = identity.get("optimizer")
+    opt = out.get("optimizer")
     if isinstance(opt, dict) and opt.get("schedule") != "step":
         opt.pop("step_epochs", None)
         opt.pop("step_factor", None)
-    return _canonical(identity, SCHEMA)
+    return _canonical(out, SCHEMA)
+
+
+def experiment_identity(config: dict) -> dict:
+    """What a cell's numbers depend on, in canonical form: compare these, not configs.
+
+    The config without its ``description`` and without the settings that
+    only choose which cells there are (:data:`PLAN_KEYS`: arms, seeds, extra
+    seeds, later arms), with :data:`DEFAULTS` filled in for optional settings
+    left out, without ``step_epochs``/``step_factor`` under a schedule other
+    than ``step``, and with whole numbers in number-typed fields as floats.
+    Two configs with equal identities train a cell (an arm at a seed) to the
+    same numbers, given the code and the runtime; a stored result whose
+    config has another identity than the profile's is stale. Safe on any
+    stored config (no validation); ``json.dumps(..., sort_keys=True)`` of it
+    is a stable fingerprint.
+    """
+    out = _canonical_config(config)
+    return {k: v for k, v in out.items() if k not in PLAN_KEYS} if isinstance(out, dict) else out
 
 
 def _leaves(value: dict, prefix: str = "") -> dict:
@@ -402,42 +410,44 @@ def _same(a, b) -> bool:
 
 
 def effective_overrides(profile: str, overrides: dict | None = None) -> dict:
-    """What ``overrides`` change in the experiment of ``profile``: the changed
-    leaves of the resulting :func:`experiment_identity`, as dotted keys.
+    """What ``overrides`` change in ``profile``: the changed settings of the
+    resulting config against the profile's, canonical, ready to apply again.
 
-    ``{"epochs": 50}`` on a 50-epoch profile -> ``{}``; ``{"optimizer":
-    {..., "learning_rate": 1}}`` -> ``{"optimizer.learning_rate": 1.0}``. A
-    setting the overrides remove is ``None``. Equal resulting experiments give
-    equal dicts, whatever keys were used to get there.
+    Dotted keys of the changed leaves (``{"optimizer.learning_rate": 1.0}``),
+    compared as the configs act (description left out, defaults filled in,
+    numbers in number-typed fields as floats); a group that lost a setting
+    (``model_kwargs`` without ``weight_decay``) is given whole. ``{"epochs":
+    50}`` on a 50-epoch profile -> ``{}``. Equal resulting configs give equal
+    dicts, whatever keys were used to get there, and
+    ``effective_overrides(p, effective_overrides(p, o)) == effective_overrides(p, o)``.
     """
     base = get_profile(profile)
     if not overrides:
         return {}
-    before = _leaves(experiment_identity(base))
-    after = _leaves(experiment_identity(validate(profile, apply_overrides(base, overrides))))
-    return {k: after.get(k) for k in sorted(set(before) | set(after)) if not _same(before.get(k), after.get(k))
-            or (k in before) != (k in after)}
-
-
-def _as_leaves(overrides: dict) -> dict:
-    """Raw overrides as canonical dotted leaves, settings that only choose cells left out."""
-    out = {}
-    for key, value in _leaves(overrides).items():
-        parts = key.split(".")
-        if parts[0] not in PLAN_KEYS:
-            out[key] = _canonical(value, _schema_at(parts))
-    return out
+    before = _canonical_config(base)
+    after = _canonical_config(validate(profile, apply_overrides(base, overrides)))
+    old, new = _leaves(before), _leaves(after)
+    changed = {k: v for k, v in new.items() if k not in old or not _same(v, old[k])}
+    for group in {k.split(".")[0] for k in old if k not in new}:
+        changed = {k: v for k, v in changed.items() if k.split(".")[0] != group}
+        changed[group] = after.get(group, {})
+    return dict(sorted(changed.items()))
 
 
 def overrides_tag(overrides: dict, profile: str | None = None) -> str:
-    """Short stable hash of what overrides change: ``{"epochs": 1}`` -> ``"3f2a9c1d"``.
+    """Short stable hash of overrides: ``{"epochs": 1}`` -> ``"3f2a9c1d"``.
 
-    With ``profile``, the tag of :func:`effective_overrides` (no-ops dropped),
-    which is what :func:`profile_folder` uses. Without, ``overrides`` are
-    taken as given (dotted or nested, numbers made canonical), so the tag is
-    the same as the folder's whenever every override changes its setting.
+    With ``profile``, the tag of :func:`effective_overrides` (what
+    :func:`profile_folder` uses: no-ops dropped, ``1`` and ``1.0`` alike in a
+    number field). Without, of ``overrides`` as given, with numbers made
+    canonical and the description left out: the same tag whenever they are
+    already effective overrides.
     """
-    changed = effective_overrides(profile, overrides) if profile is not None else _as_leaves(overrides or {})
+    if profile is not None:
+        changed = effective_overrides(profile, overrides)
+    else:
+        changed = {k: _canonical(v, _schema_at(k.split("."))) for k, v in (overrides or {}).items()
+                   if k != "description"}
     for where, v in _non_finite(changed):
         raise UsageError(f"--set {where}: {json.dumps(v)} is not a finite number")
     return hashlib.sha256(json.dumps(changed, sort_keys=True, allow_nan=False).encode()).hexdigest()[:8]
@@ -459,7 +469,7 @@ _TAG = re.compile(r"^[0-9a-f]{8}$")
 
 def profile_folder(profile: str, overrides: dict | None = None, runtime: str | None = "") -> str:
     """Where a profile's results live under the results folder: ``paper``;
-    ``paper+3f2a9c1d`` when overrides change the experiment
+    ``paper+3f2a9c1d`` when overrides change the profile
     (:func:`effective_overrides`; no-op overrides keep ``paper``);
     ``paper@jax`` or ``paper+3f2a9c1d@jax`` for another ``runtime`` (a Keras
     backend, a device layout: any safe name), so different experiments never mix."""

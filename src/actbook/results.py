@@ -42,6 +42,9 @@ SCHEMAS = (1, 2, 3)
 BACKENDS = ("tensorflow", "jax", "torch")
 OUTCOMES = ("finished", "diverged")
 REQUIRED = ("profile", "activation", "seed", "config", "history", "provenance")
+#: The numbers of a history row (null where an epoch did not measure one, or the loss was not finite).
+METRICS = ("train_loss", "train_error", "train_eval_loss", "train_eval_error", "test_loss", "test_error", "seconds",
+           "train_images_per_second")
 
 #: ``<profile>``, ``<profile>+<8-hex tag of the --set overrides>``, either with ``@<runtime>`` after it.
 FOLDER = re.compile(r"(?P<profile>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})(?:\+(?P<tag>[0-9a-f]{8}))?"
@@ -98,8 +101,9 @@ def result_problems(data) -> list[str]:
             problems.append(f"{key} must be a non-empty string, found {_kind(data[key])} {data[key]!r}")
     if not (_is_int(data["seed"]) and data["seed"] >= 0):
         problems.append(f"seed must be a non-negative integer, found {_kind(data['seed'])} {data['seed']!r}")
-    if data.get("overrides") is not None and not isinstance(data["overrides"], dict):
-        problems.append(f"overrides must be an object or null, found {_kind(data['overrides'])}")
+    for key in ("overrides", "diagnostics"):  # optional; a diverged cell of schema 3 has no diagnostics
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            problems.append(f"{key} must be an object or null, found {_kind(data[key])}")
     config, history, prov = data["config"], data["history"], data["provenance"]
     epochs = None
     if not isinstance(config, dict):
@@ -129,7 +133,7 @@ def result_problems(data) -> list[str]:
         if "train_loss" not in row:
             problems.append(f"history row {i} (epoch {i + 1}) has no train_loss")
             break
-        bad = [k for k, v in row.items() if k != "epoch" and v is not None and not _is_number(v)]
+        bad = [k for k in METRICS if row.get(k) is not None and not _is_number(row[k])]
         if bad:
             problems.append(f"history row {i} (epoch {i + 1}): {', '.join(bad)} must be numbers or null")
             break
@@ -508,11 +512,11 @@ def origin_sentence(sweeps: dict[str, list[dict]]) -> str:
     if not old:
         backends = sorted({backend(c) for cells in sweeps.values() for c in cells})
         return f"The committed results were made by the current runner, with {_and(backends)}, {made}."
-    which = "all of them" if len(old) == len(sweeps) else f"those of {_and(old)}"
-    return (f"The committed results were made by the code {made}, {which} by the earlier TensorFlow runner. "
-            f"The runner has since changed (it is backend-portable and feeds the data through a new data "
-            f"stream), so rerunning a sweep with the current code does not reproduce these numbers; they "
-            f"stand until the new protocol's sweeps replace them.")
+    which = ("with the earlier TensorFlow runner" if len(old) == len(sweeps) else
+             f"those of {_and(old)} with the earlier TensorFlow runner")
+    return (f"The committed results were made by the code {made}, {which}. The runner has since changed (it is "
+            f"backend-portable and feeds the data through a new data stream), so rerunning a sweep with the current "
+            f"code does not reproduce these numbers; they stand until the new protocol's sweeps replace them.")
 
 
 def _and(items) -> str:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["generator", "epoch_order", "augment_batch", "training_batch", "make_train_stream"]
+__all__ = ["generator", "epoch_order", "augment_batch", "training_batch", "make_train_stream", "make_eval_stream"]
 
 #: Separates the streams drawn from one key: the order of an epoch, and a batch's augmentation.
 _ORDER, _AUGMENT = 0, 1
@@ -80,3 +80,21 @@ def make_train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, 
 
     return _Stream()
 
+
+
+def make_eval_stream(x: np.ndarray, y: np.ndarray, batch_size: int):
+    """Fixed batches in order, untouched, for ``evaluate`` (the same path on every backend)."""
+    import keras
+
+    class _Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+
+        def __len__(self):
+            return math.ceil(len(y) / batch_size)
+
+        def __getitem__(self, batch):
+            part = slice(batch * batch_size, (batch + 1) * batch_size)
+            return x[part], y[part].astype(np.int32)
+
+    return _Batches()

@@ -31,7 +31,7 @@ from actbook import provenance  # noqa: E402
 from actbook.files import write_bytes_atomic, write_json_atomic  # noqa: E402
 from actbook.models import build_model  # noqa: E402
 from actbook.profiles import Cell, result_path  # noqa: E402
-from actbook.stream import make_train_stream  # noqa: E402
+from actbook.stream import make_eval_stream, make_train_stream  # noqa: E402
 
 __all__ = ["run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch", "cell_identity"]
 
@@ -250,8 +250,8 @@ def _layer_diagnostics(model, x_test) -> dict:
     return diag
 
 
-def _evaluate(model, x, y, batch_size: int) -> tuple[float, float]:
-    loss, accuracy = model.evaluate(x, y, batch_size=batch_size, verbose=0)
+def _evaluate(model, batches) -> tuple[float, float]:
+    loss, accuracy = model.evaluate(batches, verbose=0)
     return float(loss), float(1 - accuracy)
 
 
@@ -311,6 +311,9 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
         # the profile says so: on all 50,000 images it is a fifth of an epoch.
         x_measured, y_measured = D.subset(prepared.x_train, prepared.y_train, config.get("train_eval_size"),
                                           seed=config["data_seed"])
+        train_batches = B.feed(stream)
+        train_eval = B.feed(make_eval_stream(x_measured, y_measured, bs * 4))
+        test = B.feed(make_eval_stream(prepared.x_test, prepared.y_test, bs * 4))
 
         # Model and optimiser: fresh, or the checkpoint (both inside the devices' scope).
         with B.distribution_scope(devices):
@@ -332,16 +335,15 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
             for epoch in range(len(history), epochs):
                 t0 = time.perf_counter()
                 stream.epoch = epoch
-                fit = model.fit(stream, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[callback],
+                fit = model.fit(train_batches, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[callback],
                                 shuffle=False)  # the stream orders the batches itself
                 train_seconds = time.perf_counter() - t0
                 train_loss = float(fit.history["loss"][-1])
                 finite = math.isfinite(train_loss)
                 measure = finite and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs)
-                test_loss, test_error = _evaluate(model, prepared.x_test, prepared.y_test, bs * 4) if measure else (None, None)
+                test_loss, test_error = _evaluate(model, test) if measure else (None, None)
                 # Training error in inference mode: no dropout, augmentation or RReLU noise.
-                train_eval_loss, train_eval_error = (_evaluate(model, x_measured, y_measured, bs * 4) if measure
-                                                     else (None, None))
+                train_eval_loss, train_eval_error = _evaluate(model, train_eval) if measure else (None, None)
                 row = {"epoch": epoch + 1,
                        "train_loss": train_loss,
                        "train_error": float(1 - fit.history["accuracy"][-1]),

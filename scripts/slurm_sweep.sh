@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One shard of a CIFAR-10 sweep per Slurm array task (issue #14).
+# One shard of a CIFAR-10 sweep per Slurm array task.
 #
 # Submit from the repository root (the job cds to $SLURM_SUBMIT_DIR):
 #   sbatch --array=0-7 scripts/slurm_sweep.sh                 # paper profile, 8 shards, into data/results
@@ -9,7 +9,8 @@
 #   squeue -u $USER
 #   tail -f slurm-*.out                                       # one log per task: slurm-<job>_<task>.out
 # Merge and check (only needed when the shards wrote to different folders;
-# with --set, the folder is <profile>+<hash> instead of <profile>):
+# with --set, the folder is <profile>+<hash> instead of <profile>, and under
+# another backend or on several devices <profile>@<runtime>, e.g. paper@jax-gpu):
 #   mkdir -p merged/paper && cp RESULTS_OF_EACH_SHARD/paper/*.json merged/paper/
 #   python -m actbook.experiment check --profile paper --results merged/
 # What a shard will train and roughly how long it takes:
@@ -27,8 +28,9 @@
 #
 # Requeue (preemption, node failure) needs nothing from this script: the
 # runner skips finished cells and resumes a cell in progress from its last
-# checkpoint (RESULTS/<profile>/.checkpoints/, written after every epoch,
-# replayed bit-identically), so a requeued task loses at most one epoch.
+# checkpoint (RESULTS/<profile>/.checkpoints/, written after every epoch;
+# the training stream is a function of seed and epoch, so the resumed cell is
+# bit-identical), so a requeued task loses at most one epoch.
 # Hence no `--signal=B:USR1@120` trap: there is nothing to save on the way out.
 # A cell still locked by a task that was not cleaned up is skipped with a
 # message; `check` then lists it as missing, and resubmitting the shard runs it.

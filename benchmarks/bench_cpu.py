@@ -25,9 +25,9 @@ from actbook.tf_runtime import tf  # first: applies the kernel policy before Ten
 import keras
 import numpy as np
 
-from actbook.experiment import get_profile
+from actbook.runner.experiment import get_profile
 from actbook.arms import STUDY_ARMS
-from actbook.models import build_model, forward_flops
+from actbook.runner.models import build_model, forward_flops
 
 
 def matmul_peak(dtype, n=2048, reps=10) -> float:

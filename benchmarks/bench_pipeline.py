@@ -23,11 +23,11 @@ from actbook.tf_runtime import tf  # first: applies the kernel policy before Ten
 import keras
 import numpy as np
 
-from actbook import backend as B
-from actbook.experiment import get_profile
-from actbook.models import build_model
-from actbook.stream import make_train_stream
-from actbook.train import compile_model
+from actbook.runner import backend as B
+from actbook.runner.experiment import get_profile
+from actbook.runner.models import build_model
+from actbook.runner.stream import make_train_stream
+from actbook.runner.train import compile_model
 
 
 def tf_data_pipeline(x, y, batch_size, seed, pad=4):
@@ -62,18 +62,18 @@ def main() -> None:
     y = rng.integers(0, 10, args.images)
     bs = config["batch_size"]
     steps = math.ceil(args.images / bs)
-    pipelines = {"tf.data": tf_data_pipeline(x, y, bs, 0), "stream": make_train_stream(x, y, bs, 0)}
+    stream = make_train_stream(x, y, bs, 0)
+    pipelines = {"tf.data": tf_data_pipeline(x, y, bs, 0), "stream": B.feed(stream)}  # as the runner feeds it
     models = {}
     for name in pipelines:
         keras.utils.set_random_seed(0)
         models[name] = build_model(config["model"], "relu", seed=0, **config["model_kwargs"])
         compile_model(models[name], config, steps)
-        models[name].fit(pipelines[name], epochs=1, verbose=0)  # compile and warm up
+        models[name].fit(pipelines[name], epochs=1, verbose=0, shuffle=False)  # compile and warm up
     rates = {name: [] for name in pipelines}
     for r in range(args.rounds):
         for name, data in pipelines.items():
-            if name == "stream":
-                data.epoch = r + 1
+            stream.epoch = r + 1
             t = time.perf_counter()
             models[name].fit(data, epochs=1, verbose=0, shuffle=False)
             rates[name].append(args.images / (time.perf_counter() - t))

@@ -22,10 +22,10 @@ from pathlib import Path
 from actbook.tf_runtime import tf  # noqa: F401  (first: the kernel policy before oneDNN loads)
 import numpy as np
 
-from actbook import precision, provenance
-from actbook.files import write_json_atomic
-from actbook.profiles import get_profile
-from actbook.train import precision_policy
+from actbook.runner import precision, provenance
+from actbook.runner.files import write_json_atomic
+from actbook.runner.profiles import get_profile
+from actbook.runner.train import precision_policy
 
 from bench_step import step_function, time_rounds
 

@@ -27,12 +27,12 @@ from actbook.tf_runtime import tf  # first: applies the kernel policy before Ten
 import keras
 import numpy as np
 
-from actbook import backend, provenance
+from actbook.runner import backend, provenance
 from actbook.arms import OVERFIT_ARMS
-from actbook.files import write_json_atomic
-from actbook.models import build_model
-from actbook.profiles import get_profile
-from actbook.train import compile_model, precision_policy
+from actbook.runner.files import write_json_atomic
+from actbook.runner.models import build_model
+from actbook.runner.profiles import get_profile
+from actbook.runner.train import compile_model, precision_policy
 
 ARMS = (*OVERFIT_ARMS, "tanh", "selu", "gelu", "silu")
 

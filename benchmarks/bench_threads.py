@@ -24,13 +24,13 @@ WORKER = r"""
 import json, math, sys, time
 import numpy as np
 threads, images = int(sys.argv[1]), int(sys.argv[2])
-from actbook import backend as B
+from actbook.runner import backend as B
 B.setup(threads)
 keras = B.keras_module()
-from actbook.experiment import get_profile
-from actbook.models import build_model
-from actbook.stream import make_train_stream
-from actbook.train import compile_model
+from actbook.runner.experiment import get_profile
+from actbook.runner.models import build_model
+from actbook.runner.stream import make_train_stream
+from actbook.runner.train import compile_model
 config = get_profile("cpu")
 rng = np.random.default_rng(0)
 x = rng.standard_normal((images, 32, 32, 3)).astype(np.float32)

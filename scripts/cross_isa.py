@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from actbook import precision, provenance  # noqa: E402  (no TensorFlow)
-from actbook.files import write_json_atomic  # noqa: E402
-from actbook.profiles import Cell, get_profile, result_path  # noqa: E402
+from actbook.runner import precision, provenance  # noqa: E402  (no TensorFlow)
+from actbook.runner.files import write_json_atomic  # noqa: E402
+from actbook.runner.profiles import Cell, get_profile, result_path  # noqa: E402
 
 TIMING = ("seconds", "train_images_per_second")
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "reproducibility" / "cross_isa.json")
     args = p.parse_args(argv)
-    from actbook.profiles import parse_set
+    from actbook.runner.profiles import parse_set
     sets = parse_set(args.sets)
     best = precision.cpu_isa()
     rows, reference = [], None

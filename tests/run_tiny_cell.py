@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import synthetic_cifar  # noqa: E402
 
-from actbook import experiment as E  # noqa: E402
-from actbook import precision  # noqa: E402
+from actbook.runner import experiment as E  # noqa: E402
+from actbook.runner import precision  # noqa: E402
 
 results, arm = Path(sys.argv[1]), sys.argv[2]
 if "--die-after-first-checkpoint" in sys.argv:
-    from actbook import train as T
+    from actbook.runner import train as T
     real = T.save_checkpoint
 
     def save_then_die(*args, **kwargs):

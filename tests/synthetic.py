@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from actbook import data as D
+from actbook.runner import data as D
 
 TINY = {"description": "tests", "model": "small_cnn",
         "model_kwargs": {"width": 4, "dropout": 0.25, "weight_decay": 0.0005},

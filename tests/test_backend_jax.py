@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from actbook import backend as B
+from actbook.runner import backend as B
 
 pytestmark = pytest.mark.skipif(B.name() != "jax", reason="runs under KERAS_BACKEND=jax (CI's second leg)")
 
@@ -32,8 +32,8 @@ def tiny(tmp_path, monkeypatch):
 
 
 def test_cells_repeat_resume_and_name_their_backend(tiny, tmp_path, monkeypatch):
-    from actbook import experiment as E
-    from actbook import train as T
+    from actbook.runner import experiment as E
+    from actbook.runner import train as T
     a = E.run("tiny", tmp_path / "a", data=tiny, progress=False, arms=["rrelu"])[0]
     b = E.run("tiny", tmp_path / "b", data=tiny, progress=False, arms=["rrelu"])[0]
     cell = json.loads(a.read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from actbook import data as D
+from actbook.runner import data as D
 
 OFFICIAL_PER_CLASS = dict(D.PER_CLASS)  # before the fixture below shrinks it for the small test trees
 
@@ -157,7 +157,7 @@ def test_training_stream_is_a_function_of_seed_epoch_and_batch():
     """Any batch can be made on its own and is always the same; epochs and
     seeds differ; an epoch visits every image once; crops keep the padding's
     zeros inside the image and flips mirror it."""
-    from actbook import stream as S
+    from actbook.runner import stream as S
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 32, 32, 3)).astype(np.float32)
     y = np.arange(50) % 10

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actbook import experiment as E
-from actbook import precision
-from actbook import profiles as P
-from actbook import results as R
-from actbook import train as T
+from actbook.runner import experiment as E
+from actbook.runner import precision
+from actbook.runner import profiles as P
+from actbook.analysis import results as R
+from actbook.runner import train as T
 from synthetic import TINY, synthetic_cifar, write_profiles
 
 needs_cifar = pytest.mark.skipif(not os.environ.get("ACTBOOK_CIFAR10"), reason="ACTBOOK_CIFAR10 not set")
@@ -102,7 +102,7 @@ def test_bad_input_is_one_error_line_and_status_2(args, message, tmp_path, capsy
 @pytest.mark.parametrize("args", [["--seeds", "4294967296"], ["--seeds", ""], ["--activations", ""],
                                   ["--seeds", "1,x"]])
 def test_bad_lists_are_refused_before_anything_loads(args, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("actbook.data.load_cifar10", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("actbook.runner.data.load_cifar10", lambda *a, **k: pytest.fail("data loaded"))
     assert E.main(["run", "--profile", "smoke", "--results", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
@@ -190,7 +190,7 @@ def test_inference_mode_training_error_matches_model_evaluate(tiny, tmp_path, mo
     monkeypatch.setattr(T, "_layer_diagnostics", lambda model, x: captured.setdefault("model", model) and real(model, x))
     path = E.run("tiny", tmp_path, data=tiny, progress=False, arms=["rrelu"])[0]
     last = json.loads(path.read_text())["history"][-1]
-    from actbook import data as D
+    from actbook.runner import data as D
     prepared = D.prepare(P.get_profile("tiny"), tiny)
     model = captured["model"]
     probs = model.predict(prepared.x_train, verbose=0)  # predict runs with training=False
@@ -252,7 +252,7 @@ def test_stale_cells_are_refused_then_rerun_on_request(tiny, tmp_path, monkeypat
 
 
 def test_a_locked_cell_is_skipped_with_a_message(tiny, tmp_path, capsys):
-    from actbook.files import cell_lock
+    from actbook.runner.files import cell_lock
     out = E.result_path(tmp_path, E.Cell("tiny", "relu", 0))
     out.parent.mkdir(parents=True)
     code = f"from filelock import FileLock; import time; l = FileLock({str(out) + '.lock'!r}); l.acquire(); print('locked', flush=True); time.sleep(30)"
@@ -270,7 +270,7 @@ def test_a_locked_cell_is_skipped_with_a_message(tiny, tmp_path, capsys):
 
 
 def test_nan_losses_are_written_as_null(tmp_path):
-    from actbook.files import write_json_atomic
+    from actbook.runner.files import write_json_atomic
     write_json_atomic(tmp_path / "x.json", {"loss": float("nan"), "rows": [float("inf"), 1.0]})
     assert json.loads((tmp_path / "x.json").read_text()) == {"loss": None, "rows": [None, 1.0]}
 

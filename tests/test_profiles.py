@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from actbook import arms as A
-from actbook import experiment as E
-from actbook import profiles as P
+from actbook.runner import experiment as E
+from actbook.runner import profiles as P
 from synthetic import TINY
 
 TINY2 = {**copy.deepcopy(TINY), "threads": 2}  # the shared TINY may predate "threads"
@@ -195,7 +195,7 @@ def test_model_kwargs_are_those_the_model_takes(tiny):
 
 
 def test_model_kwargs_table_matches_the_models():
-    models = pytest.importorskip("actbook.models")
+    models = pytest.importorskip("actbook.runner.models")
     assert set(P.MODEL_KWARGS) == set(models.MODELS)
     for name, build in models.MODELS.items():
         takes = [p for p in inspect.signature(build).parameters if p not in ("arm", "num_classes", "seed", "init")]
@@ -242,7 +242,7 @@ def _load_elsewhere(path: str) -> subprocess.CompletedProcess:
     time and a memory limit, so that a regression is a failed test, not a stuck or
     swapping machine. Prints the UsageError and exits with 2, as the CLI does."""
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
-            "from actbook.profiles import UsageError, load_profiles\n"
+            "from actbook.runner.profiles import UsageError, load_profiles\n"
             "try:\n    load_profiles()\nexcept UsageError as e:\n    print(f'error: {e}', file=sys.stderr); sys.exit(2)")
     env = dict(os.environ, ACTBOOK_PROFILES=path)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actbook import precision
+from actbook.runner import precision
 from synthetic import TINY, write_profiles
 
 HERE = Path(__file__).resolve().parent
@@ -95,7 +95,7 @@ COMMITTED = [{"profile": "cpu", "activation": "relu", "seed": s, "config": {"epo
 
 
 def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
-    from actbook import reproduction as R
+    from actbook.analysis import reproduction as R
     table, committed = R.against_committed(_rerun(0.40, 0.40, 0.4049, None), COMMITTED)
     assert committed["seed"] == 0 and list(table.index) == ["AVX512_CORE_AMX", "AVX512_CORE_BF16", "AVX512_CORE"]
     assert table["minus committed"].tolist() == pytest.approx([0, 0, 0.0049])
@@ -106,7 +106,7 @@ def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
 
 
 def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
-    from actbook import reproduction as R
+    from actbook.analysis import reproduction as R
     table, committed = R.against_committed(_rerun(0.40, 0.40, 0.40, 0.42), COMMITTED)
     sentence = R.verdict(table, committed, 0.01, "ReLU")
     assert sentence.startswith("AVX2 misses the tolerance of 0.005") and "0.0200 away" in sentence
@@ -114,7 +114,7 @@ def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
 
 
 def test_overridden_or_uncommitted_reruns_are_refused():
-    from actbook import reproduction as R
+    from actbook.analysis import reproduction as R
     with pytest.raises(ValueError, match="another experiment"):
         R.against_committed(_rerun(0.4, overrides={"epochs": 10}), COMMITTED)
     with pytest.raises(ValueError, match="no committed cpu cell relu seed 0"):

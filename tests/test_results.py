@@ -1,4 +1,4 @@
-"""actbook.results: one rule for diverged cells, malformed files, folder names,
+"""actbook.analysis.results: one rule for diverged cells, malformed files, folder names,
 backends, and the training chapter on partial results folders."""
 
 import copy
@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actbook import reproduction, results as R
-from actbook.stats import paired_comparison, summary_table, verdict
+from actbook.analysis import reproduction, results as R
+from actbook.analysis.stats import paired_comparison, summary_table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "data" / "results"
@@ -132,7 +132,7 @@ def test_the_runners_own_files_load_whether_they_finished_or_diverged(tmp_path, 
     """What ``actbook.experiment run --set ...`` writes is what load_sweep reads: a ``+tag`` folder
     of schema-3 files, a diverged cell stopped at its first non-finite loss."""
     from synthetic import TINY, synthetic_cifar, write_profiles
-    from actbook import experiment as E
+    from actbook.runner import experiment as E
     monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "profiles.json", tiny=TINY))
     data = synthetic_cifar()
     for over, outcome in (({"epochs": 2}, "finished"), ({"epochs": 2, "optimizer.learning_rate": 1e6}, "diverged")):

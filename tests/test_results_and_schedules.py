@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from actbook import activations as A
-from actbook import experiment as E
-from actbook import results as R
-from actbook import train as T
+from actbook.runner import experiment as E
+from actbook.analysis import results as R
+from actbook.runner import train as T
 
 
 def _cell(activation="relu", seed=0, config=None, sha="a" * 64, isa="AVX512_CORE_BF16", **extra):
@@ -156,7 +156,7 @@ def test_precision_policy_does_not_leak_out_of_a_cell():
 
 def test_split_diverged_separates_cells_whose_loss_ended_nan():
     import pandas as pd
-    from actbook.results import split_diverged
+    from actbook.analysis.results import split_diverged
     final = pd.DataFrame({"activation": ["relu", "selu", "selu"], "seed": [0, 0, 1],
                           "train_loss": [0.4, float("nan"), 0.5], "test_error": [0.5, 0.9, 0.5]})
     kept, diverged = split_diverged(final)

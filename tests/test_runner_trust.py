@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actbook import experiment as E
-from actbook import provenance
-from actbook import train as T
+from actbook.runner import experiment as E
+from actbook.runner import provenance
+from actbook.runner import train as T
 from synthetic import TINY, synthetic_cifar, write_profiles
 
 HERE = Path(__file__).resolve().parent
@@ -167,14 +167,14 @@ def test_the_command_keeps_no_path_outside_the_repository(monkeypatch):
 def test_kernel_settings_the_policy_does_not_know_are_refused(tiny, tmp_path, monkeypatch, capsys, env, message):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setattr("actbook.data.load_cifar10", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("actbook.runner.data.load_cifar10", lambda *a, **k: pytest.fail("data loaded"))
     assert E.main(["run", "--profile", "tiny", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
 def test_eigen_kernels_are_recorded_as_no_onednn(monkeypatch):
-    from actbook import precision
+    from actbook.runner import precision
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     kernels = precision.describe()
     assert kernels["onednn"] is False and kernels["effective_isa"] is None
@@ -185,7 +185,7 @@ def test_disk_full_while_checkpointing_is_one_error_line(tiny, tmp_path, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(T, "write_bytes_atomic", full)
-    from actbook import data as D
+    from actbook.runner import data as D
     real_prepare = D.prepare
     monkeypatch.setattr(D, "prepare", lambda config, data=None: real_prepare(config, synthetic_cifar()))
     assert E.main(["run", "--profile", "tiny", "--results", str(tmp_path), "--no-progress"]) == 2
@@ -199,7 +199,7 @@ def test_diagnostics_reduce_batch_by_batch(tiny):
     """The never-active fractions from the batch-wise reduction equal those of
     all outputs held at once."""
     from actbook.dead_units import activation_outputs, dead_fraction, never_active_fractions
-    from actbook.models import build_model
+    from actbook.runner.models import build_model
     model = build_model("small_cnn", "relu", width=4, seed=0)
     x = np.random.default_rng(0).standard_normal((70, 32, 32, 3)).astype(np.float32) - 0.5
     whole = {name: dead_fraction(o) for name, o in activation_outputs(model, x).items()}

@@ -33,12 +33,12 @@ def _strip(history):
 # --------------------------------------------------------------------------
 
 def _worker(spec: dict) -> dict:
-    """Run ``spec["runs"]`` through :func:`actbook.experiment.run` on synthetic
+    """Run ``spec["runs"]`` through :func:`actbook.runner.experiment.run` on synthetic
     data, on the devices ``ACTBOOK_DEVICES`` names (the backend splits the
     CPU into logical devices itself). A run with ``"interrupt": true`` dies
     (KeyboardInterrupt) right after its first checkpoint, as a killed job would."""
-    from actbook import experiment as E
-    from actbook import train as T
+    from actbook.runner import experiment as E
+    from actbook.runner import train as T
     from synthetic import synthetic_cifar
 
     real_save = T.save_checkpoint
@@ -104,7 +104,7 @@ def profiles(tmp_path_factory):
 def test_bad_device_names_are_one_error_line(monkeypatch, tmp_path, capsys):
     """A device this process lacks, or a garbage name, is refused before any
     data loads, as one ``error:`` line naming it."""
-    from actbook import experiment as E
+    from actbook.runner import experiment as E
     for value, message in [("/gpu:0", "/gpu:0"), ("banana", "'banana' is not a device name"),
                            ("/cpu:0,/cpu:0", "twice")]:
         monkeypatch.setenv("ACTBOOK_DEVICES", value)
@@ -173,7 +173,7 @@ def test_mirrored_resume_is_bit_identical(profiles, tmp_path):
 
 def _nin_flops_from_docstring() -> int:
     """2 x multiply-adds of the nine convolutions listed in
-    :func:`actbook.models.network_in_network`'s docstring, on a 32x32x3
+    :func:`actbook.runner.models.network_in_network`'s docstring, on a 32x32x3
     image with 'same' padding; each 3x3 stride-2 pool halves the side."""
     stages = [(32, [(5, 192), (1, 160), (1, 96)]),   # then max pool /2
               (16, [(5, 192), (1, 192), (1, 192)]),  # then avg pool /2
@@ -187,8 +187,8 @@ def _nin_flops_from_docstring() -> int:
 
 
 def test_nin_forward_flops_is_445_mflop_per_image():
-    from actbook import architectures
-    from actbook.models import build_model, forward_flops
+    from actbook.runner import architectures
+    from actbook.runner.models import build_model, forward_flops
     expected = _nin_flops_from_docstring()
     assert expected == 444_973_056
     assert architectures.forward_flops("nin") == expected  # what plan counts, without building a model
@@ -205,7 +205,7 @@ def test_nin_forward_flops_is_445_mflop_per_image():
 def test_nin_trains_a_few_steps_on_synthetic_images(tmp_path, monkeypatch):
     """The paper's model through the runner: 200 synthetic images, float32,
     constant learning rate, 3 epochs of 4 steps; the loss stays finite and falls."""
-    from actbook import experiment as E
+    from actbook.runner import experiment as E
     from synthetic import synthetic_cifar, write_profiles
     nin = {"description": "NIN on synthetic images", "model": "nin",
            "model_kwargs": {"dropout": 0.5, "weight_decay": 0.0001},

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbook.stats import against_two, contrast_family, holm, mean_std, paired_comparison, resolved, verdict_lines
+from actbook.analysis.stats import against_two, contrast_family, holm, mean_std, paired_comparison, resolved, verdict_lines
 
 
 def _final():

@@ -83,9 +83,9 @@ _STUDIES = {"STUDY_ARMS": "cpu", "OVERFIT_ARMS": "overfit"}
 
 
 def __getattr__(name: str):
-    # Lazy, because actbook.profiles imports this module for its arm names.
+    # Lazy, because actbook.runner.profiles imports this module for its arm names.
     if name in _STUDIES:
-        from actbook.profiles import shipped_profiles
+        from actbook.runner.profiles import shipped_profiles
         return tuple(shipped_profiles()[_STUDIES[name]]["arms"])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

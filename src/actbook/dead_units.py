@@ -13,7 +13,7 @@ separate layers (as every model built by ``actbook`` is).
 
 from __future__ import annotations
 
-from actbook.backend import keras_module
+from actbook.runner.backend import keras_module
 
 keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
 import numpy as np  # noqa: E402

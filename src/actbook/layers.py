@@ -36,7 +36,7 @@ DRAWS_PER_WORD = 3
 
 
 def _random_levels(shape, seed_generator):
-    """Independent integers uniform on ``0 .. RANDOM_LEVELS - 1`` (int32), of ``shape``.
+    """Independent integers uniform on ``0 .. RANDOM_LEVELS - 1`` (uint8), of ``shape``.
 
     Why three from each integer: every integer ``keras.random.randint``
     returns costs the generator at least one 32-bit word whatever its range,
@@ -47,9 +47,10 @@ def _random_levels(shape, seed_generator):
     words = keras.random.randint((-(-n // DRAWS_PER_WORD),), 0, 2 ** (RANDOM_BITS * DRAWS_PER_WORD),
                                  seed=seed_generator)
     mask = RANDOM_LEVELS - 1
-    levels = ops.concatenate([ops.bitwise_and(words, mask),
-                              ops.bitwise_and(ops.right_shift(words, RANDOM_BITS), mask),
-                              ops.right_shift(words, 2 * RANDOM_BITS)])
+    # One byte per level: the concatenation moves a quarter of the int32 bytes.
+    levels = ops.concatenate([ops.cast(ops.bitwise_and(words, mask), "uint8"),
+                              ops.cast(ops.bitwise_and(ops.right_shift(words, RANDOM_BITS), mask), "uint8"),
+                              ops.cast(ops.right_shift(words, 2 * RANDOM_BITS), "uint8")])
     return ops.reshape(levels[:n], shape)
 
 

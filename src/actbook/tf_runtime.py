@@ -17,7 +17,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from actbook.precision import apply_kernel_policy  # noqa: E402
+from actbook.runner.precision import apply_kernel_policy  # noqa: E402
 
 apply_kernel_policy()  # before TensorFlow loads oneDNN: the same kernels on every CPU
 

@@ -1,6 +1,6 @@
 """The networks of the CIFAR-10 comparison as plain data (no Keras).
 
-Each architecture is a list of layer specs that :mod:`actbook.models` turns
+Each architecture is a list of layer specs that :mod:`actbook.runner.models` turns
 into a Keras model and :func:`forward_flops` counts, so ``experiment plan``
 prices a profile without a deep-learning framework and without allocating
 a single weight.

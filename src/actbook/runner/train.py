@@ -2,10 +2,10 @@
 optimiser, epochs, log row, result.
 
 :func:`run_cell` trains one (profile, activation, seed) cell, resuming from
-its checkpoint, and writes its result file; :mod:`actbook.experiment` plans
+its checkpoint, and writes its result file; :mod:`actbook.runner.experiment` plans
 the cells and holds the command line. Every source of randomness is seeded
 from the cell's seed: the training stream is a function of (seed, epoch,
-batch) (:mod:`actbook.stream`) and the layers' generators are checkpointed,
+batch) (:mod:`actbook.runner.stream`) and the layers' generators are checkpointed,
 so an interrupted cell ends bit-identical to an uninterrupted one. A
 checkpoint names the cell, the data, the kernels and the backend it was made
 with, and is used only when all of them match.
@@ -21,21 +21,21 @@ import sys
 import time
 from pathlib import Path
 
-from actbook import backend as B
+from actbook.runner import backend as B
 
 keras = B.keras_module()
 import numpy as np  # noqa: E402
 
-from actbook import data as D  # noqa: E402
-from actbook import provenance  # noqa: E402
-from actbook.files import write_bytes_atomic, write_json_atomic  # noqa: E402
-from actbook.models import build_model  # noqa: E402
-from actbook.profiles import Cell, result_path  # noqa: E402
-from actbook.stream import make_eval_stream, make_train_stream  # noqa: E402
+from actbook.runner import data as D  # noqa: E402
+from actbook.runner import provenance  # noqa: E402
+from actbook.runner.files import write_bytes_atomic, write_json_atomic  # noqa: E402
+from actbook.runner.models import build_model  # noqa: E402
+from actbook.runner.profiles import Cell, result_path  # noqa: E402
+from actbook.runner.stream import make_eval_stream, make_train_stream  # noqa: E402
 
 __all__ = ["run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch", "cell_identity"]
 
-from actbook.experiment import SCHEMA_VERSION  # noqa: E402  (the result format; results refuses unknown ones)
+from actbook.runner.experiment import SCHEMA_VERSION  # noqa: E402  (the result format; results refuses unknown ones)
 
 
 class CheckpointMismatch(RuntimeError):
@@ -127,7 +127,7 @@ def precision_policy(name: str):
 def cell_identity(cell: Cell, config: dict, overrides: dict | None, dataset: dict, runtime: dict) -> dict:
     """What a checkpoint must match to be resumed: the cell, its config, the
     data set's checksum, the kernels and the backend with its devices and threads."""
-    from actbook import precision
+    from actbook.runner import precision
     kernels = precision.describe()
     return {"profile": cell.profile, "activation": cell.arm, "seed": cell.seed, "overrides": overrides or None,
             "config": config, "dataset_sha256": dataset.get("sha256"),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 __all__ = ["git_state", "package_versions", "hardware", "collect", "now"]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PACKAGES = ("numpy", "scipy", "tensorflow", "jax", "jaxlib", "torch", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
 
 
@@ -65,8 +65,8 @@ def _cpu_model() -> str:
 
 
 def hardware(include_gpus: bool = True) -> dict:
-    from actbook.precision import describe
-    from actbook.backend import affinity
+    from actbook.runner.precision import describe
+    from actbook.runner.backend import affinity
     info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "affinity": affinity(),
             "platform": platform.platform(), "kernels": describe()}
     if include_gpus and "tensorflow" in sys.modules:

@@ -36,8 +36,8 @@ from pathlib import Path
 import jsonschema
 
 from actbook import arms
-from actbook.architectures import MODEL_KWARGS  # the model_kwargs each model takes
-from actbook.data import CLASSES, PER_CLASS
+from actbook.runner.architectures import MODEL_KWARGS  # the model_kwargs each model takes
+from actbook.runner.data import CLASSES, PER_CLASS
 
 __all__ = ["UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "load_profiles", "shipped_profiles", "get_profile",
            "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
@@ -239,7 +239,7 @@ def _read_profiles_file(path: str) -> str:
 
 @functools.cache
 def _shipped() -> dict:
-    profiles = json.loads(resources.files("actbook").joinpath("profiles.json").read_text())
+    profiles = json.loads(resources.files("actbook.runner").joinpath("profiles.json").read_text())
     for name, config in profiles.items():
         validate(name, config)
     return profiles

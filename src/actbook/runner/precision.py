@@ -109,7 +109,7 @@ def describe() -> dict:
     ``effective_isa`` is the oneDNN level that ran, ``None`` where no oneDNN
     kernel ran (``TF_ENABLE_ONEDNN_OPTS=0``, or a backend other than TensorFlow).
     """
-    from actbook.backend import name as backend_name
+    from actbook.runner.backend import name as backend_name
     flags = cpu_flags()
     threads = None
     if "tensorflow" in sys.modules:

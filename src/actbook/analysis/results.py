@@ -51,8 +51,8 @@ FOLDER = re.compile(r"(?P<profile>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})(?:\+(?P<tag>
                     r"(?:@(?P<runtime>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}))?")
 
 try:
-    from actbook.profiles import experiment_identity
-except ImportError:  # until actbook.profiles has it
+    from actbook.runner.profiles import experiment_identity
+except ImportError:  # until actbook.runner.profiles has it
     def experiment_identity(config: dict) -> dict:
         """The settings that define the experiment: the profile less its prose ``description``."""
         return {k: v for k, v in config.items() if k != "description"}
@@ -260,7 +260,7 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     ``description`` aside), from different data sets or with different
     backends. Diverged cells load (see :func:`outcome`). Warned about: cells
     whose kernels differ (the precision policy's
-    :func:`actbook.precision.effective_isa`), which may differ in the last digits.
+    :func:`actbook.runner.precision.effective_isa`), which may differ in the last digits.
     """
     profile = parse_folder(folder)[0]
     where = Path(results) / folder

@@ -1,6 +1,6 @@
 """The networks of the CIFAR-10 comparison, built from the arm factory.
 
-The architectures are data (:mod:`actbook.architectures`). Every model puts ``make_activation(arm)`` after every convolution (as Xu et
+The architectures are data (:mod:`actbook.runner.architectures`). Every model puts ``make_activation(arm)`` after every convolution (as Xu et
 al. 2015 do in Network in Network), so two arms differ in their activation
 layers and in nothing else. Activation layers are named ``act_<k>`` so
 diagnostics (dead units, learned PReLU slopes) can find them.
@@ -8,8 +8,8 @@ diagnostics (dead units, learned PReLU slopes) can find them.
 
 from __future__ import annotations
 
-from actbook import architectures as A
-from actbook.backend import keras_module
+from actbook.runner import architectures as A
+from actbook.runner.backend import keras_module
 
 keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
 

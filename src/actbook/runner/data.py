@@ -158,7 +158,7 @@ def arrays_digest(arrays: dict) -> str:
 
 def _save_cache(path: Path, arrays: dict) -> None:
     """Atomic, with the arrays' checksum inside; an unwritable cache folder means no cache."""
-    from actbook.files import write_bytes_atomic
+    from actbook.runner.files import write_bytes_atomic
     try:
         write_bytes_atomic(path, lambda f: np.savez(f, **arrays, digest=np.array(arrays_digest(arrays))))
     except OSError:
@@ -350,7 +350,7 @@ def _load_from_keras() -> Cifar:
 
 
 # --------------------------------------------------------------------------
-# Subsets and normalisation (the training stream is actbook.stream)
+# Subsets and normalisation (the training stream is actbook.runner.stream)
 # --------------------------------------------------------------------------
 
 def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):

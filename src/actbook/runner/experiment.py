@@ -1,0 +1,348 @@
+"""The CIFAR-10 comparison from the command line: plan, run, check.
+
+    python -m actbook.experiment list
+    python -m actbook.experiment plan  --profile paper [--shard 2/8] [--set epochs=1 ...]
+    python -m actbook.experiment run   --profile cpu --results data/results \\
+        [--activations relu,elu] [--seeds 0,1,2] [--shard K/N] [--set KEY=VALUE ...]
+    python -m actbook.experiment check --profile cpu --results data/results
+
+Each finished cell is one JSON file ``DIR/<profile>/<activation>-seed<k>.json``
+(a ``/`` in an activation name becomes ``_``; a run with ``--set`` overrides
+writes to ``DIR/<profile>+<hash of the overrides>/`` instead) holding the
+config, the per-epoch history and the provenance, written atomically. A rerun
+skips finished cells, refuses cells made with another version of the profile,
+and resumes a cell in progress from its last finished epoch, bit-identically;
+a lock file lets only one process work on a cell at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from actbook.runner import profiles as P  # noqa: E402  (no TensorFlow)
+from actbook.runner.profiles import Cell, UsageError, get_profile, plan, result_path  # noqa: E402
+
+#: The result format this runner writes (kept here so ``check`` and ``plan`` need no framework).
+SCHEMA_VERSION = 3
+
+__all__ = ["run", "check", "cost", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
+
+#: Sustained training throughput assumed by ``plan``'s time estimate (FLOP/s),
+#: by device and precision: about a third of an H100-class GPU's dense bf16
+#: peak and of its float32 peak (TF32 off, as the policy's float32 means);
+#: the 2-core CPU figure is what the float32 ``overfit`` sweep sustained
+#: (about 850 images/s x 3 x 60 MFLOP per image).
+ASSUMED_RATE = {("gpu", "mixed_bfloat16"): 100e12, ("gpu", "float32"): 20e12,
+                ("cpu (2 cores)", "float32"): 0.15e12}
+
+
+def _read_result(path: Path):
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _finished(data: dict, config: dict) -> bool:
+    """All epochs, or stopped at a recorded divergence (an outcome, not a gap)."""
+    n = len(data["history"])
+    if data.get("outcome") == "diverged":
+        return isinstance(data.get("diverged_epoch"), int) and n == data["diverged_epoch"] <= config["epochs"]
+    return n == config["epochs"]
+
+
+def cell_status(path: Path, config: dict) -> str:
+    """``missing``, ``complete``, ``stale`` (another config, or made by an older
+    runner whose numbers the current one does not reproduce) or ``broken``."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a result file; move it away")
+    if not path.exists():
+        return "missing"
+    data = _read_result(path)
+    try:
+        if (P.experiment_identity(data["config"]) != P.experiment_identity(config)
+                or data.get("schema") != SCHEMA_VERSION):
+            return "stale"
+        return "complete" if _finished(data, config) else "broken"
+    except (TypeError, KeyError, AttributeError):
+        return "broken"
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any training if results cannot be written."""
+    import tempfile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"results directory {folder} is not writable: {e}") from None
+
+
+def _runtime():
+    """The devices and the folder tag of this process's backend, checked before any data loads."""
+    from actbook.runner import backend as B
+    try:
+        devices = B.device_names()
+    except B.BackendError as e:
+        raise UsageError(str(e)) from None
+    return devices, B.runtime_tag(devices)
+
+
+def _folder_datasets(folder: Path) -> dict:
+    """sha256 of the data set -> result files, for the results already in ``folder``."""
+    out = {}
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        data = _read_result(f)
+        sha = ((data or {}).get("provenance") or {}).get("dataset", {}) if isinstance(data, dict) else {}
+        sha = sha.get("sha256") if isinstance(sha, dict) else None
+        if sha:
+            out.setdefault(sha, []).append(f.name)
+    return out
+
+
+def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress=True, data=None,
+        overrides: dict | None = None, rerun_stale: bool = False) -> list[Path]:
+    """Run every cell of the plan that has no complete result yet."""
+    config = get_profile(profile, overrides)
+    overrides = P.effective_overrides(profile, overrides) if overrides else None
+    cells = plan(profile, arms, seeds, shard, overrides)
+    from actbook.runner import backend as B
+    try:
+        B.setup(config["threads"])  # before anything starts the backend's runtime
+    except B.BackendError as e:
+        raise UsageError(str(e)) from None
+    devices, tag = _runtime()
+    folder = Path(results) / P.profile_folder(profile, overrides, tag)
+    paths = {c: result_path(results, c, overrides, tag) for c in cells}
+    status = {c: cell_status(paths[c], config) for c in cells}
+    stale = [c.stem for c, s in status.items() if s == "stale"]
+    if stale and not rerun_stale:
+        raise UsageError(f"{len(stale)} result(s) in {folder} were made with another version of profile "
+                         f"{profile!r} or by an older runner ({', '.join(stale[:5])}"
+                         f"{', ...' if len(stale) > 5 else ''}); move them away or pass --rerun-stale to replace them")
+    todo = [c for c in cells if status[c] != "complete"]
+    print(f"{profile}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
+          f"{len(todo)} to run -> {folder}", flush=True)
+    if not todo:
+        return [paths[c] for c in cells]
+    check_writable(folder)
+    if B.name() == "tensorflow":
+        from actbook.runner.precision import PrecisionUnsupported, check_supported
+        try:
+            check_supported(config["precision"])
+        except PrecisionUnsupported as e:
+            raise UsageError(str(e)) from None
+    from actbook.runner import data as D
+    from actbook.runner.files import LockBusy, cell_lock
+    from actbook.runner.train import run_cell
+    prepared = D.prepare(config, data)
+    others = {sha: files for sha, files in _folder_datasets(folder).items() if sha != prepared.dataset["sha256"]}
+    if others:
+        sha, files = next(iter(others.items()))
+        raise UsageError(f"{folder} holds results made from another data set (sha256 {sha[:12]}..., e.g. "
+                         f"{files[0]}) than this run's {prepared.dataset['sha256'][:12]}... "
+                         f"({prepared.dataset['dataset']}); use another results folder")
+    for cell in todo:
+        out = paths[cell]
+        try:
+            with cell_lock(out):
+                if cell_status(out, config) == "complete":  # finished by another process meanwhile
+                    continue
+                run_cell(cell, results, config, prepared, overrides, progress=progress, devices=devices,
+                         runtime_tag=tag)
+        except LockBusy as e:
+            print(f"skipping {cell.stem}: {e}", file=sys.stderr, flush=True)
+    return [paths[c] for c in cells]
+
+
+def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict:
+    """Forward FLOPs per image (counted from the architecture, no framework
+    needed), training PFLOP and hours at :data:`ASSUMED_RATE` for the profile's precision."""
+    from actbook.runner.architectures import forward_flops
+    from actbook.runner.data import CLASSES, PER_CLASS  # the full split's sizes when a profile takes all images
+    config = get_profile(profile, overrides)
+    flops = forward_flops(config["model"], **config["model_kwargs"])
+    train_images = config["train_size"] or PER_CLASS["train"] * len(CLASSES)
+    test_images = config["test_size"] or PER_CLASS["test"] * len(CLASSES)
+    evals = math.ceil(config["epochs"] / config.get("eval_every", 1))
+    # Training costs about 3x the forward pass (forward, and two products backward).
+    measured_images = min(config.get("train_eval_size") or train_images, train_images)
+    per_cell = 3 * flops * train_images * config["epochs"] + flops * (measured_images + test_images) * evals
+    total = per_cell * len(cells)
+    rates = {device: rate for (device, precision), rate in ASSUMED_RATE.items() if precision == config["precision"]}
+    return {"forward_flops_per_image": flops, "pflop_per_cell": per_cell / 1e15, "pflop_total": total / 1e15,
+            "rates": rates, "hours": {device: total / rate / 3600 for device, rate in rates.items()}}
+
+
+def check(profile: str, results: Path, overrides: dict | None = None, runtime: str = "") -> list[str]:
+    """Problems of a merged results folder: missing, unfinished, duplicate,
+    stale, malformed or foreign files, and cells from other data sets,
+    kernels or result formats. Empty when the sweep is complete and consistent."""
+    from actbook.analysis.results import result_problems
+    config = get_profile(profile, overrides)
+    overrides = P.effective_overrides(profile, overrides) if overrides else None
+    folder = Path(results) / P.profile_folder(profile, overrides, runtime)
+    expected = {c.stem: c for c in plan(profile, overrides=overrides)}
+    problems, seen, finished = [], {}, set()
+    datasets, kernels, schemas, backends = {}, {}, {}, {}
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        data = _read_result(f)
+        if data is None:
+            problems.append(f"unreadable: {f.name}")
+            continue
+        malformed = result_problems(data)
+        if malformed:
+            problems.append(f"not a well-formed result file: {f.name} ({'; '.join(malformed[:3])})")
+            continue
+        key = Cell(data["profile"], data["activation"], data["seed"]).stem
+        if key in seen:
+            problems.append(f"duplicate: {f.name} and {seen[key]} are both {key}")
+        seen[key] = f.name
+        if key not in expected:
+            problems.append(f"outside the plan: {f.name} ({data['activation']} seed {data['seed']} is not a cell "
+                            f"of profile {profile!r})")
+        if P.experiment_identity(data["config"]) != P.experiment_identity(config):
+            problems.append(f"config differs from profile {profile!r}: {f.name}")
+        elif not _finished(data, config):
+            problems.append(f"unfinished: {f.name} ({len(data['history'])} of {config['epochs']} epochs)")
+        else:
+            finished.add(key)
+        if f.name != f"{key}.json":
+            problems.append(f"misnamed: {f.name} holds {key}")
+        prov = data["provenance"]
+        datasets.setdefault((prov.get("dataset") or {}).get("sha256"), []).append(f.name)
+        kernels.setdefault(((prov.get("hardware") or {}).get("kernels") or {}).get("effective_isa"), []).append(f.name)
+        schemas.setdefault(data.get("schema", 1), []).append(f.name)
+        backends.setdefault((prov.get("backend") or {}).get("name", "tensorflow"), []).append(f.name)
+    for what, groups in [("data sets", datasets), ("kernels", kernels), ("result formats", schemas),
+                         ("backends", backends)]:
+        if len(groups) > 1:
+            problems.append(f"mixed {what}: " + "; ".join(f"{k}: {len(v)} file(s), e.g. {v[0]}"
+                                                         for k, v in groups.items()))
+    if schemas and set(schemas) != {SCHEMA_VERSION}:
+        old = [f for k, v in schemas.items() if k != SCHEMA_VERSION for f in v]
+        problems.append(f"made by an older runner (result format other than {SCHEMA_VERSION}): "
+                        f"{len(old)} file(s), e.g. {old[0]}")
+    problems += [f"missing: {stem}" for stem in expected if stem not in seen]
+    ckpts = folder / ".checkpoints"
+    if ckpts.is_dir():  # a checkpoint beside a finished result is a leftover, not work in progress
+        problems += [f"in progress (checkpoint): {d.name}" for d in sorted(ckpts.iterdir())
+                     if d.is_dir() and d.name not in finished]
+    return problems
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+def _csv(value: str | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UsageError(f"--{what} is empty; give a comma-separated list or leave it out")
+    return items
+
+
+def _seeds(value: str | None) -> list[int] | None:
+    items = _csv(value, "seeds")
+    if items is None:
+        return None
+    try:
+        seeds = [int(v) for v in items]
+    except ValueError:
+        raise UsageError(f"--seeds must be comma-separated integers, got {value!r}") from None
+    bad = [s for s in seeds if not 0 <= s <= P.MAX_SEED]
+    if bad:
+        raise UsageError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad}")
+    return seeds
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m actbook.experiment", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print the profiles and their configs")
+    for name, helptext in [("run", "run (or resume) the cells of a profile"),
+                           ("plan", "print the cells a run would train and what they cost"),
+                           ("check", "check a (merged) results folder: exit 0 only if complete and consistent")]:
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--profile", required=True)
+        p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                       help="override a setting (dotted keys, JSON values); results go to <profile>+<hash>/")
+        if name == "check":
+            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--runtime", default="", help="the folder's runtime tag, e.g. jax-cpu (default: none, "
+                                                         "TensorFlow on one CPU)")
+            continue
+        p.add_argument("--activations", default=None, help="comma-separated arms (default: the profile's)")
+        p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
+        p.add_argument("--shard", default=None, help="K/N: every N-th cell starting at the K-th")
+        if name == "run":
+            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+            p.add_argument("--rerun-stale", action="store_true",
+                           help="replace results made with another version of the profile")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            print(json.dumps(P.load_profiles(), indent=1))
+            return 0
+        overrides = P.parse_set(args.overrides)
+        if args.command in ("run", "plan"):
+            args.activations, args.seeds = _csv(args.activations, "activations"), _seeds(args.seeds)
+        if args.command == "plan":
+            cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides)
+            for c in cells:
+                print(f"{P.profile_folder(args.profile, overrides)} {c.stem}")
+            est = cost(args.profile, cells, overrides)
+            print(f"{len(cells)} cells; forward pass {est['forward_flops_per_image'] / 1e6:.0f} MFLOP per image; "
+                  f"{est['pflop_per_cell']:.3g} PFLOP of training per cell, {est['pflop_total']:.3g} in all")
+            config = get_profile(args.profile, overrides)
+            for device, hours in est["hours"].items():
+                print(f"  at {est['rates'][device] / 1e12:g} TFLOP/s sustained ({device}, {config['precision']}): "
+                      f"{hours:.3g} hours")
+            return 0
+        if args.command == "check":
+            problems = check(args.profile, args.results, overrides, args.runtime)
+            for p in problems:
+                print(p)
+            print("complete and consistent" if not problems else f"{len(problems)} problem(s)")
+            return 0 if not problems else 1
+        from actbook.runner.data import DataError
+        try:
+            run(args.profile, args.results, args.activations, args.seeds, args.shard,
+                progress=not args.no_progress, overrides=overrides, rerun_stale=args.rerun_stale)
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # disk full, permissions changed mid-run: the finished epochs are kept
+            print(f"error: {e.strerror or e} ({e.filename or 'writing results'}); finished cells and the last "
+                  f"checkpoint are kept: free space or fix the folder and rerun the same command", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished epochs are kept in the cell's checkpoint; rerun the same command "
+                  "to resume", file=sys.stderr)
+            return 130
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -266,3 +266,38 @@ def test_plan_needs_no_framework(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "445 MFLOP per image" in proc.stdout and "float32" in proc.stdout
+
+
+def test_a_checkpoint_made_under_another_kernel_cap_is_not_resumed(tiny, tmp_path, monkeypatch, capsys):
+    from actbook.runner import precision
+    if precision.cpu_isa() in (None, "SSE41", "AVX", "AVX2", "AVX2_VNNI"):
+        pytest.skip("needs an AVX-512 CPU to cap below it")
+    _interrupt_after_first_checkpoint(monkeypatch, tiny, tmp_path, "relu")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # what the checkpoint's epoch did not run at
+    E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
+    assert "kernels.effective_isa" in capsys.readouterr().err
+
+
+def test_the_runtime_tag_keeps_backends_and_device_sets_apart(monkeypatch):
+    from actbook.runner import backend as B
+    monkeypatch.setattr(B, "name", lambda: "tensorflow")
+    assert B.runtime_tag(["/device:CPU:0"]) == ""
+    assert B.runtime_tag(["/device:CPU:0", "/device:CPU:1"]) == "tensorflow-cpu-2dev"
+    assert B.runtime_tag(["/device:GPU:0"]) == "tensorflow-gpu"
+    monkeypatch.setattr(B, "name", lambda: "jax")
+    assert B.runtime_tag(["cpu:0"]) == "jax-cpu" and B.runtime_tag(["gpu:0", "gpu:1"]) == "jax-gpu-2dev"
+
+
+def test_check_names_mixed_kernels_and_malformed_files(tiny, tmp_path, capsys):
+    E.run("tiny", tmp_path, data=tiny, progress=False)
+    folder = tmp_path / "tiny"
+    cell = json.loads((folder / "rrelu-seed0.json").read_text())
+    cell["provenance"]["hardware"]["kernels"]["effective_isa"] = "AVX2"
+    (folder / "rrelu-seed0.json").write_text(json.dumps(cell))
+    assert E.main(["check", "--profile", "tiny", "--results", str(tmp_path)]) == 1
+    assert "mixed kernels" in capsys.readouterr().out
+    cell.update(seed="0")
+    (folder / "rrelu-seed0.json").write_text(json.dumps(cell))
+    assert E.main(["check", "--profile", "tiny", "--results", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "not a well-formed result file: rrelu-seed0.json" in out and "Traceback" not in out

@@ -31,3 +31,29 @@ def synthetic_cifar(n_train: int = 200, n_test: int = 100, seed: int = 0) -> D.C
 def write_profiles(path, **profiles) -> str:
     path.write_text(json.dumps(profiles))
     return str(path)
+
+
+#: History columns that measure the machine, not the model: left out when histories are compared.
+TIMING = ("seconds", "train_images_per_second")
+
+
+def strip_timing(history: list) -> list:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
+
+
+def interrupt_after_first_checkpoint(monkeypatch, run):
+    """Call ``run()`` with the runner dying (KeyboardInterrupt) right after its
+    first checkpoint, as a killed job would; the runner is restored afterwards."""
+    import pytest
+
+    from actbook.runner import train as T
+    real = T.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(T, "save_checkpoint", real)

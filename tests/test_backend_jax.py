@@ -16,11 +16,6 @@ from actbook.runner import backend as B
 pytestmark = pytest.mark.skipif(B.name() != "jax", reason="runs under KERAS_BACKEND=jax (CI's second leg)")
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMING = ("seconds", "train_images_per_second")
-
-
-def _strip(history):
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
 
 
 @pytest.fixture
@@ -33,7 +28,7 @@ def tiny(tmp_path, monkeypatch):
 
 def test_cells_repeat_resume_and_name_their_backend(tiny, tmp_path, monkeypatch):
     from actbook.runner import experiment as E
-    from actbook.runner import train as T
+    from synthetic import interrupt_after_first_checkpoint, strip_timing as _strip
     a = E.run("tiny", tmp_path / "a", data=tiny, progress=False, arms=["rrelu"])[0]
     b = E.run("tiny", tmp_path / "b", data=tiny, progress=False, arms=["rrelu"])[0]
     cell = json.loads(a.read_text())
@@ -41,16 +36,8 @@ def test_cells_repeat_resume_and_name_their_backend(tiny, tmp_path, monkeypatch)
     assert cell["provenance"]["backend"]["matmul_precision"] == "highest"
     assert _strip(cell["history"]) == _strip(json.loads(b.read_text())["history"])
 
-    real = T.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(T, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        E.run("tiny", tmp_path / "c", data=tiny, progress=False, arms=["rrelu"])
-    monkeypatch.setattr(T, "save_checkpoint", real)
+    interrupt_after_first_checkpoint(
+        monkeypatch, lambda: E.run("tiny", tmp_path / "c", data=tiny, progress=False, arms=["rrelu"]))
     resumed = E.run("tiny", tmp_path / "c", data=tiny, progress=False, arms=["rrelu"])[0]
     assert _strip(json.loads(resumed.read_text())["history"]) == _strip(cell["history"])
     assert E.check("tiny", tmp_path / "a", runtime="jax-cpu") == ["missing: relu-seed0"]

@@ -17,15 +17,11 @@ import pytest
 from actbook.runner import experiment as E
 from actbook.runner import provenance
 from actbook.runner import train as T
-from synthetic import TINY, synthetic_cifar, write_profiles
+from synthetic import TINY, interrupt_after_first_checkpoint, strip_timing, synthetic_cifar, write_profiles
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-TIMING = ("seconds", "train_images_per_second")
-
-
-def _strip(history):
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
+_strip = strip_timing
 
 
 def _history(path):
@@ -39,16 +35,7 @@ def tiny(tmp_path, monkeypatch):
 
 
 def _interrupt_after_first_checkpoint(monkeypatch, tiny, results, arm):
-    real = T.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(T, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        E.run("tiny", results, data=tiny, progress=False, arms=[arm])
-    monkeypatch.setattr(T, "save_checkpoint", real)
+    interrupt_after_first_checkpoint(monkeypatch, lambda: E.run("tiny", results, data=tiny, progress=False, arms=[arm]))
     return results / "tiny" / ".checkpoints"
 
 

@@ -158,7 +158,7 @@ def test_arms():
 # --- self-normalisation ----------------------------------------------------------------
 
 def test_selu_moments_converge_with_lecun_and_not_with_he():
-    from actbook.compare import moments_through_depth
+    from actbook.properties import moments_through_depth
     lecun = moments_through_depth("selu", "lecun", depth=24, width=256, batch=256, input_mean=1.0, input_std=2.0)
     last = lecun.iloc[-4:]
     assert np.all(np.abs(last["mean"]) < 0.1) and np.all(np.abs(last["variance"] - 1) < 0.15)

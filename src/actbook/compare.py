@@ -20,8 +20,7 @@ from actbook import arms
 from actbook.layers import make_activation
 
 __all__ = ["Counterpart", "COUNTERPARTS", "probe_points", "keras_value_and_grad", "agreement", "agreement_table",
-           "keras_defaults", "keras_selu_constants", "gelu_defaults", "gelu_approximation_error",
-           "INIT_VARIANCE", "moments_through_depth"]
+           "keras_defaults", "keras_selu_constants", "gelu_defaults", "gelu_approximation_error"]
 
 
 @dataclass(frozen=True)
@@ -231,33 +230,3 @@ def gelu_approximation_error(lo: float = -8.0, hi: float = 8.0, n: int = 160_001
 #: Weight variance of each initialisation for a dense layer with ``n_in`` inputs and
 #: ``n_out`` outputs (LeCun et al. 1998; Glorot & Bengio 2010; He et al. 2015).
 #: For a square layer Glorot's variance equals LeCun's.
-INIT_VARIANCE = {
-    "lecun": lambda n_in, n_out: 1.0 / n_in,
-    "glorot": lambda n_in, n_out: 2.0 / (n_in + n_out),
-    "he": lambda n_in, n_out: 2.0 / n_in,
-}
-
-
-def moments_through_depth(arm: str, init: str = "lecun", depth: int = 32, width: int = 512, batch: int = 512,
-                          seed: int = 0, input_mean: float = 0.0, input_std: float = 1.0) -> pd.DataFrame:
-    """Mean and variance of the activations after each of ``depth`` random dense layers.
-
-    The input is ``batch`` vectors with i.i.d. ``N(input_mean, input_std**2)``
-    entries; each layer is ``width`` x ``width`` with weights
-    ``N(0, INIT_VARIANCE[init])``, no biases, followed by the arm's NumPy
-    reference. The moments are over all units and examples of a layer: the
-    quantities (mu, nu) whose fixed point (0, 1) Klambauer et al. (2017)
-    prove attracting for SELU with LeCun-normal weights.
-    """
-    if init not in INIT_VARIANCE:
-        raise ValueError(f"unknown init {init!r}; valid: {', '.join(INIT_VARIANCE)}")
-    spec = arms.get(arm)
-    rng = np.random.default_rng(seed)
-    h = input_mean + input_std * rng.standard_normal((batch, width))
-    scale = np.sqrt(INIT_VARIANCE[init](width, width))
-    rows = []
-    for layer in range(1, depth + 1):
-        w = rng.normal(scale=scale, size=(width, width))
-        h = spec.reference(h @ w)
-        rows.append({"layer": layer, "mean": float(h.mean()), "variance": float(h.var())})
-    return pd.DataFrame(rows)

@@ -288,3 +288,19 @@ def test_check_names_mixed_kernels_and_malformed_files(tiny, tmp_path, capsys):
     assert E.main(["check", "--profile", "tiny", "--results", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "not a well-formed result file: rrelu-seed0.json" in out and "Traceback" not in out
+
+
+def test_a_bf16_cell_trains_where_the_kernels_have_bf16(tiny, tmp_path, monkeypatch):
+    """The one bf16 training test, guarded by the ISA: the fast tests train in
+    float32 so they pass on every x86-64 CPU, and bf16 is refused (not run)
+    below AVX-512 BF16."""
+    from actbook.runner import precision
+    isa = precision.effective_isa()
+    bf16 = {**TINY, "precision": "mixed_bfloat16", "epochs": 1, "arms": ["rrelu"]}
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "p.json", tiny=bf16))
+    if isa is None or precision.ISA_ORDER.index(isa) < precision.ISA_ORDER.index(precision.PINNED_ISA):
+        with pytest.raises(E.UsageError, match="bf16"):
+            E.run("tiny", tmp_path, data=tiny, progress=False)
+        return
+    cell = json.loads(E.run("tiny", tmp_path, data=tiny, progress=False)[0].read_text())
+    assert cell["config"]["precision"] == "mixed_bfloat16" and cell["outcome"] == "finished"

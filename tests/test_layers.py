@@ -98,6 +98,22 @@ def test_inference_matches_numpy_in_each_dtype(name, dtype):
             np.testing.assert_allclose(to_numpy(y), _reference(layer, x), rtol=4 * np.finfo(dtype).eps, atol=0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["RReLU", "RReLU_channel", "RandomSlopeReLU"])
+def test_inference_uses_the_mean_exactly(name, dtype):
+    """At inference the divisor (or slope) is (lower + upper) / 2, rounded once to the dtype."""
+    with _dtype_scope(dtype):
+        layer = CUSTOM[name](dtype=dtype)
+        x = np.random.default_rng(3).normal(size=(2, 3, 3, 4)).astype(dtype)
+        mean = np.asarray((layer.lower + layer.upper) / 2, dtype=dtype)
+        expected = np.where(x > 0, x, x / mean if isinstance(layer, RReLU) else x * mean)
+        y = to_numpy(layer(x, training=False))
+        if BACKEND == "jax":  # XLA divides by a constant as a product with its reciprocal: one rounding more
+            np.testing.assert_allclose(y, expected, rtol=np.finfo(dtype).eps, atol=0)
+        else:
+            np.testing.assert_array_equal(y, expected)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_bfloat16"])
 @pytest.mark.parametrize("name", ["RReLU", "RReLU_channel", "RandomSlopeReLU"])
 def test_training_keeps_the_dtype_and_draws_on_the_grid(name, dtype):

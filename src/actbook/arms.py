@@ -15,7 +15,31 @@ from dataclasses import dataclass, field
 
 from actbook import activations as A
 
-__all__ = ["Arm", "ARMS", "STUDY_ARMS", "OVERFIT_ARMS", "get", "names", "slug", "display", "train_arms"]
+__all__ = ["Arm", "ARMS", "STUDY_ARMS", "OVERFIT_ARMS", "INITS", "init_variance", "get", "names", "slug", "display",
+           "train_arms"]
+
+
+#: The weight initialisations, as Keras's ``VarianceScaling`` reads them: the
+#: fan the variance divides by, and the scale for a unit whose negative slope
+#: is ``a``. Variance = scale / fan, with ``fan_avg = (n_in + n_out) / 2``:
+#: He et al. (2015, eq. 15) 2 / (1 + a^2) / n_in, Glorot and Bengio (2010)
+#: 2 / (n_in + n_out), LeCun et al. (1998) 1 / n_in. The one table behind the
+#: Keras kernels (:func:`actbook.layers.kernel_initializer`) and the NumPy
+#: depth experiments (:func:`actbook.properties.moments_through_depth`).
+INITS = {
+    "he": ("fan_in", lambda a: 2.0 / (1.0 + a * a)),
+    "glorot": ("fan_avg", lambda a: 1.0),
+    "lecun": ("fan_in", lambda a: 1.0),
+}
+
+
+def init_variance(init: str, n_in: int, n_out: int, negative_slope: float = 0.0) -> float:
+    """The weight variance of ``init`` (a key of :data:`INITS`) for an ``n_in`` x ``n_out`` layer."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    mode, scale = INITS[init]
+    fan = n_in if mode == "fan_in" else (n_in + n_out) / 2
+    return scale(negative_slope) / fan
 
 
 @dataclass(frozen=True)

@@ -237,23 +237,18 @@ def make_activation(arm: str, **layer_kwargs) -> keras.layers.Layer:
 
 
 def kernel_initializer(arm: str, init: str, seed: int) -> keras.initializers.Initializer:
-    """The convolution kernels' initialiser.
+    """The convolution kernels' initialiser, truncated normal with the variance of :data:`actbook.arms.INITS`.
 
-    ``"he"``: He normal for every arm (the ``cpu`` sweep's setting).
+    ``"he"``: He et al.'s for a = 0 for every arm (the ``cpu`` sweep's setting).
     ``"per_activation"``: the arm's own (:attr:`actbook.arms.Arm.init`): He
     et al.'s variance 2 / ((1 + a^2) n_in) for a unit with negative slope a
     (a = 0: ReLU, ELU), Glorot for the sigmoid, LeCun for SELU-like units.
     """
-    if init == "he":
-        return keras.initializers.HeNormal(seed=seed)
-    if init != "per_activation":
+    if init not in ("he", "per_activation"):
         raise ValueError(f"unknown init {init!r}; valid: he, per_activation")
     spec = _arms.get(arm)
-    if spec.init == "he":
-        return keras.initializers.VarianceScaling(2.0 / (1.0 + spec.negative_slope ** 2), "fan_in",
-                                                  "truncated_normal", seed=seed)
-    if spec.init == "glorot":
-        return keras.initializers.GlorotNormal(seed=seed)
-    if spec.init == "lecun":
-        return keras.initializers.LecunNormal(seed=seed)
-    raise ValueError(f"arm {arm!r} has unknown init {spec.init!r}")
+    name, slope = ("he", 0.0) if init == "he" else (spec.init, spec.negative_slope)
+    if name not in _arms.INITS:
+        raise ValueError(f"arm {arm!r} has unknown init {name!r}")
+    mode, scale = _arms.INITS[name]
+    return keras.initializers.VarianceScaling(scale(slope), mode, "truncated_normal", seed=seed)

@@ -14,7 +14,7 @@ import pandas as pd
 from actbook import activations as A
 from actbook import arms
 
-__all__ = ["standard_normal_sample", "measure", "properties_table", "INIT_VARIANCE", "moments_through_depth",
+__all__ = ["standard_normal_sample", "measure", "properties_table", "moments_through_depth",
            "sigmoid_grad_inverse", "derivative_bound", "learned_slopes"]
 
 #: The largest value of the sigmoid's derivative, sigma'(0) = 1/4.
@@ -66,32 +66,21 @@ def properties_table(names, **kwargs) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("activation")
 
 
-#: Weight variance of each initialisation for a layer with ``n_in`` inputs and
-#: ``n_out`` outputs (LeCun et al. 1998; Glorot and Bengio 2010; He et al. 2015).
-INIT_VARIANCE = {
-    "lecun": lambda n_in, n_out: 1.0 / n_in,
-    "glorot": lambda n_in, n_out: 2.0 / (n_in + n_out),
-    "he": lambda n_in, n_out: 2.0 / n_in,
-}
-
-
 def moments_through_depth(arm: str, init: str = "lecun", depth: int = 32, width: int = 512, batch: int = 512,
                           seed: int = 0, input_mean: float = 0.0, input_std: float = 1.0) -> pd.DataFrame:
     """Mean and variance of the activations after each of ``depth`` random dense layers.
 
     The input is ``batch`` vectors with i.i.d. ``N(input_mean, input_std**2)``
     entries; each layer is ``width`` x ``width`` with weights
-    ``N(0, INIT_VARIANCE[init])``, no biases, followed by the arm's NumPy
+    ``N(0, arms.init_variance(init, width, width))``, no biases, followed by the arm's NumPy
     reference. The moments are over all units and examples of a layer: the
     quantities (mu, nu) whose fixed point (0, 1) Klambauer et al. (2017)
     prove attracting for SELU with LeCun-normal weights.
     """
-    if init not in INIT_VARIANCE:
-        raise ValueError(f"unknown init {init!r}; valid: {', '.join(INIT_VARIANCE)}")
     spec = arms.get(arm)
     rng = np.random.default_rng(seed)
     h = input_mean + input_std * rng.standard_normal((batch, width))
-    scale = np.sqrt(INIT_VARIANCE[init](width, width))
+    scale = np.sqrt(arms.init_variance(init, width, width))
     rows = []
     for layer in range(1, depth + 1):
         w = rng.normal(scale=scale, size=(width, width))

@@ -284,7 +284,10 @@ def test_channel_prelu_one_alpha_per_channel_no_decay():
 def test_factory_layers_agree_with_the_arm_reference(name):
     x = np.random.default_rng(2).normal(size=(4, 3, 3, 6)).astype("float32")
     y = to_numpy(make_activation(name)(x))
-    np.testing.assert_allclose(y, arms.get(name).reference(x), rtol=1e-6, atol=1e-7)
+    # PyTorch's vectorised erf on AVX2 kernels is up to about 40 float32 ulps
+    # off for small negative inputs (measured: 1.5e-7 at GELU = -0.0359).
+    atol = 3e-7 if (BACKEND == "torch" and name == "gelu") else 1e-7
+    np.testing.assert_allclose(y, arms.get(name).reference(x), rtol=1e-6, atol=atol)
 
 
 def test_factory_passes_layer_options_and_names():

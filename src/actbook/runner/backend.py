@@ -96,7 +96,7 @@ def setup(threads: int) -> None:
             os.environ["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
     if backend == "torch":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    keras = keras_module()
+    keras_module()  # the backend imported (TensorFlow silently) before it is configured
     if backend == "tensorflow":
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
@@ -124,7 +124,6 @@ def setup(threads: int) -> None:
             raise BackendError(f"this process already computes with {_threads_set} threads; a cell with "
                                f"threads={threads} needs a fresh process")
     _threads_set = threads
-    del keras
 
 
 def seed_everything(seed: int) -> None:
@@ -292,11 +291,9 @@ def runtime_tag(devices: list[str]) -> str:
     ``""`` for TensorFlow on one CPU (the committed sweeps' runtime),
     ``"jax-cpu"``, ``"jax-gpu"``, ``"tensorflow-cpu-2dev"`` and so on."""
     backend, platform = name(), _platform(devices)
-    parts = [] if (backend, platform) == ("tensorflow", "cpu") else [backend, platform]
     if len(devices) > 1:
-        parts += [backend, platform] if not parts else []
-        parts.append(f"{len(devices)}dev")
-    return "-".join(parts)
+        return f"{backend}-{platform}-{len(devices)}dev"
+    return "" if (backend, platform) == ("tensorflow", "cpu") else f"{backend}-{platform}"
 
 
 def describe(devices: list[str], threads: int) -> dict:

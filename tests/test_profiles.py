@@ -85,7 +85,7 @@ LATER = ("tanh", "selu", "gelu", "silu")
 def test_overfit_plan_holds_its_later_arms_after_the_main_cells():
     """The 44 committed overfit cells are exactly the profile's own plan."""
     cells = P.plan("overfit")
-    committed = Path(__file__).resolve().parent.parent / "data" / "results" / "overfit"
+    committed = Path(__file__).resolve().parent.parent / "data" / "earlier" / "overfit"
     if committed.is_dir():
         assert sorted(f"{c.stem}.json" for c in cells) == sorted(p.name for p in committed.glob("*.json"))
     assert P.get_profile("overfit")["later_arms"] == {a: [0, 1, 2] for a in LATER}
@@ -314,7 +314,7 @@ def test_identity_fills_defaults_and_is_canonical():
 
 def test_committed_overfit_cells_differ_from_their_profile_only_in_threads():
     """What a results reader or the runner sees when it compares identities (not configs)."""
-    committed = Path(__file__).resolve().parent.parent / "data" / "results" / "overfit" / "tanh-seed0.json"
+    committed = Path(__file__).resolve().parent.parent / "data" / "earlier" / "overfit" / "tanh-seed0.json"
     if not committed.exists():
         pytest.skip("no committed overfit results")
     stored = P.experiment_identity(json.loads(committed.read_text())["config"])

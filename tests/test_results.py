@@ -13,7 +13,7 @@ from actbook.analysis import reproduction, results as R
 from actbook.analysis.stats import paired_comparison, summary_table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMITTED = ROOT / "data" / "results"
+COMMITTED = ROOT / "data" / "earlier"  # the shared-rate sweeps of the earlier runner
 CONFIG = {"description": "a test profile", "model": "small_cnn", "model_kwargs": {"width": 8}, "epochs": 3,
           "batch_size": 8, "arms": ["relu", "elu"], "seeds": [0, 1]}
 
@@ -309,7 +309,7 @@ def _execute_chapter(chapter: str, results: Path):
     import jupytext
     from nbclient import NotebookClient
     nb = jupytext.read(ROOT / "chapters" / f"{chapter}.md")
-    committed = 'RESULTS = Path("../data/results")'
+    committed = 'RESULTS = Path("../data/earlier")'
     cells = [c for c in nb.cells if c.cell_type == "code" and committed in c.source]
     assert len(cells) == 1, "the chapter names its results folder in one place"
     cells[0].source = cells[0].source.replace(committed, f"RESULTS = Path({str(results)!r})")

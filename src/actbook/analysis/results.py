@@ -37,14 +37,16 @@ class ResultsWarning(UserWarning):
 
 #: 1: the first cpu sweep (no inference-mode training error); 2: the TensorFlow runner's;
 #: 3: a cell stops at its first non-finite training loss (``outcome``, ``diverged_epoch``) and
-#: names its backend (``provenance["backend"]``).
-SCHEMAS = (1, 2, 3)
+#: names its backend (``provenance["backend"]``); 4: a cell names its ``stage`` (a learning-rate grid's
+#: or a final cell) and records the validation loss and error (``val_loss``, ``val_error``) when measured.
+SCHEMAS = (1, 2, 3, 4)
+STAGES = ("grid", "final")
 BACKENDS = ("tensorflow", "jax", "torch")
 OUTCOMES = ("finished", "diverged")
 REQUIRED = ("profile", "activation", "seed", "config", "history", "provenance")
 #: The numbers of a history row (null where an epoch did not measure one, or the loss was not finite).
-METRICS = ("train_loss", "train_error", "train_eval_loss", "train_eval_error", "test_loss", "test_error", "seconds",
-           "train_images_per_second")
+METRICS = ("train_loss", "train_error", "train_eval_loss", "train_eval_error", "test_loss", "test_error", "val_loss",
+           "val_error", "seconds", "train_images_per_second")
 
 #: ``<profile>``, ``<profile>+<8-hex tag of the --set overrides>``, either with ``@<runtime>`` after it.
 FOLDER = re.compile(r"(?P<profile>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})(?:\+(?P<tag>[0-9a-f]{8}))?"
@@ -92,10 +94,13 @@ def result_problems(data) -> list[str]:
     schema = data.get("schema", 1)
     if not _is_int(schema) or schema not in SCHEMAS:
         return [f"result format {schema!r} is not one this code reads ({SCHEMAS})"]
-    missing = [k for k in (*REQUIRED, *(("outcome", "diverged_epoch") if schema >= 3 else ())) if k not in data]
+    missing = [k for k in (*REQUIRED, *(("outcome", "diverged_epoch") if schema >= 3 else ()),
+                           *(("stage",) if schema >= 4 else ())) if k not in data]
     if missing:
         return [f"missing keys {missing}"]
     problems = []
+    if schema >= 4 and data["stage"] not in STAGES:
+        problems.append(f"stage must be one of {', '.join(STAGES)}, found {data['stage']!r}")
     for key in ("profile", "activation"):
         if not (isinstance(data[key], str) and data[key]):
             problems.append(f"{key} must be a non-empty string, found {_kind(data[key])} {data[key]!r}")
@@ -276,7 +281,16 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
             raise ResultsError(f"{where}: two files for {c['activation']} seed {c['seed']}: "
                                f"{Path(seen[key]).name} and {Path(c['file']).name}")
         seen[key] = c["file"]
-    configs = {json.dumps(experiment_identity(c["config"]), sort_keys=True) for c in cells}
+    grid_cells = [Path(c["file"]).name for c in cells if c.get("stage") == "grid"]
+    if grid_cells:
+        raise ResultsError(f"{where}: grid cells ({_names(grid_cells)}) belong in the grid/ subfolder; read them "
+                           f"with actbook.analysis.selection.load_grid")
+    for c in cells:  # a final cell of a grid profile trains at its arm's chosen rate
+        chosen = c["config"].get("chosen_rates")
+        if chosen is not None and chosen.get(c["activation"]) != c["config"]["optimizer"]["learning_rate"]:
+            raise ResultsError(f"{c['file']}: trained at learning rate {c['config']['optimizer']['learning_rate']}, "
+                               f"not its arm's chosen rate {chosen.get(c['activation'])}")
+    configs = {json.dumps(_shared_identity(c["config"]), sort_keys=True) for c in cells}
     if len(configs) > 1:
         raise ResultsError(f"{where}: cells were run with {len(configs)} different configs; "
                            f"keep one profile version per folder")
@@ -295,6 +309,15 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
                                                                      for k, v in by_kernels.items()),
                       ResultsWarning, stacklevel=2)
     return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
+
+
+def _shared_identity(config: dict) -> dict:
+    """What every cell of a folder shares: the identity, less the learning
+    rate where each arm has its own (``chosen_rates``)."""
+    identity = experiment_identity(config)
+    if config.get("chosen_rates") is not None:
+        identity = {**identity, "optimizer": {k: v for k, v in identity["optimizer"].items() if k != "learning_rate"}}
+    return identity
 
 
 def _group(cells, key) -> dict:

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-__all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "Prepared", "load_cifar10", "prepare",
+__all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "Prepared", "load_cifar10", "prepare", "hold_out",
            "sha256_file", "channel_stats", "normalize", "subset", "check_counts"]
 
 ENV_VAR = "ACTBOOK_CIFAR10"
@@ -88,15 +88,47 @@ class Prepared(Split):
     """A profile's subsets (float32), normalised with the training subset's channel statistics."""
 
     dataset: dict        # Cifar.provenance() of the source
+    x_val: np.ndarray | None = None  # the held-out validation images (None when the profile has none)
+    y_val: np.ndarray | None = None
+
+
+#: Mixed into the data seed for the validation draw, so it is not the training subset's draw.
+VALIDATION_STREAM = 0x5A11D
+
+
+def hold_out(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
+    """``(x_rest, y_rest, x_held, y_held)``: a class-balanced random ``n`` of
+    the examples held out (none when ``n`` is None or 0), and the rest, both in
+    their original order."""
+    if not n:
+        return x, y, x[:0], y[:0]
+    classes = np.unique(y)
+    if n % len(classes) or n >= len(y):
+        raise ValueError(f"a held-out set of {n} must be a multiple of the {len(classes)} classes and smaller "
+                         f"than the {len(y)} examples")
+    rng = np.random.default_rng([seed, VALIDATION_STREAM])
+    held = np.concatenate([rng.choice(np.flatnonzero(y == c), n // len(classes), replace=False) for c in classes])
+    mask = np.zeros(len(y), bool)
+    mask[held] = True
+    return x[~mask], y[~mask], x[mask], y[mask]
 
 
 def prepare(config: dict, data: Cifar | None = None) -> Prepared:
-    """Subset and normalise CIFAR-10 as the profile ``config`` says."""
+    """Subset and normalise CIFAR-10 as the profile ``config`` says.
+
+    The validation images (``validation_size``) are held out of the training
+    set first; the training subset is drawn from the rest, so the two never
+    share an image, and the test set is never touched by either.
+    """
     data = data if data is not None else load_cifar10()
-    x_train, y_train = subset(data.x_train, data.y_train, config["train_size"], seed=config["data_seed"])
+    x_pool, y_pool, x_val, y_val = hold_out(data.x_train, data.y_train, config.get("validation_size"),
+                                            seed=config["data_seed"])
+    x_train, y_train = subset(x_pool, y_pool, config["train_size"], seed=config["data_seed"])
     x_test, y_test = subset(data.x_test, data.y_test, config["test_size"], seed=config["data_seed"])
     mean, std = channel_stats(x_train)
-    return Prepared(normalize(x_train, mean, std), y_train, normalize(x_test, mean, std), y_test, data.provenance())
+    val = (normalize(x_val, mean, std), y_val) if len(y_val) else (None, None)
+    return Prepared(normalize(x_train, mean, std), y_train, normalize(x_test, mean, std), y_test, data.provenance(),
+                    *val)
 
 
 def check_counts(arrays: dict, where) -> None:

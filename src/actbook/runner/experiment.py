@@ -5,6 +5,15 @@
     python -m actbook.experiment run   --profile cpu --results data/results \\
         [--activations relu,elu] [--seeds 0,1,2] [--shard K/N] [--set KEY=VALUE ...]
     python -m actbook.experiment check --profile cpu --results data/results
+    python -m actbook.experiment run    --profile overfit --stage grid --results data/results
+    python -m actbook.experiment select --profile overfit --results data/results [--write]
+
+A profile with a learning-rate ``grid`` runs in two stages: ``--stage grid``
+trains every activation at every rate of the grid (scored on held-out
+validation images only) into ``DIR/<profile>/grid/``; ``select`` picks each
+activation's rate by its mean validation error and, with ``--write``,
+records the choice in the profile (``chosen_rates``); the final cells
+(``--stage final``, the default) then train at those rates.
 
 Each finished cell is one JSON file ``DIR/<profile>/<activation>-seed<k>.json``
 (a ``/`` in an activation name becomes ``_``; a run with ``--set`` overrides
@@ -30,9 +39,9 @@ from actbook.runner import profiles as P  # noqa: E402  (no TensorFlow)
 from actbook.runner.profiles import Cell, UsageError, get_profile, plan, result_path  # noqa: E402
 
 #: The result format this runner writes (kept here so ``check`` and ``plan`` need no framework).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-__all__ = ["run", "check", "cost", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
+__all__ = ["run", "check", "cost", "select", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
 
 #: Sustained training throughput assumed by ``plan``'s time estimate (FLOP/s),
 #: by device and precision: about a third of an H100-class GPU's dense bf16
@@ -111,27 +120,30 @@ def _folder_datasets(folder: Path) -> dict:
 
 
 def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress=True, data=None,
-        overrides: dict | None = None, rerun_stale: bool = False) -> list[Path]:
-    """Run every cell of the plan that has no complete result yet."""
-    config = get_profile(profile, overrides)
+        overrides: dict | None = None, rerun_stale: bool = False, stage: str = "final") -> list[Path]:
+    """Run every cell of the plan (of ``stage``) that has no complete result yet."""
+    profile_config = get_profile(profile, overrides)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
-    cells = plan(profile, arms, seeds, shard, overrides)
+    cells = plan(profile, arms, seeds, shard, overrides, stage=stage)
+    configs = {c: P.cell_config(profile_config, c) for c in cells}
+    config = configs[cells[0]] if cells else profile_config
     from actbook.runner import backend as B
     try:
         B.setup(config["threads"])  # before anything starts the backend's runtime
     except B.BackendError as e:
         raise UsageError(str(e)) from None
     devices, tag = _runtime()
-    folder = Path(results) / P.profile_folder(profile, overrides, tag)
+    folder = Path(results) / P.profile_folder(profile, overrides, tag) / P.stage_folder(stage)
     paths = {c: result_path(results, c, overrides, tag) for c in cells}
-    status = {c: cell_status(paths[c], config) for c in cells}
+    status = {c: cell_status(paths[c], configs[c]) for c in cells}
     stale = [c.stem for c, s in status.items() if s == "stale"]
     if stale and not rerun_stale:
         raise UsageError(f"{len(stale)} result(s) in {folder} were made with another version of profile "
                          f"{profile!r} or by an older runner ({', '.join(stale[:5])}"
                          f"{', ...' if len(stale) > 5 else ''}); move them away or pass --rerun-stale to replace them")
     todo = [c for c in cells if status[c] != "complete"]
-    print(f"{profile}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
+    what = f"{profile} ({stage})" if profile_config.get("grid") else profile
+    print(f"{what}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
           f"{len(todo)} to run -> {folder}", flush=True)
     if not todo:
         return [paths[c] for c in cells]
@@ -145,7 +157,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     from actbook.runner import data as D
     from actbook.runner.files import LockBusy, cell_lock
     from actbook.runner.train import run_cell
-    prepared = D.prepare(config, data)
+    prepared = D.prepare(config, data)  # the data do not depend on the cell's learning rate
     others = {sha: files for sha, files in _folder_datasets(folder).items() if sha != prepared.dataset["sha256"]}
     if others:
         sha, files = next(iter(others.items()))
@@ -156,9 +168,9 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         out = paths[cell]
         try:
             with cell_lock(out):
-                if cell_status(out, config) == "complete":  # finished by another process meanwhile
+                if cell_status(out, configs[cell]) == "complete":  # finished by another process meanwhile
                     continue
-                run_cell(cell, results, config, prepared, overrides, progress=progress, devices=devices,
+                run_cell(cell, results, configs[cell], prepared, overrides, progress=progress, devices=devices,
                          runtime_tag=tag)
         except LockBusy as e:
             print(f"skipping {cell.stem}: {e}", file=sys.stderr, flush=True)
@@ -167,33 +179,57 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
 
 def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict:
     """Forward FLOPs per image (counted from the architecture, no framework
-    needed), training PFLOP and hours at :data:`ASSUMED_RATE` for the profile's precision."""
+    needed), training PFLOP and hours at :data:`ASSUMED_RATE` for the profile's precision.
+
+    A cell costs its training (about 3x the forward pass per image: forward,
+    and two products backward) and its evaluations: the measured training
+    images, the validation images and, for a final cell, the test images, at
+    every ``eval_every``-th epoch and the last.
+    """
     from actbook.runner.architectures import forward_flops
-    from actbook.runner.data import CLASSES, PER_CLASS  # the full split's sizes when a profile takes all images
     config = get_profile(profile, overrides)
     flops = forward_flops(config["model"], **config["model_kwargs"])
-    train_images = config["train_size"] or PER_CLASS["train"] * len(CLASSES)
-    test_images = config["test_size"] or PER_CLASS["test"] * len(CLASSES)
+    train_images = P.training_images(config)
     evals = math.ceil(config["epochs"] / config.get("eval_every", 1))
-    # Training costs about 3x the forward pass (forward, and two products backward).
-    measured_images = min(config.get("train_eval_size") or train_images, train_images)
-    per_cell = 3 * flops * train_images * config["epochs"] + flops * (measured_images + test_images) * evals
-    total = per_cell * len(cells)
+    measured = min(config.get("train_eval_size") or train_images, train_images)
+    held_out = config.get("validation_size") or 0
+
+    def per_cell(cell: Cell) -> float:
+        test = (config["test_size"] or P.TEST_IMAGES) if cell.stage == "final" else 0
+        return 3 * flops * train_images * config["epochs"] + flops * (measured + held_out + test) * evals
+
+    total = sum(per_cell(c) for c in cells)
     rates = {device: rate for (device, precision), rate in ASSUMED_RATE.items() if precision == config["precision"]}
-    return {"forward_flops_per_image": flops, "pflop_per_cell": per_cell / 1e15, "pflop_total": total / 1e15,
-            "rates": rates, "hours": {device: total / rate / 3600 for device, rate in rates.items()}}
+    return {"forward_flops_per_image": flops, "pflop_per_cell": total / max(len(cells), 1) / 1e15,
+            "pflop_total": total / 1e15, "rates": rates,
+            "hours": {device: total / rate / 3600 for device, rate in rates.items()}}
 
 
-def check(profile: str, results: Path, overrides: dict | None = None, runtime: str = "") -> list[str]:
-    """Problems of a merged results folder: missing, unfinished, duplicate,
-    stale, malformed or foreign files, and cells from other data sets,
-    kernels or result formats. Empty when the sweep is complete and consistent."""
+def _file_cell(data: dict) -> Cell:
+    """The cell a result file holds (a grid cell is named by its learning rate too)."""
+    rate = data["config"]["optimizer"]["learning_rate"] if data.get("stage") == "grid" else None
+    return Cell(data["profile"], data["activation"], data["seed"], rate)
+
+
+def check(profile: str, results: Path, overrides: dict | None = None, runtime: str = "",
+          stage: str = "final") -> list[str]:
+    """Problems of a merged results folder (of one ``stage``): missing,
+    unfinished, duplicate, stale, malformed or foreign files, and cells from
+    other data sets, kernels or result formats. Empty when the sweep is
+    complete and consistent."""
     from actbook.analysis.results import result_problems
     config = get_profile(profile, overrides)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
-    folder = Path(results) / P.profile_folder(profile, overrides, runtime)
-    expected = {c.stem: c for c in plan(profile, overrides=overrides)}
+    folder = Path(results) / P.profile_folder(profile, overrides, runtime) / P.stage_folder(stage)
+    expected = {c.stem: c for c in plan(profile, overrides=overrides, stage=stage)}
     problems, seen, finished = [], {}, set()
+    wanted = {}
+    for stem, c in expected.items():
+        try:
+            wanted[stem] = P.cell_config(config, c)
+        except UsageError as e:
+            problems.append(f"not runnable yet: {e}")
+            break
     datasets, kernels, schemas, backends = {}, {}, {}, {}
     for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = _read_result(f)
@@ -204,14 +240,17 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
         if malformed:
             problems.append(f"not a well-formed result file: {f.name} ({'; '.join(malformed[:3])})")
             continue
-        key = Cell(data["profile"], data["activation"], data["seed"]).stem
+        key = _file_cell(data).stem
         if key in seen:
             problems.append(f"duplicate: {f.name} and {seen[key]} are both {key}")
         seen[key] = f.name
         if key not in expected:
-            problems.append(f"outside the plan: {f.name} ({data['activation']} seed {data['seed']} is not a cell "
-                            f"of profile {profile!r})")
-        if P.experiment_identity(data["config"]) != P.experiment_identity(config):
+            problems.append(f"outside the plan: {f.name} ({key} is not a {stage} cell of profile {profile!r})")
+        if data.get("stage", "final") != stage:
+            problems.append(f"wrong stage: {f.name} is a {data.get('stage', 'final')} cell in the {stage} folder")
+        if key in expected and key not in wanted:
+            pass  # the profile cannot say yet what this cell should be (reported above)
+        elif P.experiment_identity(data["config"]) != P.experiment_identity(wanted.get(key, config)):
             problems.append(f"config differs from profile {profile!r}: {f.name}")
         elif not _finished(data, config):
             problems.append(f"unfinished: {f.name} ({len(data['history'])} of {config['epochs']} epochs)")
@@ -239,6 +278,46 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
         problems += [f"in progress (checkpoint): {d.name}" for d in sorted(ckpts.iterdir())
                      if d.is_dir() and d.name not in finished]
     return problems
+
+
+def select(profile: str, results: Path, write: bool = False) -> int:
+    """Print each arm's rate chosen from the profile's complete grid
+    (:mod:`actbook.analysis.selection`); with ``write``, record them as the
+    profile's ``chosen_rates`` in the file it comes from. 0 when chosen."""
+    from actbook.analysis import selection
+    config = get_profile(profile)
+    if not config.get("grid"):
+        raise UsageError(f"profile {profile!r} has no learning-rate grid")
+    problems = check(profile, results, stage="grid")
+    if problems:
+        print("\n".join(problems[:20]))
+        print(f"the grid is not complete and consistent ({len(problems)} problem(s)); no rate is chosen")
+        return 1
+    frame = selection.grid_frame(selection.load_grid(results, profile))
+    chosen = selection.choose_rates(frame, config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"])
+    print(chosen.to_string())
+    rates = {a: float(r) for a, r in chosen["rate"].items()}
+    if write:
+        path = _profile_file(profile)
+        profiles = json.loads(path.read_text())
+        profiles[profile]["chosen_rates"] = rates
+        P.validate(profile, profiles[profile])
+        from actbook.runner.files import write_bytes_atomic
+        text = (json.dumps(profiles, indent=2, allow_nan=False) + "\n").encode()  # the file's own layout
+        write_bytes_atomic(path, lambda f: f.write(text))
+        print(f"chosen_rates of {profile!r} written to {path}")
+    else:
+        print(json.dumps({"chosen_rates": rates}))
+    return 0
+
+
+def _profile_file(profile: str) -> Path:
+    """The JSON file a profile comes from: ``ACTBOOK_PROFILES`` when it defines it, else the shipped one."""
+    extra = os.environ.get("ACTBOOK_PROFILES")
+    if extra and profile in json.loads(Path(extra).read_text()):
+        return Path(extra)
+    from importlib import resources
+    return Path(str(resources.files("actbook.runner").joinpath("profiles.json")))
 
 
 # --------------------------------------------------------------------------
@@ -275,9 +354,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="print the profiles and their configs")
     for name, helptext in [("run", "run (or resume) the cells of a profile"),
                            ("plan", "print the cells a run would train and what they cost"),
-                           ("check", "check a (merged) results folder: exit 0 only if complete and consistent")]:
+                           ("check", "check a (merged) results folder: exit 0 only if complete and consistent"),
+                           ("select", "choose each activation's learning rate from a finished grid")]:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--profile", required=True)
+        if name == "select":
+            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--write", action="store_true",
+                           help="record the chosen rates in the profile's file (chosen_rates)")
+            continue
+        p.add_argument("--stage", choices=P.STAGES, default="final",
+                       help="for a profile with a learning-rate grid: its grid cells, or the final cells (default)")
         p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                        help="override a setting (dotted keys, JSON values); results go to <profile>+<hash>/")
         if name == "check":
@@ -305,10 +392,18 @@ def main(argv=None) -> int:
         overrides = P.parse_set(args.overrides)
         if args.command in ("run", "plan"):
             args.activations, args.seeds = _csv(args.activations, "activations"), _seeds(args.seeds)
+        if args.command == "select":
+            return select(args.profile, args.results, write=args.write)
         if args.command == "plan":
-            cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides)
+            cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides, stage=args.stage)
+            config = get_profile(args.profile, overrides)
             for c in cells:
-                print(f"{P.profile_folder(args.profile, overrides)} {c.stem}")
+                rate = ""
+                if c.stage == "final" and config.get("grid"):
+                    chosen = (config.get("chosen_rates") or {}).get(c.arm)
+                    rate = f" (learning rate {chosen:g})" if chosen else " (learning rate not chosen yet)"
+                print(f"{P.profile_folder(args.profile, overrides)}/{P.stage_folder(c.stage)}".rstrip("/")
+                      + f" {c.stem}{rate}")
             est = cost(args.profile, cells, overrides)
             print(f"{len(cells)} cells; forward pass {est['forward_flops_per_image'] / 1e6:.0f} MFLOP per image; "
                   f"{est['pflop_per_cell']:.3g} PFLOP of training per cell, {est['pflop_total']:.3g} in all")
@@ -316,9 +411,14 @@ def main(argv=None) -> int:
             for device, hours in est["hours"].items():
                 print(f"  at {est['rates'][device] / 1e12:g} TFLOP/s sustained ({device}, {config['precision']}): "
                       f"{hours:.3g} hours")
+            if config.get("grid") and args.activations is None and args.seeds is None and args.shard is None:
+                whole = [c for stage in P.STAGES for c in plan(args.profile, overrides=overrides, stage=stage)]
+                both = cost(args.profile, whole, overrides)
+                print(f"the whole design (grid and final cells, {len(whole)} cells): " + "; ".join(
+                    f"{hours:.3g} hours at {both['rates'][d] / 1e12:g} TFLOP/s ({d})" for d, hours in both["hours"].items()))
             return 0
         if args.command == "check":
-            problems = check(args.profile, args.results, overrides, args.runtime)
+            problems = check(args.profile, args.results, overrides, args.runtime, stage=args.stage)
             for p in problems:
                 print(p)
             print("complete and consistent" if not problems else f"{len(problems)} problem(s)")
@@ -326,7 +426,7 @@ def main(argv=None) -> int:
         from actbook.runner.data import DataError
         try:
             run(args.profile, args.results, args.activations, args.seeds, args.shard,
-                progress=not args.no_progress, overrides=overrides, rerun_stale=args.rerun_stale)
+                progress=not args.no_progress, overrides=overrides, rerun_stale=args.rerun_stale, stage=args.stage)
         except DataError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

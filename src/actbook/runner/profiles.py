@@ -2,7 +2,11 @@
 
 A *profile* is one nested dict of settings (``actbook/profiles.json``, plus
 a JSON file of your own named by ``ACTBOOK_PROFILES``); a *cell* is one
-(profile, activation, seed) training run. Every profile is validated against
+(profile, activation, seed) training run. A profile with a ``grid`` runs in
+two stages: the *grid* (each activation at each of the grid's peak learning
+rates, scored on the validation images only) and the *final* cells (each
+activation at the rate the grid chose for it, its ``chosen_rates``, at the
+profile's seeds). Every profile is validated against
 :data:`SCHEMA` and the rules of :func:`validate` before anything runs, so a
 typo or a bad value is one clear message per problem, never a silently
 different experiment.
@@ -13,6 +17,8 @@ whether a result on disk is stale. Results live in one folder per profile,
 overrides and runtime (:func:`profile_folder`)::
 
     <profile>[+<tag>][@<runtime>]      e.g.  paper   paper+3f2a9c1d   paper+3f2a9c1d@jax
+
+and a grid's cells in its ``grid/`` subfolder (``overfit/grid/relu-lr0.05-seed100.json``).
 
 ``<tag>`` hashes what ``--set`` changed in the profile
 (:func:`effective_overrides`), ``<runtime>`` names a Keras backend or device
@@ -39,9 +45,10 @@ from actbook import arms
 from actbook.runner.architectures import MODEL_KWARGS  # the model_kwargs each model takes
 from actbook.runner.data import CLASSES, PER_CLASS
 
-__all__ = ["UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "load_profiles", "shipped_profiles", "get_profile",
-           "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
-           "overrides_tag", "Cell", "plan", "parse_shard", "result_path", "profile_folder", "split_folder"]
+__all__ = ["UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
+           "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
+           "overrides_tag", "Cell", "plan", "cell_config", "parse_shard", "result_path", "stage_folder",
+           "profile_folder", "split_folder", "training_images"]
 
 #: Names used as file and folder names: letters, digits, ``_ . -``, no path separators.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -52,10 +59,15 @@ TRAIN_IMAGES = PER_CLASS["train"] * len(CLASSES)  # CIFAR-10: 50,000
 TEST_IMAGES = PER_CLASS["test"] * len(CLASSES)    # 10,000
 
 #: What the runner uses for an optional setting a profile leaves out.
-DEFAULTS = {"init": "he", "eval_every": 1, "train_eval_size": None, "optimizer.warmup_epochs": 0.0}
+DEFAULTS = {"init": "he", "eval_every": 1, "train_eval_size": None, "validation_size": None, "evaluate_test": True,
+            "optimizer.warmup_epochs": 0.0}
 
-#: Settings that choose which cells a profile has, not what any cell computes.
-PLAN_KEYS = ("arms", "seeds", "extra_seeds", "later_arms")
+#: Settings that choose which cells a profile has, not what any cell computes
+#: (a cell's own learning rate is in its config's ``optimizer.learning_rate``).
+PLAN_KEYS = ("arms", "seeds", "extra_seeds", "later_arms", "grid", "chosen_rates")
+
+#: The stages of a profile with a ``grid``: the learning-rate grid, then the final cells.
+STAGES = ("grid", "final")
 
 
 class UsageError(ValueError):
@@ -98,6 +110,11 @@ SCHEMA = {
         # Inference-mode training error on a fixed class-balanced subset of
         # this many training images (all of them when absent or null).
         "train_eval_size": _size(TRAIN_IMAGES),
+        # Class-balanced training images held out for choosing hyper-parameters
+        # (never trained on, never the test set); drawn before the training subset.
+        "validation_size": _size(TRAIN_IMAGES),
+        # False for the grid's cells: they are scored on the validation images only.
+        "evaluate_test": {"type": "boolean"},
         "batch_size": _POS_INT,
         "augment": {"type": "boolean"},
         "precision": {"enum": ["float32", "mixed_bfloat16"]},
@@ -125,6 +142,20 @@ SCHEMA = {
         # Arms added to the study after its main sweep, with their seeds:
         # {"tanh": [0, 1, 2], ...}; planned after the main cells.
         "later_arms": _seeds_by_arm(),
+        # The learning-rate grid: every arm at every peak rate, at these seeds
+        # (kept apart from the final seeds, so the final cells are fresh draws).
+        "grid": {
+            "type": "object", "additionalProperties": False, "required": ["learning_rates", "seeds"],
+            "properties": {
+                "learning_rates": {"type": "array", "minItems": 2, "uniqueItems": True,
+                                   "items": {"type": "number", "exclusiveMinimum": 0}},
+                "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED},
+            },
+        },
+        # Each arm's peak learning rate for the final cells, as chosen from the
+        # grid by ``python -m actbook.experiment select --write`` (never typed in).
+        "chosen_rates": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
+                         "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
     },
 }
 
@@ -171,10 +202,38 @@ def _rules(config: dict) -> list[str]:
             problems.append(f"optimizer.step_epochs: {steps} is not strictly increasing")
         # Decays at or after the last epoch are allowed: a shortened run of a
         # long schedule (``paper --set epochs=1``) simply does not reach them.
-    measured, trained = config.get("train_eval_size"), config["train_size"] or TRAIN_IMAGES
+    held_out = config.get("validation_size") or 0
+    if config["train_size"] is not None and config["train_size"] + held_out > TRAIN_IMAGES:
+        problems.append(f"train_size + validation_size: {config['train_size']} + {held_out} is more than the "
+                        f"{TRAIN_IMAGES:,} training images")
+    measured, trained = config.get("train_eval_size"), training_images(config)
     if measured is not None and measured > trained:
         problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
+    grid = config.get("grid")
+    if grid:
+        if not config.get("validation_size"):
+            problems.append("grid: a learning-rate grid is scored on validation images; set validation_size")
+        clash = sorted(set(grid["seeds"]) & set(config["seeds"]))
+        if clash:
+            problems.append(f"grid.seeds: {clash} are also final seeds; keep them apart so the final cells are "
+                            f"not the cells their rates were chosen on")
+        for key in ("extra_seeds", "later_arms"):
+            if config.get(key):
+                problems.append(f"{key}: a profile with a grid gives every arm the same seeds")
+    chosen = config.get("chosen_rates") or {}
+    if chosen and not grid:
+        problems.append("chosen_rates: without a grid there is nothing they were chosen from")
+    if grid:
+        off = {a: r for a, r in chosen.items() if r not in grid["learning_rates"]}
+        if off:
+            problems.append(f"chosen_rates: {off} not among grid.learning_rates {grid['learning_rates']}")
     return problems
+
+
+def training_images(config: dict) -> int:
+    """How many images a profile trains on: its ``train_size``, or every
+    training image not held out for validation."""
+    return config["train_size"] or TRAIN_IMAGES - (config.get("validation_size") or 0)
 
 
 def validate(name: str, config) -> dict:
@@ -495,17 +554,58 @@ def split_folder(name: str) -> tuple[str, str | None, str | None]:
 
 @dataclass(frozen=True, order=True)
 class Cell:
+    """One training run. A grid cell carries its learning rate; a final cell
+    takes its rate from the profile (``chosen_rates``, else ``optimizer.learning_rate``)."""
+
     profile: str
     arm: str
     seed: int
+    learning_rate: float | None = None  #: set for the cells of a learning-rate grid only
+
+    @property
+    def stage(self) -> str:
+        return "final" if self.learning_rate is None else "grid"
 
     @property
     def stem(self) -> str:
-        return f"{arms.slug(self.arm)}-seed{self.seed}"
+        rate = "" if self.learning_rate is None else f"-lr{self.learning_rate:g}"
+        return f"{arms.slug(self.arm)}{rate}-seed{self.seed}"
+
+
+def stage_folder(stage: str) -> str:
+    """The subfolder of a profile's folder that holds a stage's cells ("" for the final ones)."""
+    if stage not in STAGES:
+        raise UsageError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+    return "grid" if stage == "grid" else ""
 
 
 def result_path(results: Path, cell: Cell, overrides: dict | None = None, runtime: str | None = "") -> Path:
-    return Path(results) / profile_folder(cell.profile, overrides, runtime) / f"{cell.stem}.json"
+    folder = Path(results) / profile_folder(cell.profile, overrides, runtime) / stage_folder(cell.stage)
+    return folder / f"{cell.stem}.json"
+
+
+def cell_config(config: dict, cell: Cell) -> dict:
+    """The config one cell trains with: the profile's, with the cell's own
+    peak learning rate, and, for a grid cell, no test-set evaluation.
+
+    A final cell of a profile with a grid needs the arm's chosen rate; until
+    ``select`` has written it there is no final cell to run.
+    """
+    out = copy.deepcopy(config)
+    if cell.stage == "grid":
+        grid = config.get("grid") or {}
+        if cell.learning_rate not in grid.get("learning_rates", []):
+            raise UsageError(f"{cell.stem}: learning rate {cell.learning_rate} is not in the profile's grid")
+        out["optimizer"]["learning_rate"] = float(cell.learning_rate)
+        out["evaluate_test"] = False
+    elif config.get("grid"):
+        chosen = config.get("chosen_rates") or {}
+        if cell.arm not in chosen:
+            raise UsageError(f"no learning rate chosen for {cell.arm!r} in profile {cell.profile!r} yet: run its "
+                             f"grid (--stage grid), then `python -m actbook.experiment select --profile "
+                             f"{cell.profile} --results DIR --write`")
+        out["optimizer"]["learning_rate"] = float(chosen[cell.arm])
+    return out
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
@@ -527,14 +627,24 @@ def _by_seed(profile: str, seeds_by_arm: dict, arm_order, skip=()) -> list[Cell]
             if s in seeds_by_arm.get(a, []) and (a, s) not in skip]
 
 
-def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrides: dict | None = None) -> list[Cell]:
+def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrides: dict | None = None,
+         stage: str = "final") -> list[Cell]:
     """The cells to run, in a fixed order (seed-major, so a partial sweep has
     every arm at the first seeds); ``shard="K/N"`` keeps every N-th from the K-th.
 
     The profile's own plan (no arms and no seeds given) is its arms at its
-    seeds, then its ``extra_seeds``, then its ``later_arms``.
+    seeds, then its ``extra_seeds``, then its ``later_arms``. ``stage="grid"``:
+    its arms at every rate of its ``grid`` and the grid's seeds (seed-major,
+    then rate), for a profile that has one.
     """
+    stage_folder(stage)
     config = get_profile(profile, overrides)
+    if (overrides and config.get("grid")
+            and config["optimizer"]["learning_rate"] != get_profile(profile)["optimizer"]["learning_rate"]):
+        raise UsageError(f"profile {profile!r} sets each arm's learning rate from its grid (grid.learning_rates, "
+                         f"chosen_rates); --set optimizer.learning_rate would be ignored")
+    if stage == "grid" and not config.get("grid"):
+        raise UsageError(f"profile {profile!r} has no learning-rate grid; its cells are all final (--stage final)")
     chosen = list(config["arms"]) if arms_ is None else list(arms_)
     if not chosen:
         raise UsageError("no activations given (--activations is empty)")
@@ -542,15 +652,20 @@ def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrid
     if unknown:
         raise UsageError(f"unknown activation(s) {', '.join(map(repr, unknown))}; valid: {', '.join(arms.train_arms())}")
     seeds_given = seeds
-    seeds = list(config["seeds"]) if seeds is None else list(seeds)
+    own_seeds = config["grid"]["seeds"] if stage == "grid" else config["seeds"]
+    seeds = list(own_seeds) if seeds is None else list(seeds)
     if not seeds:
         raise UsageError("no seeds given (--seeds is empty)")
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED]
     if bad:
         raise UsageError(f"seeds must be integers in [0, {MAX_SEED}], got {bad}")
     chosen, seeds = list(dict.fromkeys(chosen)), list(dict.fromkeys(seeds))  # duplicates run once
-    cells = [Cell(profile, a, s) for s in seeds for a in chosen]
-    if arms_ is None and seeds_given is None:  # the profile's own plan: its extra seeds and later arms too
+    if stage == "grid":
+        cells = [Cell(profile, a, s, float(r)) for s in seeds for r in config["grid"]["learning_rates"]
+                 for a in chosen]
+    else:
+        cells = [Cell(profile, a, s) for s in seeds for a in chosen]
+    if stage == "final" and arms_ is None and seeds_given is None:  # the profile's own plan: its extra seeds and later arms too
         have = {(c.arm, c.seed) for c in cells}
         cells += _by_seed(profile, config.get("extra_seeds", {}), chosen, skip=have)
         have |= {(c.arm, c.seed) for c in cells}

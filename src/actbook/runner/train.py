@@ -313,7 +313,10 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                                           seed=config["data_seed"])
         train_batches = B.feed(stream)
         train_eval = B.feed(make_eval_stream(x_measured, y_measured, bs * 4))
-        test = B.feed(make_eval_stream(prepared.x_test, prepared.y_test, bs * 4))
+        # The grid's cells never see the test set: they are scored on the validation images.
+        scores_test = config.get("evaluate_test", True)
+        test = B.feed(make_eval_stream(prepared.x_test, prepared.y_test, bs * 4)) if scores_test else None
+        val = None if prepared.y_val is None else B.feed(make_eval_stream(prepared.x_val, prepared.y_val, bs * 4))
 
         # Model and optimiser: fresh, or the checkpoint (both inside the devices' scope).
         with B.distribution_scope(devices):
@@ -341,7 +344,8 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                 train_loss = float(fit.history["loss"][-1])
                 finite = math.isfinite(train_loss)
                 measure = finite and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs)
-                test_loss, test_error = _evaluate(model, test) if measure else (None, None)
+                test_loss, test_error = _evaluate(model, test) if measure and test else (None, None)
+                val_loss, val_error = _evaluate(model, val) if measure and val else (None, None)
                 # Training error in inference mode: no dropout, augmentation or RReLU noise.
                 train_eval_loss, train_eval_error = _evaluate(model, train_eval) if measure else (None, None)
                 row = {"epoch": epoch + 1,
@@ -349,13 +353,14 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                        "train_error": float(1 - fit.history["accuracy"][-1]),
                        "train_eval_loss": train_eval_loss, "train_eval_error": train_eval_error,
                        "test_loss": test_loss, "test_error": test_error,
+                       "val_loss": val_loss, "val_error": val_error,
                        "seconds": time.perf_counter() - t0,
                        "train_images_per_second": len(prepared.y_train) / train_seconds}
                 history.append(row)
                 fmt = lambda v: "     -" if v is None else f"{v:.4f}"  # noqa: E731
                 bar.write(f"{cell.profile:>8} {cell.stem:>22}  epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}"
                           f"  train err {row['train_error']:.4f}  clean train err {fmt(train_eval_error)}"
-                          f"  test err {fmt(test_error)}  {row['seconds']:6.1f} s  {row['train_images_per_second']:6.0f} img/s")
+                          f"  val err {fmt(val_error)}  test err {fmt(test_error)}  {row['seconds']:6.1f} s  {row['train_images_per_second']:6.0f} img/s")
                 if not finite:
                     # A diverged cell is an outcome, not an error: stop and record where.
                     diverged_epoch = epoch + 1
@@ -367,18 +372,23 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                 save_checkpoint(ckpt_dir, model, {"identity": identity, "history": history, "started": started,
                                                   "segments": segments})
             bar.close()
-            diagnostics = None if diverged_epoch else _layer_diagnostics(model, prepared.x_test)
+            # Never-active units on the test images, or on the validation images for a grid cell.
+            probe = prepared.x_test if scores_test else (prepared.x_val if prepared.y_val is not None
+                                                         else prepared.x_train)
+            diagnostics = None if diverged_epoch else _layer_diagnostics(model, probe)
 
     result = {
         "schema": SCHEMA_VERSION,
-        "profile": cell.profile, "activation": cell.arm, "seed": cell.seed,
+        "profile": cell.profile, "activation": cell.arm, "seed": cell.seed, "stage": cell.stage,
         "config": config, "overrides": overrides or None,
         "outcome": "diverged" if diverged_epoch else "finished", "diverged_epoch": diverged_epoch,
         "history": history,
         "diagnostics": diagnostics,
         "provenance": {**provenance.collect(), **_code(segments), "backend": runtime, "dataset": prepared.dataset,
                        "segments": segments, "started": started, "finished": provenance.now(),
-                       "train_images_used": int(len(prepared.y_train)), "test_images_used": int(len(prepared.y_test)),
+                       "train_images_used": int(len(prepared.y_train)),
+                       "test_images_used": int(len(prepared.y_test)) if scores_test else 0,
+                       "validation_images_used": 0 if prepared.y_val is None else int(len(prepared.y_val)),
                        "train_eval_images_used": int(len(y_measured)),
                        "command": _command_line()},
     }

@@ -1,0 +1,106 @@
+"""Each activation's learning rate, chosen from its grid on validation images.
+
+The rule, fixed before any grid cell ran (and the same in every regime):
+
+* a grid cell's score is its validation error at the last epoch; a cell that
+  diverged scores the chance level, :data:`CHANCE_ERROR` (it is an outcome,
+  not a missing value: dropping it would flatter the rate that killed it);
+* an activation's score at a rate is the mean over the grid's seeds;
+* its chosen rate is the one with the lowest score; rates whose scores tie
+  (equal to a tenth of a percentage point, the resolution of 1,000 images)
+  go to the smaller rate, the more stable choice;
+* a chosen rate at an end of the grid is reported as such (the grid is not
+  extended: its budget was fixed with the design).
+
+The test set plays no part: the grid's cells never evaluate it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from actbook.analysis.results import ResultsError, outcome, result_problems
+
+__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "choose_rates"]
+
+#: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
+CHANCE_ERROR = 0.9
+#: Scores are compared rounded to this many decimals (0.1 pp) before the tie rule applies.
+TIE_DECIMALS = 3
+
+
+def load_grid(results: str | Path, folder: str) -> list[dict]:
+    """Every grid cell under ``results/folder/grid``, checked like any result file."""
+    where = Path(results) / folder / "grid"
+    files = sorted(where.glob("*.json"))
+    if not files:
+        raise ResultsError(f"no grid cells in {where}")
+    cells = []
+    for f in files:
+        try:
+            cell = json.loads(f.read_text())
+        except (OSError, ValueError) as e:
+            raise ResultsError(f"{f}: unreadable result file ({e})") from None
+        problems = result_problems(cell)
+        if problems:
+            raise ResultsError(f"{f}: " + "; ".join(problems))
+        if cell.get("stage") != "grid":
+            raise ResultsError(f"{f}: not a grid cell (stage {cell.get('stage')!r})")
+        cell["file"] = str(f)
+        cells.append(cell)
+    return cells
+
+
+def grid_frame(cells: list[dict]) -> pd.DataFrame:
+    """One row per grid cell: activation, learning rate, seed, outcome, the
+    epoch it diverged (if it did), and its validation error and loss at the
+    last epoch, with ``score`` the error counted at chance for a diverged cell."""
+    rows = []
+    for c in cells:
+        last = c["history"][-1]
+        diverged = outcome(c) == "diverged"
+        if not diverged and last.get("val_error") is None:
+            raise ResultsError(f"{c['file']}: a finished grid cell with no validation error at its last epoch")
+        rows.append({"activation": c["activation"], "learning_rate": float(c["config"]["optimizer"]["learning_rate"]),
+                     "seed": c["seed"], "outcome": outcome(c),
+                     "diverged_epoch": c.get("diverged_epoch") if diverged else None,
+                     "val_error": None if diverged else last["val_error"],
+                     "val_loss": None if diverged else last["val_loss"],
+                     "score": CHANCE_ERROR if diverged else last["val_error"]})
+    return pd.DataFrame(rows).sort_values(["activation", "learning_rate", "seed"]).reset_index(drop=True)
+
+
+def grid_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per activation and rate: the mean score over seeds, the seeds, and how many diverged."""
+    g = frame.groupby(["activation", "learning_rate"])
+    return pd.DataFrame({"score": g["score"].mean(), "seeds": g.size(),
+                         "diverged": g["outcome"].apply(lambda o: int((o == "diverged").sum()))}).reset_index()
+
+
+def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
+    """The chosen rate of every arm in ``arms``, by the rule in this module's
+    docstring: one row per arm with ``rate``, its ``score``, the runner-up's,
+    ``at_edge`` and the diverged grid cells. Refused unless every (arm, rate,
+    seed) of the grid is in ``frame``: a choice from part of a grid is not the
+    design's choice."""
+    rates = sorted(float(r) for r in rates)
+    have = set(zip(frame.activation, frame.learning_rate, frame.seed))
+    missing = [(a, r, s) for a in arms for r in rates for s in seeds if (a, r, s) not in have]
+    if missing:
+        raise ResultsError(f"the grid is not complete: {len(missing)} cell(s) missing, e.g. "
+                           + ", ".join(f"{a} at {r:g} seed {s}" for a, r, s in missing[:4]))
+    scores = grid_scores(frame[frame.activation.isin(arms) & frame.learning_rate.isin(rates)
+                               & frame.seed.isin(seeds)])
+    out = []
+    for arm in arms:
+        mine = scores[scores.activation == arm].assign(rounded=lambda d: d.score.round(TIE_DECIMALS))
+        mine = mine.sort_values(["rounded", "learning_rate"])  # ties: the smaller rate
+        best, runner_up = mine.iloc[0], mine.iloc[1]
+        out.append({"activation": arm, "rate": float(best.learning_rate), "score": float(best.score),
+                    "runner_up_rate": float(runner_up.learning_rate), "runner_up_score": float(runner_up.score),
+                    "at_edge": best.learning_rate in (rates[0], rates[-1]),
+                    "diverged_in_grid": int(mine.diverged.sum())})
+    return pd.DataFrame(out).set_index("activation")

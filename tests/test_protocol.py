@@ -1,0 +1,104 @@
+"""The comparison protocol: a validation split, a learning-rate grid scored on
+it, rates chosen by a stated rule, and final cells at the chosen rates."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from actbook.analysis import selection as S
+from actbook.analysis.results import ResultsError
+from actbook.runner import data as D
+from actbook.runner import experiment as E
+from actbook.runner import profiles as P
+from synthetic import TINY, synthetic_cifar, write_profiles
+
+GRIDDED = {**TINY, "epochs": 2, "eval_every": 1, "validation_size": 50, "train_size": 100, "seeds": [0, 1],
+           "grid": {"learning_rates": [0.01, 0.05], "seeds": [100]}}
+
+
+@pytest.fixture
+def gridded(tmp_path, monkeypatch):
+    path = write_profiles(tmp_path / "profiles.json", gridded=GRIDDED)
+    monkeypatch.setenv("ACTBOOK_PROFILES", path)
+    return synthetic_cifar(n_train=300, n_test=100)
+
+
+def test_validation_images_are_held_out_of_training_and_balanced():
+    data = synthetic_cifar(n_train=300, n_test=100)
+    prepared = D.prepare({**GRIDDED, "train_size": None}, data)
+    assert len(prepared.y_val) == 50 and np.bincount(prepared.y_val).tolist() == [5] * 10
+    assert len(prepared.y_train) == 250  # all the rest
+    # No validation image is a training image: compare the raw pixels.
+    train = {x.tobytes() for x in D.hold_out(data.x_train, data.y_train, 50, 0)[0]}
+    held = D.hold_out(data.x_train, data.y_train, 50, 0)[2]
+    assert not any(x.tobytes() in train for x in held)
+    assert P.training_images(P.get_profile("cpu")) == 45_000
+
+
+def test_profile_rules_for_a_grid():
+    def problems(**change):
+        with pytest.raises(P.UsageError) as e:
+            P.validate("x", {**GRIDDED, **change})
+        return str(e.value)
+    assert "set validation_size" in problems(validation_size=None)
+    assert "also final seeds" in problems(grid={"learning_rates": [0.01, 0.05], "seeds": [0]})
+    assert "not among grid.learning_rates" in problems(chosen_rates={"relu": 0.02})
+    without = {k: v for k, v in GRIDDED.items() if k != "grid"}
+    with pytest.raises(P.UsageError, match="without a grid"):
+        P.validate("x", {**without, "chosen_rates": {"relu": 0.01}})
+    assert "more than the 50,000" in problems(train_size=49_990, validation_size=20)
+
+
+def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
+    results = tmp_path / "r"
+    grid = P.plan("gridded", stage="grid")
+    assert [c.stem for c in grid] == ["relu-lr0.01-seed100", "rrelu-lr0.01-seed100", "relu-lr0.05-seed100",
+                                      "rrelu-lr0.05-seed100"]
+    with pytest.raises(P.UsageError, match="no learning rate chosen"):
+        E.run("gridded", results, data=gridded, progress=False)
+    paths = E.run("gridded", results, data=gridded, progress=False, stage="grid")
+    assert all(p.parent.name == "grid" for p in paths)
+    cell = json.loads(paths[0].read_text())
+    assert cell["stage"] == "grid" and cell["config"]["optimizer"]["learning_rate"] == 0.01
+    assert all(r["test_error"] is None and r["val_error"] is not None for r in cell["history"])
+    assert cell["provenance"]["test_images_used"] == 0 and cell["provenance"]["validation_images_used"] == 50
+    assert E.check("gridded", results, stage="grid") == []
+    assert any("not runnable yet" in p for p in E.check("gridded", results))
+
+    assert E.select("gridded", results, write=True) == 0
+    chosen = P.get_profile("gridded")["chosen_rates"]
+    frame = S.grid_frame(S.load_grid(results, "gridded"))
+    expected = S.choose_rates(frame, ["relu", "rrelu"], [0.01, 0.05], [100])["rate"].to_dict()
+    assert chosen == expected
+    E.run("gridded", results, data=gridded, progress=False)
+    assert E.check("gridded", results) == []
+    final = json.loads((results / "gridded" / "relu-seed0.json").read_text())
+    assert final["stage"] == "final" and final["config"]["optimizer"]["learning_rate"] == chosen["relu"]
+    assert final["history"][-1]["test_error"] is not None and final["history"][-1]["val_error"] is not None
+    # The grid's cells are not stale for a profile that now records its choice.
+    assert E.check("gridded", results, stage="grid") == []
+
+
+def test_the_learning_rate_of_a_gridded_profile_cannot_be_overridden(gridded):
+    with pytest.raises(P.UsageError, match="would be ignored"):
+        P.plan("gridded", overrides={"optimizer.learning_rate": 0.2})
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["activation", "learning_rate", "seed", "outcome", "score"])
+
+
+def test_rule_mean_score_diverged_at_chance_ties_to_the_smaller_rate():
+    rows = [("a", 0.1, 0, "finished", 0.30), ("a", 0.1, 1, "diverged", S.CHANCE_ERROR),
+            ("a", 0.05, 0, "finished", 0.40), ("a", 0.05, 1, "finished", 0.41),
+            ("b", 0.1, 0, "finished", 0.20), ("b", 0.1, 1, "finished", 0.30),
+            ("b", 0.05, 0, "finished", 0.25), ("b", 0.05, 1, "finished", 0.25)]
+    chosen = S.choose_rates(_frame(rows), ["a", "b"], [0.05, 0.1], [0, 1])
+    assert chosen.loc["a", "rate"] == 0.05  # 0.6 mean with its diverged seed at chance
+    assert chosen.loc["a", "diverged_in_grid"] == 1
+    assert chosen.loc["b", "rate"] == 0.05 and chosen.loc["b", "runner_up_rate"] == 0.1  # a tie
+    assert bool(chosen.loc["b", "at_edge"])
+    with pytest.raises(ResultsError, match="not complete"):
+        S.choose_rates(_frame(rows[:-1]), ["a", "b"], [0.05, 0.1], [0, 1])

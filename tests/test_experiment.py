@@ -37,13 +37,15 @@ def test_shipped_profiles_are_valid_and_planned():
     profiles = P.load_profiles()
     assert {"smoke", "demo", "cpu", "overfit", "paper"} <= set(profiles)
     cells = E.plan("cpu")
-    assert len(cells) == 21 and len(set(cells)) == 21
+    assert len(cells) == 35 and len(set(cells)) == 35
     shards = [E.plan("cpu", shard=f"{k}/4") for k in range(1, 5)]
     assert sorted(c for s in shards for c in s) == sorted(cells)
     assert E.result_path(Path("R"), E.Cell("cpu", "lrelu_1/5.5", 2)) == Path("R/cpu/lrelu_1_5.5-seed2.json")
+    assert (E.result_path(Path("R"), E.Cell("cpu", "lrelu_1/5.5", 100, 0.05))
+            == Path("R/cpu/grid/lrelu_1_5.5-lr0.05-seed100.json"))
     over = E.plan("overfit")
     per_arm = {a: sum(c.arm == a for c in over) for a in profiles["overfit"]["arms"]}
-    assert per_arm["rrelu_channel"] == 5 and per_arm["sigmoid"] == 3
+    assert set(per_arm.values()) == {10} and len(per_arm) == 12
 
 
 @pytest.mark.parametrize("change, message", [

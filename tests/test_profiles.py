@@ -82,18 +82,22 @@ def test_threads_is_a_required_whole_number_from_1_to_256(threads, message):
 LATER = ("tanh", "selu", "gelu", "silu")
 
 
-def test_overfit_plan_holds_its_later_arms_after_the_main_cells():
-    """The 44 committed overfit cells are exactly the profile's own plan."""
-    cells = P.plan("overfit")
-    committed = Path(__file__).resolve().parent.parent / "data" / "earlier" / "overfit"
-    if committed.is_dir():
-        assert sorted(f"{c.stem}.json" for c in cells) == sorted(p.name for p in committed.glob("*.json"))
-    assert P.get_profile("overfit")["later_arms"] == {a: [0, 1, 2] for a in LATER}
-    assert [(c.arm, c.seed) for c in cells[-12:]] == [(a, s) for s in (0, 1, 2) for a in LATER]  # seed-major
-    assert not any(c.arm in LATER for c in cells[:-12]) and len(cells) == 44
-    assert [c.arm for c in P.plan("overfit", seeds=[0])] == list(P.get_profile("overfit")["arms"])
-    assert not any(c.arm in LATER for c in P.plan("overfit", arms_=["relu"]))
-    assert sorted(c for k in (1, 2, 3) for c in P.plan("overfit", shard=f"{k}/3")) == sorted(cells)
+def test_the_comparison_profiles_give_every_arm_the_same_seeds_and_a_grid():
+    """The design of #24: equal seeds for every arm (10 overfit, 5 cpu), a
+    grid of rates a factor of 2 apart at seeds kept apart from the final ones."""
+    for profile, n_arms, n_seeds, n_rates, n_grid_seeds in (("overfit", 12, 10, 4, 2), ("cpu", 7, 5, 3, 1)):
+        config = P.get_profile(profile)
+        final, grid = P.plan(profile), P.plan(profile, stage="grid")
+        per_arm = {a: sorted(c.seed for c in final if c.arm == a) for a in config["arms"]}
+        assert len(per_arm) == n_arms and all(s == list(range(n_seeds)) for s in per_arm.values())
+        rates = sorted(config["grid"]["learning_rates"])
+        assert len(rates) == n_rates and all(b == 2 * a for a, b in zip(rates, rates[1:]))
+        assert len(grid) == n_arms * n_rates * n_grid_seeds and len(set(grid)) == len(grid)
+        assert not {c.seed for c in grid} & {c.seed for c in final}
+        assert config["validation_size"] and not config.get("extra_seeds") and not config.get("later_arms")
+    assert P.get_profile("overfit")["eval_every"] == 5  # learning curves every 5 epochs
+    assert sorted(c for k in (1, 2, 3) for c in P.plan("overfit", shard=f"{k}/3", stage="grid")) == sorted(
+        P.plan("overfit", stage="grid"))
 
 
 def test_later_arms_are_checked_like_extra_seeds(tiny):
@@ -312,16 +316,6 @@ def test_identity_fills_defaults_and_is_canonical():
     assert P.experiment_identity("garbage") == "garbage"  # stored configs of any shape
 
 
-def test_committed_overfit_cells_differ_from_their_profile_only_in_threads():
-    """What a results reader or the runner sees when it compares identities (not configs)."""
-    committed = Path(__file__).resolve().parent.parent / "data" / "earlier" / "overfit" / "tanh-seed0.json"
-    if not committed.exists():
-        pytest.skip("no committed overfit results")
-    stored = P.experiment_identity(json.loads(committed.read_text())["config"])
-    current = P.experiment_identity(P.get_profile("overfit"))
-    assert {k for k in set(stored) | set(current) if stored.get(k) != current.get(k)} == {"threads"}
-
-
 # --------------------------------------------------------------------------
 # 6. the overrides tag
 # --------------------------------------------------------------------------
@@ -365,13 +359,13 @@ def test_overrides_tag_with_and_without_the_profile():
     {"model": "nin", "model_kwargs": {"dropout": 0.5}, "seeds": [1, 0]},
 ])
 def test_effective_overrides_apply_again_to_the_same_result(over):
-    """The runner records and reuses the effective overrides: they must mean the same."""
-    changed = P.effective_overrides("cpu", over)
-    assert P.effective_overrides("cpu", changed) == changed
-    assert P.profile_folder("cpu", changed) == P.profile_folder("cpu", over) != "cpu"
-    assert P.plan("cpu", overrides=changed) == P.plan("cpu", overrides=over)
-    assert (P.experiment_identity(P.get_profile("cpu", changed))
-            == P.experiment_identity(P.get_profile("cpu", over)))
+    """The runner records and reuses the effective overrides: they must mean the same (on a profile without a grid)."""
+    changed = P.effective_overrides("demo", over)
+    assert P.effective_overrides("demo", changed) == changed
+    assert P.profile_folder("demo", changed) == P.profile_folder("demo", over) != "demo"
+    assert P.plan("demo", overrides=changed) == P.plan("demo", overrides=over)
+    assert (P.experiment_identity(P.get_profile("demo", changed))
+            == P.experiment_identity(P.get_profile("demo", over)))
     json.dumps(changed, allow_nan=False)  # plain JSON, as it is stored in every result
 
 

@@ -79,3 +79,34 @@ def test_resolved_lists_each_direction_and_marks_few_seeds_suggestive():
     assert resolved(table.iloc[3:], "lower") == "none"  # d is not resolved
     with pytest.raises(ValueError, match="direction"):
         resolved(table, "worse")
+
+
+def test_sign_flip_p_enumerates_every_sign_assignment():
+    from actbook.analysis.stats import sign_flip_p, sign_agreement
+    assert sign_flip_p([1.0, 2.0, 3.0, 4.0, 5.0]) == 2 / 32  # only all-plus and all-minus are as extreme
+    assert sign_flip_p([1.0, -1.0]) == 1.0
+    # Brute force on a small case: |mean| of each of the 8 flips of (3, -1, 2).
+    flips = [abs(a * 3 + b * -1 + c * 2) for a in (1, -1) for b in (1, -1) for c in (1, -1)]
+    assert sign_flip_p([3.0, -1.0, 2.0]) == sum(f >= 4 for f in flips) / 8
+    assert sign_agreement([-0.01, -0.02, 0.01]) == "2/3"
+
+
+def test_min_detectable_difference_matches_a_simulation():
+    from actbook.analysis.stats import min_detectable_difference
+    from scipy import stats as st
+    sd, n = 0.012, 10
+    mdd = min_detectable_difference(sd, n, alpha=0.05, power=0.8)
+    assert 0.9 * 2.98 * sd / np.sqrt(n) < mdd < 1.1 * 2.98 * sd / np.sqrt(n)  # the normal approximation's (z+z) is 2.80
+    rng = np.random.default_rng(0)
+    d = rng.normal(mdd, sd, (20_000, n))
+    hits = st.ttest_1samp(d, 0, axis=1).pvalue < 0.05
+    assert abs(hits.mean() - 0.8) < 0.015
+    assert min_detectable_difference(sd, n, alpha=0.005) > mdd  # a family's stricter level needs more
+
+
+def test_with_diverged_at_counts_a_diverged_cell_at_chance():
+    from actbook.analysis.stats import with_diverged_at
+    final = pd.DataFrame({"activation": ["a", "b"], "seed": [0, 0], "test_error": [0.3, 0.4]})
+    diverged = pd.DataFrame({"activation": ["a"], "seed": [1], "diverged_epoch": [3]})
+    out = with_diverged_at(final, diverged, 0.9)
+    assert out[out.activation == "a"].test_error.tolist() == [0.3, 0.9]

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_std", "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
+__all__ = ["mean_std", "sign_flip_p", "sign_agreement", "min_detectable_difference", "with_diverged_at",
+           "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
            "verdict", "verdict_lines", "did_not_train", "SHOWN_SEEDS", "ALPHA"]
 
 #: A difference is "shown" only with at least this many paired seeds and a
@@ -43,11 +44,71 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
+def sign_flip_p(differences) -> float:
+    """Exact two-sided permutation p-value of paired differences: the share of
+    all 2^n sign assignments whose mean is at least as far from 0 as the
+    observed one (the identity included, so never 0). Under the null
+    hypothesis the sign of each seed's difference is a fair coin; no normality
+    is assumed. With n seeds the smallest possible value is 2 / 2^n (1/16 for 5
+    seeds: a family correction can then never reach 0.05)."""
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    if n == 0 or n > 20:
+        raise ValueError(f"sign_flip_p enumerates 2^n sign flips; n = {n} is outside 1..20")
+    signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    means = np.abs(signs @ d) / n
+    observed = abs(d.mean())
+    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
+
+
+def sign_agreement(differences) -> str:
+    """How many seeds agree with the sign of the mean difference: ``"9/10"``."""
+    d = np.asarray(differences, dtype=float)
+    if not len(d):
+        return "0/0"
+    sign = np.sign(d.mean())
+    return f"{int(np.sum(np.sign(d) == sign)) if sign else 0}/{len(d)}"
+
+
+def min_detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """The smallest true mean difference a two-sided paired t-test at level
+    ``alpha`` detects with probability ``power``, for ``n`` pairs whose
+    differences have standard deviation ``sd`` (exact, from the noncentral t
+    distribution). Pass the family's adjusted level (e.g. ``alpha / m`` for
+    the first step of Holm's procedure over ``m`` comparisons)."""
+    from scipy.optimize import brentq
+    if n < 2 or not np.isfinite(sd) or sd <= 0:
+        return float("nan")
+    df = n - 1
+    crit = _st.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(delta):
+        nc = delta * np.sqrt(n) / sd
+        wrong_side = _st.nct.cdf(-crit, df, nc)  # below 1e-9 here; scipy returns NaN once it underflows
+        return _st.nct.sf(crit, df, nc) + (wrong_side if np.isfinite(wrong_side) else 0.0) - power
+
+    # At noncentrality crit + 6 the power is 1 to many digits; beyond, nct's tails lose precision.
+    return float(brentq(shortfall, 1e-9 * sd, (crit + 6) * sd / np.sqrt(n)))
+
+
+def with_diverged_at(final: pd.DataFrame, diverged: pd.DataFrame, value: float,
+                     columns=("test_error",)) -> pd.DataFrame:
+    """``final`` with each diverged cell added back, ``columns`` set to
+    ``value`` (the chance level, for the intention-to-treat analysis): a cell
+    that diverged is an outcome of its arm, not a missing value."""
+    back = diverged[["activation", "seed"]].copy()
+    for col in columns:
+        back[col] = value
+    return pd.concat([final, back], ignore_index=True).sort_values(["activation", "seed"]).reset_index(drop=True)
+
+
 def paired_comparison(final: pd.DataFrame, baseline: str = "relu", metric: str = "test_error",
                       confidence: float = 0.95, arms=None) -> pd.DataFrame:
     """Per activation: mean of (arm - baseline) over the seeds both have, the
     paired t-test's ``confidence`` interval and two-sided p-value
-    (``scipy.stats.ttest_rel``), and the p-value Holm-adjusted over the rows."""
+    (``scipy.stats.ttest_rel``), the seeds that agree with the mean's sign and
+    the exact sign-flip p (:func:`sign_flip_p`), and the t-test's p-value
+    Holm-adjusted over the rows."""
     wide = final.pivot(index="seed", columns="activation", values=metric)
     if baseline not in wide:
         raise ValueError(f"baseline {baseline!r} not among {list(wide.columns)}")
@@ -59,7 +120,8 @@ def paired_comparison(final: pd.DataFrame, baseline: str = "relu", metric: str =
         d = (pair[arm] - pair[baseline]).to_numpy()
         row = {"activation": arm, "seeds": len(d), f"mean diff vs {baseline}": float(d.mean()) if len(d) else np.nan,
                "sd of diff": float(d.std(ddof=1)) if len(d) > 1 else np.nan,
-               "ci low": np.nan, "ci high": np.nan, "p (paired t)": np.nan}
+               "ci low": np.nan, "ci high": np.nan, "p (paired t)": np.nan,
+               "sign agreement": sign_agreement(d), "p (sign-flip)": sign_flip_p(d) if len(d) else np.nan}
         if len(d) > 1 and np.ptp(d) > 0:
             test = _st.ttest_rel(pair[arm], pair[baseline])
             ci = test.confidence_interval(confidence)
@@ -87,7 +149,7 @@ def contrast_family(final: pd.DataFrame, baseline: str, arms, contrasts: dict) -
             row = paired_comparison(final[final.activation.isin([a, b])], baseline=b, arms=[a]).iloc[0]
             rows.append(row.rename(label).rename({f"mean diff vs {b}": "mean diff"}))
     pairs = pd.DataFrame(rows, columns=["seeds", "mean diff", "sd of diff", "ci low", "ci high",
-                                        "p (paired t)", "p (Holm)"])
+                                        "p (paired t)", "sign agreement", "p (sign-flip)", "p (Holm)"])
     adjusted = holm(np.concatenate([against["p (paired t)"].to_numpy(), pairs["p (paired t)"].to_numpy()]))
     against["p (Holm)"] = adjusted[:len(against)]
     pairs["p (Holm)"] = adjusted[len(against):]

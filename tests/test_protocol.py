@@ -102,3 +102,19 @@ def test_rule_mean_score_diverged_at_chance_ties_to_the_smaller_rate():
     assert bool(chosen.loc["b", "at_edge"])
     with pytest.raises(ResultsError, match="not complete"):
         S.choose_rates(_frame(rows[:-1]), ["a", "b"], [0.05, 0.1], [0, 1])
+
+
+@pytest.mark.parametrize("profile", ["overfit", "cpu"])
+def test_committed_chosen_rates_are_what_the_committed_grid_selects(profile):
+    """No rate is typed in: a profile records chosen rates exactly when its
+    committed grid is complete, and they are the rule's choice from it."""
+    from pathlib import Path
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
+    config = P.get_profile(profile)
+    complete = (results / profile / "grid").is_dir() and E.check(profile, results, stage="grid") == []
+    if not complete:
+        assert "chosen_rates" not in config, f"{profile}: rates chosen before its committed grid is complete"
+        return
+    frame = S.grid_frame(S.load_grid(results, profile))
+    expected = S.choose_rates(frame, config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"])
+    assert config.get("chosen_rates") == expected["rate"].to_dict()

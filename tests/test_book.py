@@ -45,3 +45,24 @@ def test_training_chapter_has_both_regimes_holm_and_figures(built_book):
     assert len(re.findall(r"^:\s+name: fig-", source, flags=re.M)) >= 3
     for text in ("Regime 1", "Regime 2", "p (Holm)", "train error (inference mode)", "per example and channel"):
         assert text in html, text
+
+
+@pytest.mark.slow
+def test_no_page_shows_a_rendering_fault(built_book):
+    """No wrapped-sentence list, unrendered math, role or glue, NaN or cut-off table cell (tests/html_check.py)."""
+    from html_check import page_problems
+    problems = {}
+    for chapter in ["intro", *_chapters()]:
+        found = page_problems((built_book / f"{chapter}.html").read_text())
+        if found:
+            problems[chapter] = found
+    assert not problems, "\n".join(f"{page}: {p}" for page, found in problems.items() for p in found)
+
+
+@pytest.mark.slow
+def test_glued_values_take_the_weight_of_their_text(built_book):
+    """MyST-NB sets glued values in bold; the book's stylesheet undoes it."""
+    html = (built_book / "chapters" / "training.html").read_text()
+    assert "_static/actbook.css" in html
+    css = (built_book / "_static" / "actbook.css").read_text()
+    assert "span.pasted-text" in css and "font-weight: inherit" in css

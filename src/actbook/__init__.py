@@ -8,4 +8,4 @@ Modules, one concern each:
 - ``plotting``: the figures shared by the chapters
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"

@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["git_state", "package_versions", "hardware", "collect", "now"]
 
 REPO = Path(__file__).resolve().parents[3]
-PACKAGES = ("numpy", "scipy", "tensorflow", "jax", "jaxlib", "torch", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
+PACKAGES = ("actbook", "numpy", "scipy", "tensorflow", "jax", "jaxlib", "torch", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
 
 
 def now() -> str:
@@ -47,6 +47,10 @@ def git_state(repo: Path = REPO) -> dict:
 def package_versions(names=PACKAGES) -> dict:
     out = {"python": platform.python_version()}
     for name in names:
+        if name == "actbook":  # the book's version as the code says it (an editable install's metadata lags)
+            from actbook import __version__
+            out[name] = __version__
+            continue
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

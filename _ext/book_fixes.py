@@ -1,10 +1,27 @@
-"""Small fixes to the HTML that Jupyter Book 1 produces, found by the browser test.
+"""Small fixes to the HTML that Jupyter Book 1 produces.
 
-sphinx-thebe registers its configuration script twice under Jupyter Book
-1.0.4, so every page declared ``const THEBE_JS_URL`` twice and the browser
-logged a SyntaxError. Scripts with identical source and attributes are
-dropped after the first.
+- sphinx-thebe registers its configuration script twice under Jupyter Book
+  1.0.4, so every page declared ``const THEBE_JS_URL`` twice and the browser
+  logged a SyntaxError. Scripts with identical source and attributes are
+  dropped after the first.
+- The launch buttons (Colab, Binder) of a MyST Markdown chapter point at its
+  ``.md``, which Colab cannot open. They are pointed at the chapter's
+  generated notebook, ``notebooks/<chapter>.ipynb`` (``scripts/build_notebooks.py``).
+- The download button's ``.ipynb`` is the executed chapter; its first cell
+  becomes the same install cell, so the download runs outside a clone too.
+- With ``ACTBOOK_PDF=<file name>`` (set by ``scripts/build_book.py --pdf``,
+  which builds the PDF first), the download menu offers the whole book's PDF.
 """
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_notebooks  # noqa: E402  (the one definition of the notebooks and their install cell)
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -22,6 +39,45 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = unique
 
 
+def _point_launch_buttons_at_notebooks(app, pagename, templatename, context, doctree):
+    source = f"{pagename}.md"
+    target = f"notebooks/{Path(pagename).name}.ipynb"
+    if not pagename.startswith("chapters/") or not (ROOT / target).exists():
+        return
+    for group in context.get("header_buttons") or []:
+        if group.get("label") != "launch-buttons":
+            continue
+        for button in group.get("buttons", []):
+            if "url" in button:
+                button["url"] = button["url"].replace(source, target)
+
+
+def _install_cell_in_download(app, pagename, templatename, context, doctree):
+    if not context.get("ipynb_source"):
+        return
+    path = Path(app.outdir) / "_sources" / context["ipynb_source"]
+    if not path.exists():
+        return
+    nb = nbformat.read(path, as_version=4)
+    if nb.cells and build_notebooks.INSTALL_TAG in nb.cells[0].get("metadata", {}).get("tags", []):
+        return
+    nb.cells.insert(0, build_notebooks.install_cell())
+    nbformat.write(nb, path)
+
+
+def _offer_the_pdf(app, pagename, templatename, context, doctree):
+    name = os.environ.get("ACTBOOK_PDF")
+    if not name:
+        return
+    for group in context.get("header_buttons") or []:
+        if group.get("label") == "download-buttons":
+            group["buttons"].append({"type": "link", "url": context["pathto"](name, 1), "text": "book (PDF)",
+                                     "tooltip": "Download the whole book as a PDF", "icon": "fas fa-book",
+                                     "label": "download-book-pdf-button"})
+
+
 def setup(app):
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    for hook in (_point_launch_buttons_at_notebooks, _install_cell_in_download, _offer_the_pdf):
+        app.connect("html-page-context", hook, priority=600)  # after the theme's buttons (501)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

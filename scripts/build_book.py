@@ -10,12 +10,22 @@ nothing changed, a rebuild re-executes nothing.
 
     python scripts/build_book.py            # strict build into _build/html
     python scripts/build_book.py --force    # drop every cache first
+    python scripts/build_book.py --pdf      # also the whole book as one PDF, offered by the HTML
+
+The PDF is Jupyter Book's LaTeX builder run with XeLaTeX; on Debian or
+Ubuntu its tools come from ``apt-get install texlive-latex-extra
+texlive-latex-recommended texlive-fonts-recommended texlive-fonts-extra
+texlive-xetex latexmk`` (about 80 s; ``texlive-fonts-extra`` only for
+``bbm.sty``, which Jupyter Book's preamble loads). It lands in
+``_build/latex/actbook.pdf`` and, copied, in ``_build/html/actbook.pdf``,
+which every page's download menu links.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 STAMP = BUILD / ".inputs-sha256"
+PDF = "actbook.pdf"  # latex_documents.targetname in _config.yml, as a PDF
+TEX_TOOLS = ("latexmk", "xelatex")
+TEX_PACKAGES = ("texlive-latex-extra texlive-latex-recommended texlive-fonts-recommended texlive-fonts-extra "
+                "texlive-xetex latexmk")
 HASHED = ["src/actbook", "data", "_ext", "references.bib", "_config.yml", "_toc.yml"]
 
 
@@ -44,6 +58,7 @@ def inputs_hash() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="drop every cache and re-execute all chapters")
+    parser.add_argument("--pdf", action="store_true", help="also build the whole book as a PDF (needs TeX Live)")
     args = parser.parse_args(argv)
 
     digest = inputs_hash()
@@ -56,11 +71,28 @@ def main(argv=None) -> int:
         STAMP.unlink(missing_ok=True)
 
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
-    print("build_book:", " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=ROOT)
+    base = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
+    env = dict(os.environ)
+    if args.pdf:
+        missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
+        if missing:
+            print(f"build_book: --pdf needs {', '.join(missing)}; install them with\n"
+                  f"  apt-get install {TEX_PACKAGES}", file=sys.stderr)
+            return 2
+        cmd = [*base, "--builder", "pdflatex"]
+        print("build_book:", " ".join(cmd), flush=True)
+        rc = subprocess.call(cmd, cwd=ROOT)
+        if rc != 0 or not (BUILD / "latex" / PDF).exists():
+            print(f"build_book: the PDF build failed (rc {rc}); see _build/latex/", file=sys.stderr)
+            return rc or 1
+        env["ACTBOOK_PDF"] = PDF  # the HTML's download menu links the PDF (_ext/book_fixes.py)
+    print("build_book:", " ".join(base), flush=True)
+    rc = subprocess.call(base, cwd=ROOT, env=env)
     if rc == 0:
         STAMP.write_text(digest + "\n")
+        if args.pdf:
+            shutil.copy2(BUILD / "latex" / PDF, BUILD / "html" / PDF)
+            print(f"build_book: PDF at {BUILD / 'latex' / PDF}")
         print(f"build_book: done, open {BUILD / 'html' / 'index.html'}")
     return rc
 

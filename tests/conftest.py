@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,9 @@ def built_book():
     """Build once per session with the same script the README uses; the log
     and the build time land in _build/ for CI to keep."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py")],
+    # With TeX Live installed (CI installs it) the same build makes the PDF too.
+    pdf = ["--pdf"] if all(shutil.which(t) for t in ("xelatex", "latexmk")) else []
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), *pdf],
                           cwd=ROOT, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     (ROOT / "_build").mkdir(exist_ok=True)

@@ -1,9 +1,10 @@
 """scripts/build_book.py drops the execution cache when src/ or data/ change."""
 
 import importlib.util
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+from conftest import ROOT, toc_files as _chapters
 
 
 def _load():
@@ -43,7 +44,7 @@ def test_stale_cache_is_dropped_before_building(tmp_path, monkeypatch):
     monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
     monkeypatch.setattr(bb, "HASHED", [])
     calls = []
-    monkeypatch.setattr(bb.subprocess, "call", lambda cmd, cwd: calls.append(cmd) or 0)
+    monkeypatch.setattr(bb.subprocess, "call", lambda cmd, cwd, **kw: calls.append(cmd) or 0)
     assert bb.main([]) == 0
     assert not (build / ".jupyter_cache").exists()
     assert calls and calls[0][1:] == ["build", str(tmp_path), "-W", "-n", "--keep-going"]
@@ -51,3 +52,24 @@ def test_stale_cache_is_dropped_before_building(tmp_path, monkeypatch):
     (build / ".jupyter_cache").mkdir()
     assert bb.main([]) == 0  # unchanged inputs: the cache stays
     assert (build / ".jupyter_cache").exists()
+
+
+@pytest.mark.slow
+def test_the_pdf_holds_every_chapter_its_figures_and_real_tables(built_book):
+    """scripts/build_book.py --pdf (run by the built_book fixture where TeX Live is installed)."""
+    import re
+    import shutil
+    if not all(shutil.which(t) for t in ("xelatex", "latexmk")):
+        pytest.skip("TeX Live is not installed (CI installs it): no PDF")
+    latex = ROOT / "_build" / "latex"
+    pdf = latex / "actbook.pdf"
+    assert pdf.stat().st_size > 500_000 and (built_book / "actbook.pdf").exists()
+    tex = (latex / "actbook.tex").read_text()
+    for chapter in ("foundations", "sigmoid", "relu", "softmax", "vanishing_gradient", "training"):
+        title = re.search(r"^# (.+)$", (ROOT / "chapters" / f"{chapter}.md").read_text(), re.M)[1]
+        assert title.split(":")[0].split("(")[0].strip()[:20] in tex, chapter
+    figures = sum(len(re.findall(r"^:\s+name: fig-", (ROOT / f"{c}.md").read_text(), re.M)) for c in _chapters())
+    assert tex.count("\\includegraphics") >= figures
+    assert tex.count("\\begin{tabulary}") + tex.count("\\begin{longtable}") + tex.count("\\begin{tabular}") >= 20
+    assert "Traceback" not in tex and "pasted-text" not in tex
+    assert 'download-book-pdf-button' in (built_book / "chapters" / "relu.html").read_text()

@@ -309,7 +309,7 @@ def _execute_chapter(chapter: str, results: Path):
     import jupytext
     from nbclient import NotebookClient
     nb = jupytext.read(ROOT / "chapters" / f"{chapter}.md")
-    committed = 'RESULTS = Path("../data/earlier")'
+    committed = 'RESULTS = committed("earlier")'
     cells = [c for c in nb.cells if c.cell_type == "code" and committed in c.source]
     assert len(cells) == 1, "the chapter names its results folder in one place"
     cells[0].source = cells[0].source.replace(committed, f"RESULTS = Path({str(results)!r})")

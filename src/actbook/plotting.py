@@ -37,6 +37,8 @@ def setup() -> None:
         "font.size": 10,
     })
     pd.set_option("display.precision", TABLE_PRECISION)
+    from actbook import tables
+    tables.register()  # real tables in the PDF too
 
 
 #: The former name of :func:`setup`, kept for chapters that still call it.

@@ -2,8 +2,9 @@
 """Build the book strictly, never from a stale execution cache.
 
 Jupyter Book caches executed notebooks keyed on the notebook text only: a
-change in ``src/actbook`` or in the committed results under ``data/`` would
-not re-execute anything. This script hashes those trees and, when the hash
+change in ``src/actbook``, in the committed results under ``data/`` or in
+the CIFAR-10 source (``ACTBOOK_CIFAR10``, passed on as an absolute path)
+would not re-execute anything. This script hashes those trees and, when the hash
 differs from the one recorded at the last successful build, drops the
 execution cache and Sphinx's saved environment before building. With
 nothing changed, a rebuild re-executes nothing.
@@ -41,9 +42,22 @@ TEX_PACKAGES = ("texlive-latex-extra texlive-latex-recommended texlive-fonts-rec
 HASHED = ["src/actbook", "data", "_ext", "references.bib", "_config.yml", "_toc.yml"]
 
 
+def data_source() -> str | None:
+    """``ACTBOOK_CIFAR10`` as an absolute path: chapters execute from ``chapters/``,
+    so a path relative to where the build was started would not be found there."""
+    value = os.environ.get("ACTBOOK_CIFAR10")
+    return str(Path(value).expanduser().resolve()) if value else None
+
+
 def inputs_hash() -> str:
-    """sha256 over every file under the trees the notebooks depend on."""
+    """sha256 over every file under the trees the notebooks depend on, and over
+    the CIFAR-10 source the chapters read (its path, size and modification time)."""
     h = hashlib.sha256()
+    source = data_source()
+    if source:
+        info = Path(source).stat() if Path(source).exists() else None
+        h.update(f"ACTBOOK_CIFAR10={source} {info.st_size if info else '-'} {info.st_mtime_ns if info else '-'}\n"
+                 .encode())
     for rel in HASHED:
         path = ROOT / rel
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -64,7 +78,8 @@ def main(argv=None) -> int:
     digest = inputs_hash()
     previous = STAMP.read_text().strip() if STAMP.exists() else None
     if args.force or previous != digest:
-        reason = "--force" if args.force else ("first build" if previous is None else "src/ or data/ changed")
+        reason = ("--force" if args.force else "first build" if previous is None
+                  else "src/, data/ or the CIFAR-10 source changed")
         print(f"build_book: dropping execution cache ({reason})", flush=True)
         for stale in (BUILD / ".jupyter_cache", BUILD / ".doctrees", BUILD / "html", BUILD / "jupyter_execute"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -73,6 +88,8 @@ def main(argv=None) -> int:
     jb = Path(sys.executable).with_name("jupyter-book")
     base = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
     env = dict(os.environ)
+    if data_source():
+        env["ACTBOOK_CIFAR10"] = data_source()
     if args.pdf:
         missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
         if missing:

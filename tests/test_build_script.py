@@ -73,3 +73,16 @@ def test_the_pdf_holds_every_chapter_its_figures_and_real_tables(built_book):
     assert tex.count("\\begin{tabulary}") + tex.count("\\begin{longtable}") + tex.count("\\begin{tabular}") >= 20
     assert "Traceback" not in tex and "pasted-text" not in tex
     assert 'download-book-pdf-button' in (built_book / "chapters" / "relu.html").read_text()
+
+
+def test_a_relative_data_source_reaches_the_chapters_absolute_and_a_new_one_drops_the_cache(tmp_path, monkeypatch):
+    bb = _load()
+    monkeypatch.setattr(bb, "HASHED", [])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.tar.gz").write_bytes(b"a")
+    (tmp_path / "b.tar.gz").write_bytes(b"bb")
+    monkeypatch.setenv("ACTBOOK_CIFAR10", "a.tar.gz")
+    assert bb.data_source() == str(tmp_path / "a.tar.gz")
+    h_a = bb.inputs_hash()
+    monkeypatch.setenv("ACTBOOK_CIFAR10", "b.tar.gz")
+    assert bb.inputs_hash() != h_a

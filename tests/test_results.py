@@ -377,3 +377,14 @@ def test_training_chapter_checks_cells_against_each_other_and_names_their_code()
     for profile in ("cpu", "overfit"):  # the committed cells agree with each other: one config, data set, backend
         cells = R.load_cells(COMMITTED, profile)
         assert R.code_commits(cells) and not any("unknown" in c or "dirty" in c for c in R.code_commits(cells))
+
+
+def test_made_by_summarises_what_made_a_folder():
+    cells = R.load_cells(COMMITTED, "overfit")
+    row = R.made_by(cells)
+    assert row["cells"] == len(cells) == 44
+    assert row["code"] == ", ".join(R.code_commits(cells)) and "," in row["code"]  # two commits made this sweep
+    assert row["data set"].startswith("CIFAR-10, JPEG q75 copy") and row["from"] < row["to"]
+    one = [dict(cells[0], provenance={**cells[0]["provenance"], "hardware": {"cpu": "Other CPU"}})]
+    assert R.made_by(cells[:1] + one)["CPU"] == ", ".join(sorted({cells[0]["provenance"]["hardware"]["cpu"],
+                                                                  "Other CPU"}))

@@ -24,7 +24,7 @@ __all__ = ["ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_prob
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
-           "diverged_list", "diverged_note", "experiment_identity"]
+           "diverged_list", "diverged_note", "experiment_identity", "made_by"]
 
 
 class ResultsError(RuntimeError):
@@ -545,3 +545,25 @@ def origin_sentence(sweeps: dict[str, list[dict]]) -> str:
 def _and(items) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def made_by(cells: list[dict]) -> dict:
+    """What made a set of cells, from their provenance, as one row for a table:
+    how many cells, the code commits, CPUs, kernels, backends, threads, data
+    sets and the time span. Several values in a column are listed, sorted."""
+    def values(get) -> str:
+        found = sorted({str(v) for v in map(get, cells) if v not in (None, "")})
+        return ", ".join(found) or "unrecorded"
+
+    prov = [c["provenance"] for c in cells]
+    return {
+        "cells": len(cells),
+        "code": ", ".join(code_commits(cells)),
+        "CPU": values(lambda c: (c["provenance"].get("hardware") or {}).get("cpu")),
+        "kernels": values(_kernels),
+        "backend": values(lambda c: f"{backend(c)} {(c['provenance'].get('backend') or {}).get('version', '')}".strip()),
+        "threads": values(lambda c: (c["provenance"].get("backend") or {}).get("threads")),
+        "data set": values(lambda c: (c["provenance"].get("dataset") or {}).get("dataset")),
+        "from": min((p.get("started") or "") for p in prov)[:16].replace("T", " "),
+        "to": max((p.get("finished") or "") for p in prov)[:16].replace("T", " "),
+    }

@@ -1,0 +1,121 @@
+"""The comparison's families of paired comparisons, as fixed in
+``data/results/PROTOCOL.md``, and the table that answers each claim.
+
+A family is a list of comparisons, each ``(claim, arm, reference, metric)``:
+the arm's mean paired difference from the reference over seeds, on the
+metric's values at the last epoch. :func:`family_table` computes every
+comparison of a family, Holm-adjusts the paired t-tests' p-values over it and
+prints beside them the family's minimum detectable difference (at the first
+Holm step's level, 80 % power, the family's pooled SD of paired
+differences). Error metrics are compared by intention to treat: a diverged
+cell counts at chance (:func:`outcome_frame`); the loss gap, undefined for a
+diverged cell, uses the pairs where both cells trained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comparison
+from actbook.analysis.selection import CHANCE_ERROR
+
+__all__ = ["OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
+           "outcome_frame", "family_table", "best_against_others", "pooled_sd"]
+
+#: The power at which the minimum detectable difference is stated.
+POWER = 0.8
+#: The metrics a comparison can be made on, each a function of a cell's last row.
+METRICS = {
+    "test error": lambda f: f["test_error"],
+    "loss gap": lambda f: f["test_loss"] - f["train_eval_loss"],  # the weight-decay term cancels
+    "error gap": lambda f: f["test_error"] - f["train_eval_error"],
+}
+
+_RECTIFIERS_WITH_A_SLOPE = ("lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel")
+
+#: Regime 2's primary family: claims 1, 2 and 3 of Xu et al. (2015), one Holm correction.
+OVERFIT_PRIMARY = (
+    [("1", arm, "relu", "test error") for arm in _RECTIFIERS_WITH_A_SLOPE]
+    + [("2", "rrelu", ref, "loss gap") for ref in ("lrelu_1/5.5", "prelu")]
+    + [("3", "rrelu", ref, "test error") for ref in ("lrelu_0.01", "lrelu_1/5.5", "prelu")]
+)
+#: Secondary families, each corrected on its own.
+OVERFIT_LATER = [("later", arm, "relu", "test error") for arm in ("sigmoid", "elu", "tanh", "selu", "gelu", "silu")]
+OVERFIT_RRELU_FORMS = [("forms", "rrelu_channel", "rrelu", "test error")]
+CPU_SECONDARY = [("vs ReLU", arm, "relu", "test error")
+                 for arm in ("sigmoid", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")]
+
+
+def outcome_frame(final: pd.DataFrame, diverged: pd.DataFrame, chance: float = CHANCE_ERROR) -> pd.DataFrame:
+    """One row per cell (activation, seed) with every metric of :data:`METRICS`:
+    a trained cell's values at its last epoch; a diverged cell's error at
+    chance (intention to treat) and its gaps missing (undefined)."""
+    rows = final[["activation", "seed"]].copy()
+    for name, metric in METRICS.items():
+        rows[name] = metric(final).astype(float).to_numpy()
+    rows["diverged"] = False
+    if len(diverged):
+        back = diverged[["activation", "seed"]].copy()
+        back["test error"] = chance
+        back["loss gap"] = np.nan
+        back["error gap"] = np.nan
+        back["diverged"] = True
+        rows = pd.concat([rows, back], ignore_index=True)
+    return rows.sort_values(["activation", "seed"]).reset_index(drop=True)
+
+
+def _pairs(frame: pd.DataFrame, arm: str, reference: str, metric: str) -> np.ndarray:
+    wide = frame.pivot(index="seed", columns="activation", values=metric)
+    if arm not in wide or reference not in wide:
+        return np.array([])
+    pair = wide[[arm, reference]].dropna()
+    return (pair[arm] - pair[reference]).to_numpy()
+
+
+def pooled_sd(frame: pd.DataFrame, family) -> float:
+    """The root mean square of the family's SDs of paired differences (each over its own pairs)."""
+    sds = [np.std(d, ddof=1) for _, a, r, m in family if len(d := _pairs(frame, a, r, m)) > 1]
+    return float(np.sqrt(np.mean(np.square(sds)))) if sds else float("nan")
+
+
+def family_table(frame: pd.DataFrame, family, alpha: float = ALPHA, power: float = POWER) -> pd.DataFrame:
+    """Every comparison of ``family`` on ``frame`` (:func:`outcome_frame`), one row each.
+
+    Columns: the claim, the metric, the seeds paired, the mean difference,
+    the paired t interval, the seeds agreeing in sign, the exact sign-flip p,
+    the paired t p, its Holm adjustment over the family, whether it is
+    resolved (adjusted p below ``alpha``) and the family's minimum detectable
+    difference at the first Holm step (``alpha / len(family)``).
+    """
+    rows = []
+    for claim, arm, reference, metric in family:
+        sub = frame[frame.activation.isin([arm, reference])].rename(columns={metric: "_value"})
+        if {arm, reference} <= set(sub.activation):
+            row = paired_comparison(sub, baseline=reference, metric="_value", arms=[arm]).iloc[0]
+        else:
+            row = pd.Series({"seeds": 0})
+        rows.append({"claim": claim, "arm": arm, "reference": reference, "metric": metric,
+                     "seeds": int(row.get("seeds", 0)),
+                     "mean diff": row.get(f"mean diff vs {reference}", np.nan),
+                     "ci low": row.get("ci low", np.nan), "ci high": row.get("ci high", np.nan),
+                     "sign agreement": row.get("sign agreement", "0/0"),
+                     "p (sign-flip)": row.get("p (sign-flip)", np.nan),
+                     "p (paired t)": row.get("p (paired t)", np.nan)})
+    out = pd.DataFrame(rows)
+    from actbook.analysis.stats import holm
+    out["p (Holm)"] = holm(out["p (paired t)"])
+    out["resolved"] = out["p (Holm)"] < alpha
+    seeds = int(out["seeds"].min()) if len(out) else 0
+    out.attrs["minimum detectable difference"] = min_detectable_difference(
+        pooled_sd(frame, family), seeds, alpha=alpha / max(len(family), 1), power=power)
+    out.attrs["pooled sd"] = pooled_sd(frame, family)
+    return out
+
+
+def best_against_others(frame: pd.DataFrame, arms, metric: str = "test error"):
+    """Regime 1's primary family: the arm with the lowest mean ``metric``
+    against each other arm, as a family for :func:`family_table`; and that arm."""
+    means = frame[frame.activation.isin(arms)].groupby("activation")[metric].mean()
+    best = str(means.idxmin())
+    return [("fastest", best, other, metric) for other in arms if other != best], best

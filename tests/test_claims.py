@@ -1,0 +1,60 @@
+"""The protocol's families of comparisons (actbook.analysis.claims)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from actbook.analysis import claims as C
+from actbook.analysis.stats import min_detectable_difference
+
+
+def _final(effects: dict, seeds=10):
+    """Each arm: a per-seed level shared by all arms (the pairing), plus its effect,
+    plus its own zero-mean wiggle (so no paired difference is constant)."""
+    level = 0.5 + 0.02 * np.sin(np.arange(seeds))
+    rows = []
+    for i, (arm, effect) in enumerate(effects.items()):
+        wiggle = 0.004 * np.cos(np.arange(seeds) * (i + 1.3))
+        err = level + effect + wiggle - wiggle.mean()
+        rows += [{"activation": arm, "seed": k, "test_error": e, "test_loss": 2 + e, "train_eval_loss": 0.01,
+                  "train_eval_error": 0.0} for k, e in enumerate(err)]
+    return pd.DataFrame(rows)
+
+
+ARMS = {"relu": 0.0, "lrelu_0.01": 0.0, "lrelu_1/5.5": -0.03, "prelu": 0.0, "rrelu": -0.03, "rrelu_channel": -0.03}
+
+
+def test_the_primary_family_has_the_protocols_ten_comparisons():
+    assert len(C.OVERFIT_PRIMARY) == 10
+    assert sum(c[0] == "1" for c in C.OVERFIT_PRIMARY) == 5 and sum(c[3] == "loss gap" for c in C.OVERFIT_PRIMARY) == 2
+
+
+def test_a_large_effect_is_resolved_and_none_is_not():
+    frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
+    table = C.family_table(frame, C.OVERFIT_PRIMARY)
+    by = table.set_index(["claim", "arm", "reference"])
+    assert by.loc[("1", "lrelu_1/5.5", "relu"), "resolved"] and by.loc[("1", "rrelu", "relu"), "mean diff"] < -0.02
+    assert not by.loc[("1", "prelu", "relu"), "resolved"]
+    assert by.loc[("3", "rrelu", "prelu"), "resolved"] and not by.loc[("3", "rrelu", "lrelu_1/5.5"), "resolved"]
+    mdd = table.attrs["minimum detectable difference"]
+    assert mdd == pytest.approx(min_detectable_difference(table.attrs["pooled sd"], 10, alpha=0.005))
+    assert 0.001 < mdd < 0.02
+
+
+def test_a_diverged_cell_counts_at_chance_and_drops_out_of_the_gap():
+    final = _final(ARMS)
+    dropped = final[~((final.activation == "prelu") & (final.seed == 3))]
+    diverged = pd.DataFrame({"activation": ["prelu"], "seed": [3]})
+    frame = C.outcome_frame(dropped, diverged)
+    cell = frame[(frame.activation == "prelu") & (frame.seed == 3)].iloc[0]
+    assert cell["test error"] == 0.9 and np.isnan(cell["loss gap"]) and cell["diverged"]
+    table = C.family_table(frame, C.OVERFIT_PRIMARY).set_index(["claim", "arm", "reference"])
+    assert table.loc[("1", "prelu", "relu"), "seeds"] == 10  # intention to treat: the pair stays
+    assert table.loc[("2", "rrelu", "prelu"), "seeds"] == 9   # the gap is undefined for it
+
+
+def test_regime_1_tests_the_best_arm_against_every_other():
+    frame = C.outcome_frame(_final({"relu": 0.0, "elu": -0.05, "sigmoid": 0.3}), pd.DataFrame(columns=["activation", "seed"]))
+    family, best = C.best_against_others(frame, ["relu", "elu", "sigmoid"])
+    assert best == "elu" and [c[2] for c in family] == ["relu", "sigmoid"]
+    assert C.family_table(frame, family)["resolved"].all()

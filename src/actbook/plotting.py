@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table",
+__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "learning_rate_grid",
            "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -106,3 +106,43 @@ def config_table(config: dict, keys: Sequence[str] | None = None) -> pd.DataFram
     keys = list(config) if keys is None else list(keys)
     return pd.DataFrame([(k, json.dumps(config[k]) if isinstance(config[k], (dict, list)) else config[k])
                          for k in keys], columns=["setting", "value"]).set_index("setting")
+
+
+def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str, chosen: dict | None = None,
+                       chance: float | None = None, panels: int = 2, order: Sequence[str] | None = None):
+    """Validation error against peak learning rate, one curve per activation.
+
+    ``scores`` holds ``activation``, ``learning_rate``, ``score`` (the mean
+    validation error over the grid's seeds, a diverged cell at chance) and
+    ``diverged`` (how many of those seeds diverged), as
+    :func:`actbook.analysis.selection.grid_scores` gives it. A rate where a
+    seed diverged is drawn hollow; ``chosen`` (arm -> rate) rings each arm's
+    chosen rate. The activations are split over ``panels`` side by side so
+    the curves stay apart, in ``order`` (default: as they come).
+    """
+    setup()
+    arms_ = [a for a in (order or dict.fromkeys(scores.activation)) if a in set(scores.activation)]
+    per = -(-len(arms_) // panels)
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.6), sharey=True, squeeze=False)
+    for p, ax in enumerate(axes[0]):
+        for k, arm in enumerate(arms_[p * per:(p + 1) * per]):
+            part = scores[scores.activation == arm].sort_values("learning_rate")
+            kw = curve_style(k + p * per)
+            ax.plot(part.learning_rate, part.score, color=kw["color"], ls=kw["ls"], label=display(arm))
+            ok, bad = part[part.diverged == 0], part[part.diverged > 0]
+            marker = _MARKERS[(k + p * per) % len(_MARKERS)]
+            ax.plot(ok.learning_rate, ok.score, marker, color=kw["color"], ms=5, ls="none")
+            ax.plot(bad.learning_rate, bad.score, marker, color=kw["color"], ms=5, ls="none", mfc="none")
+            if chosen and arm in chosen:
+                at = part[part.learning_rate == chosen[arm]]
+                ax.plot(at.learning_rate, at.score, "o", ms=11, mfc="none", color=kw["color"])
+        if chance is not None:
+            ax.axhline(chance, color="0.5", lw=0.8, ls=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(scores.learning_rate.unique()))
+        ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("peak learning rate")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("validation error (mean over seeds)")
+    fig.tight_layout()
+    return fig

@@ -118,3 +118,16 @@ def test_committed_chosen_rates_are_what_the_committed_grid_selects(profile):
     frame = S.grid_frame(S.load_grid(results, profile))
     expected = S.choose_rates(frame, config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"])
     assert config.get("chosen_rates") == expected["rate"].to_dict()
+
+
+def test_the_grid_figure_draws_one_curve_per_activation_and_hollow_points_where_a_seed_diverged():
+    import matplotlib
+    matplotlib.use("Agg")
+    from actbook import plotting
+    scores = pd.DataFrame({"activation": ["relu", "relu", "selu", "selu"], "learning_rate": [0.05, 0.1] * 2,
+                           "score": [0.5, 0.6, 0.55, 0.9], "seeds": [2] * 4, "diverged": [0, 0, 0, 1]})
+    fig = plotting.learning_rate_grid(scores, chosen={"relu": 0.05}, chance=0.9, order=["selu", "relu"], panels=1)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["selu", "relu"]
+    hollow = [l for l in ax.lines if l.get_markerfacecolor() == "none" and len(l.get_xdata()) == 1]
+    assert {(l.get_xdata()[0], l.get_ydata()[0]) for l in hollow} >= {(0.1, 0.9), (0.05, 0.5)}  # diverged; chosen ring

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "learning_rate_grid",
+__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "learning_rate_grid",
            "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -146,3 +146,34 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
     axes[0][0].set_ylabel("validation error (mean over seeds)")
     fig.tight_layout()
     return fig
+
+
+def _flat(value, prefix: str = "") -> dict:
+    """Nested settings as dotted keys; lists as comma-separated text."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    text = ", ".join(map(str, value)) if isinstance(value, list) else "none" if value is None else str(value)
+    return {prefix[:-1]: text}
+
+
+def settings_table(configs: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Several experiments' settings side by side, one row per setting: nested
+    settings as dotted rows (``optimizer.learning_rate``), lists written out
+    in full, a setting a profile leaves out shown with the runner's default,
+    and one it does not have at all as "not used"."""
+    from actbook.runner.profiles import DEFAULTS
+    flat = {}
+    for name, config in configs.items():
+        row = _flat({k: v for k, v in config.items() if k != "description"})
+        for key, default in DEFAULTS.items():
+            row.setdefault(key, f"{'none' if default is None else default} (default)")
+        flat[name] = row
+    order = list(dict.fromkeys(k for row in flat.values() for k in row))
+    if keys is not None:
+        order = [k for k in order if k.split(".")[0] in keys]
+    table = pd.DataFrame({name: [row.get(k, "not used") for k in order] for name, row in flat.items()}, index=order)
+    table.index.name = "setting"
+    return table

@@ -26,8 +26,9 @@ def network_in_network(num_classes: int = 10, **_) -> list[tuple]:
 
 
 def small_cnn(num_classes: int = 10, width: int = 32, **_) -> list[tuple]:
-    """The CPU profiles' CNN in the NIN spirit: two stages of two 3x3
-    convolutions, then 3x3 and 1x1 at four times the width, a dense layer."""
+    """The CPU profiles' small VGG-like CNN: two stages of two 3x3
+    convolutions, then a 3x3 and a 1x1 convolution at four times the width,
+    global average pooling and a dense layer."""
     specs = []
     for stage, mult in enumerate([1, 2]):
         specs += [("conv", width * mult, 3), ("conv", width * mult, 3), ("maxpool", 2, 2, "valid"),

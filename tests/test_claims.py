@@ -58,3 +58,17 @@ def test_regime_1_tests_the_best_arm_against_every_other():
     family, best = C.best_against_others(frame, ["relu", "elu", "sigmoid"])
     assert best == "elu" and [c[2] for c in family] == ["relu", "sigmoid"]
     assert C.family_table(frame, family)["resolved"].all()
+
+
+def test_verdicts_say_what_was_resolved_and_what_could_have_been_detected():
+    frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
+    table = C.family_table(frame, C.OVERFIT_PRIMARY)
+    v = C.verdicts(table)["verdict"].tolist()
+    assert v[0].startswith("partly supported: 3 of the 5")  # the two slopes at 1/5.5 and RReLU's two forms
+    assert v[1].startswith("partly supported: 1 of the 2")  # the gap tracks the test error in this fake data
+    assert v[2].startswith("partly supported: 1 of the 3")  # better than ReLU (1/100) only
+    rows = table[table.claim == "3"].assign(resolved=True, **{"mean diff": 0.01})
+    assert C.claim_verdict(rows, 0.01).startswith("contradicted: 3 of the 3")
+    quiet = C.claim_verdict(rows.assign(resolved=False), 0.0123)
+    assert quiet == ("not resolved: no comparison resolved either way, where differences of 1.2 pp or more "
+                     "would have been detected with 80 % power")

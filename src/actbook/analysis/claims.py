@@ -20,7 +20,7 @@ import pandas as pd
 from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comparison
 from actbook.analysis.selection import CHANCE_ERROR
 
-__all__ = ["OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
+__all__ = ["CLAIMS", "claim_verdict", "verdicts", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd"]
 
 #: The power at which the minimum detectable difference is stated.
@@ -119,3 +119,43 @@ def best_against_others(frame: pd.DataFrame, arms, metric: str = "test error"):
     means = frame[frame.activation.isin(arms)].groupby("activation")[metric].mean()
     best = str(means.idxmin())
     return [("fastest", best, other, metric) for other in arms if other != best], best
+
+
+#: Xu et al.'s three claims on CIFAR-10, in the book's words, and the sign each comparison should have.
+CLAIMS = {
+    "1": "A non-zero negative slope improves on ReLU.",
+    "2": "A fixed or a learned slope overfits more than RReLU's random one.",
+    "3": "RReLU gives the lowest test error of the rectifiers.",
+}
+
+
+def claim_verdict(rows: pd.DataFrame, mdd: float) -> str:
+    """The verdict on one claim from its comparisons (rows of :func:`family_table`,
+    each predicted to be negative): what was resolved, in which direction,
+    and, when nothing was, the size the design could have detected."""
+    n = len(rows)
+    if n == 0 or (rows["seeds"] == 0).all():
+        return "not tested: its activations have no cells in these results"
+    for_ = int((rows["resolved"] & (rows["mean diff"] < 0)).sum())
+    against = int((rows["resolved"] & (rows["mean diff"] > 0)).sum())
+    detect = f"differences of {100 * mdd:.1f} pp or more would have been detected with 80 % power"
+    if against:
+        return (f"contradicted: {against} of the {n} comparisons resolved in the opposite direction"
+                + (f", {for_} in the claimed one" if for_ else ""))
+    if for_ == n:
+        return f"supported: all {n} comparisons resolved in the claimed direction"
+    if for_:
+        return f"partly supported: {for_} of the {n} comparisons resolved in the claimed direction, none against it"
+    return f"not resolved: no comparison resolved either way, where {detect}"
+
+
+def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim of :data:`CLAIMS` found in ``table`` (a :func:`family_table`
+    of :data:`OVERFIT_PRIMARY`): the claim, its comparisons, and the verdict."""
+    mdd = table.attrs.get("minimum detectable difference", float("nan"))
+    rows = []
+    for claim, text in CLAIMS.items():
+        mine = table[table["claim"] == claim]
+        if len(mine):
+            rows.append({"claim": f"{claim}. {text}", "comparisons": len(mine), "verdict": claim_verdict(mine, mdd)})
+    return pd.DataFrame(rows).set_index("claim")

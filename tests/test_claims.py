@@ -66,7 +66,7 @@ def test_verdicts_say_what_was_resolved_and_what_could_have_been_detected():
     v = C.verdicts(table)["verdict"].tolist()
     assert v[0].startswith("partly supported: 3 of the 5")  # the two slopes at 1/5.5 and RReLU's two forms
     assert v[1].startswith("partly supported: 1 of the 2")  # the gap tracks the test error in this fake data
-    assert v[2].startswith("partly supported: 1 of the 3")  # better than ReLU (1/100) only
+    assert v[2].startswith("partly supported: 2 of the 3")  # not better than Leaky ReLU (1/5.5), its twin here
     rows = table[table.claim == "3"].assign(resolved=True, **{"mean diff": 0.01})
     assert C.claim_verdict(rows, 0.01).startswith("contradicted: 3 of the 3")
     quiet = C.claim_verdict(rows.assign(resolved=False), 0.0123)

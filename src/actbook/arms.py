@@ -11,12 +11,13 @@ once. Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from actbook import activations as A
 
 __all__ = ["Arm", "ARMS", "STUDY_ARMS", "OVERFIT_ARMS", "INITS", "init_variance", "get", "names", "slug", "display",
-           "train_arms"]
+           "train_arms", "rrelu_mean_slope"]
 
 
 #: The weight initialisations, as Keras's ``VarianceScaling`` reads them: the
@@ -135,3 +136,15 @@ def slug(name: str) -> str:
 def display(name: str) -> str:
     """The arm's name for figures, tables and prose ("lrelu_1/5.5" -> "Leaky ReLU (a = 5.5)")."""
     return get(name).display
+
+
+def rrelu_mean_slope(lower: float, upper: float) -> float:
+    """RReLU's mean training slope, E[1/a] = ln(u/l) / (u - l) for a divisor a ~ U(l, u).
+
+    Xu et al. (2015) divide negative inputs by a ~ U(l, u) in training and by
+    (l + u) / 2 at inference; 1/a is convex, so (Jensen) its mean exceeds the
+    inference slope 2 / (l + u).
+    """
+    if not 0 < lower < upper:
+        raise ValueError(f"need 0 < lower < upper, got lower={lower!r}, upper={upper!r}")
+    return math.log(upper / lower) / (upper - lower)

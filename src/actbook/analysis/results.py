@@ -24,7 +24,7 @@ __all__ = ["ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_prob
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
-           "diverged_list", "diverged_note", "experiment_identity", "made_by"]
+           "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell"]
 
 
 class ResultsError(RuntimeError):
@@ -225,7 +225,8 @@ def _kernels(cell: dict) -> str:
     return (k if isinstance(k, dict) else {}).get("effective_isa") or "unrecorded"
 
 
-def _read_cell(f: Path, profile: str) -> dict:
+def read_cell(f: Path, profile: str) -> dict:
+    """One result file, refused unless it is readable, well-formed and of ``profile``."""
     try:
         cell = json.loads(f.read_text())
     except (OSError, ValueError) as e:
@@ -273,7 +274,7 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     if not files:
         raise ResultsError(f"no result files in {where}: run "
                            f"`python -m actbook.experiment run --profile {profile} --results {results}`")
-    cells = [_read_cell(f, profile) for f in files]
+    cells = [read_cell(f, profile) for f in files]
     seen = {}
     for c in cells:
         key = (c["activation"], c["seed"])

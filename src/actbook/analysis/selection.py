@@ -17,12 +17,11 @@ The test set plays no part: the grid's cells never evaluate it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from actbook.analysis.results import ResultsError, outcome, result_problems
+from actbook.analysis.results import ResultsError, outcome, parse_folder, read_cell
 
 __all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "choose_rates"]
 
@@ -40,16 +39,9 @@ def load_grid(results: str | Path, folder: str) -> list[dict]:
         raise ResultsError(f"no grid cells in {where}")
     cells = []
     for f in files:
-        try:
-            cell = json.loads(f.read_text())
-        except (OSError, ValueError) as e:
-            raise ResultsError(f"{f}: unreadable result file ({e})") from None
-        problems = result_problems(cell)
-        if problems:
-            raise ResultsError(f"{f}: " + "; ".join(problems))
+        cell = read_cell(f, parse_folder(folder)[0])
         if cell.get("stage") != "grid":
             raise ResultsError(f"{f}: not a grid cell (stage {cell.get('stage')!r})")
-        cell["file"] = str(f)
         cells.append(cell)
     return cells
 

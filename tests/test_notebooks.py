@@ -56,3 +56,9 @@ def test_a_downloaded_chapter_runs_outside_the_repository(built_book, chapter, t
                            "--ExecutePreprocessor.timeout=1200", "--output", "out.ipynb", downloaded.name],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_binder_opens_markdown_chapters_as_notebooks():
+    post = (ROOT / "postBuild").read_text()
+    assert "jupytext-config set-default-viewer" in post and (ROOT / "postBuild").stat().st_mode & 0o111
+    assert "jupytext==" in (ROOT / "requirements.txt").read_text()  # what provides jupytext-config on Binder

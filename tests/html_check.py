@@ -91,7 +91,7 @@ def unbalanced_math(soup) -> list[str]:
                 break
         if depth != 0:
             out.append(f"unbalanced braces in math: '{_context(node.get_text())}'")
-        if tex.count(r"\left") != tex.count(r"\right"):
+        if len(re.findall(r"\\left(?![a-zA-Z])", tex)) != len(re.findall(r"\\right(?![a-zA-Z])", tex)):
             out.append(f"\\left without \\right in math: '{_context(node.get_text())}'")
     return out
 

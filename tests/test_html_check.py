@@ -34,3 +34,7 @@ def test_a_clean_page_has_no_problems():
 def test_each_fault_is_found(html, found):
     problems = page_problems(html)
     assert len(problems) == 1 and found in problems[0], problems
+
+
+def test_arrows_are_not_taken_for_left_and_right():
+    assert page_problems("<main><span class='math'>\\(a \\leftarrow b \\rightarrow c\\)</span></main>") == []

@@ -37,6 +37,7 @@ def setup() -> None:
         "font.size": 10,
     })
     pd.set_option("display.precision", TABLE_PRECISION)
+    pd.set_option("display.max_colwidth", None)  # a table cell is shown whole, never cut to "..."
     from actbook import tables
     tables.register()  # real tables in the PDF too
 

@@ -129,5 +129,6 @@ def test_the_grid_figure_draws_one_curve_per_activation_and_hollow_points_where_
     fig = plotting.learning_rate_grid(scores, chosen={"relu": 0.05}, chance=0.9, order=["selu", "relu"], panels=1)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["selu", "relu"]
-    hollow = [l for l in ax.lines if l.get_markerfacecolor() == "none" and len(l.get_xdata()) == 1]
+    hollow = [l for l in ax.lines if l.get_markerfacecolor() in ("none", "white") and len(l.get_xdata()) == 1]
     assert {(l.get_xdata()[0], l.get_ydata()[0]) for l in hollow} >= {(0.1, 0.9), (0.05, 0.5)}  # diverged; chosen ring
+    assert all(h.get_marker() not in ("", "None", None) for h in ax.get_legend().legend_handles)

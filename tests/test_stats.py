@@ -110,3 +110,11 @@ def test_with_diverged_at_counts_a_diverged_cell_at_chance():
     diverged = pd.DataFrame({"activation": ["a"], "seed": [1], "diverged_epoch": [3]})
     out = with_diverged_at(final, diverged, 0.9)
     assert out[out.activation == "a"].test_error.tolist() == [0.3, 0.9]
+
+
+def test_resolution_clause_reads_as_the_end_of_a_sentence():
+    from actbook.analysis.stats import resolution_clause
+    assert resolution_clause(pd.Series({"seeds": 5, "p (Holm)": 0.0031})) == (
+        "which the Holm-adjusted paired t-test resolves (adjusted p = 0.0031, 5 seeds)")
+    assert "does not resolve (adjusted p = 0.32" in resolution_clause(pd.Series({"seeds": 3, "p (Holm)": 0.32}))
+    assert resolution_clause(pd.Series({"seeds": 0, "p (Holm)": np.nan})) == "with too few paired seeds for a test"

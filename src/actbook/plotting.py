@@ -129,11 +129,12 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
         for k, arm in enumerate(arms_[p * per:(p + 1) * per]):
             part = scores[scores.activation == arm].sort_values("learning_rate")
             kw = curve_style(k + p * per)
-            ax.plot(part.learning_rate, part.score, color=kw["color"], ls=kw["ls"], label=display(arm))
-            ok, bad = part[part.diverged == 0], part[part.diverged > 0]
             marker = _MARKERS[(k + p * per) % len(_MARKERS)]
-            ax.plot(ok.learning_rate, ok.score, marker, color=kw["color"], ms=5, ls="none")
-            ax.plot(bad.learning_rate, bad.score, marker, color=kw["color"], ms=5, ls="none", mfc="none")
+            # Line and marker in one artist, so the legend shows both (a grid begun has single points).
+            ax.plot(part.learning_rate, part.score, color=kw["color"], ls=kw["ls"], marker=marker, ms=5,
+                    label=display(arm))
+            bad = part[part.diverged > 0]
+            ax.plot(bad.learning_rate, bad.score, marker, color=kw["color"], ms=7, ls="none", mfc="white")
             if chosen and arm in chosen:
                 at = part[part.learning_rate == chosen[arm]]
                 ax.plot(at.learning_rate, at.score, "o", ms=11, mfc="none", color=kw["color"])

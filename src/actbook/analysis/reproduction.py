@@ -93,5 +93,5 @@ def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str)
     return (f"{', '.join(off.index)} {'misses' if len(off) == 1 else 'miss'} the tolerance of {TOLERANCE}: over "
             f"{epochs} epochs the small differences of those kernels grow into a different trajectory, "
             f"{worst:.4f} away, about {worst / seed_sd:.1f} times the seed-to-seed standard deviation of "
-            f"{arm_name} in this regime ({seed_sd:.4f}). A reader on such a CPU gets numbers like another seed's, "
-            f"not the committed ones.")
+            f"{arm_name} in this regime ({seed_sd:.4f}). A reader on such a CPU gets a difference comparable to a large "
+            f"seed-to-seed one, not the committed numbers.")

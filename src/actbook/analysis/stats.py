@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_std", "sign_flip_p", "sign_agreement", "min_detectable_difference", "with_diverged_at",
+__all__ = ["mean_std", "resolution_clause", "sign_flip_p", "sign_agreement", "min_detectable_difference", "with_diverged_at",
            "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
            "verdict", "verdict_lines", "did_not_train", "SHOWN_SEEDS", "ALPHA"]
 
@@ -239,3 +239,14 @@ def did_not_train(final: pd.DataFrame, chance: float, margin: float = 0.02, metr
     """Arms whose mean final error is within ``margin`` of chance level."""
     means = final.groupby("activation")[metric].mean()
     return [a for a, m in means.items() if m >= chance - margin]
+
+
+def resolution_clause(row: pd.Series, alpha: float = ALPHA) -> str:
+    """How a paired comparison row (of :func:`paired_comparison` or
+    :func:`contrast_family`) came out, as a clause to end a sentence with:
+    "which the Holm-adjusted paired t-test resolves (adjusted p = 0.003)"."""
+    p = row.get("p (Holm)", np.nan)
+    if not row.get("seeds", 0) or not np.isfinite(p):
+        return "with too few paired seeds for a test"
+    verb = "resolves" if p < alpha else "does not resolve"
+    return f"which the Holm-adjusted paired t-test {verb} (adjusted p = {p:.2g}, {int(row['seeds'])} seeds)"

@@ -62,3 +62,9 @@ def test_binder_opens_markdown_chapters_as_notebooks():
     post = (ROOT / "postBuild").read_text()
     assert "jupytext-config set-default-viewer" in post and (ROOT / "postBuild").stat().st_mode & 0o111
     assert "jupytext==" in (ROOT / "requirements.txt").read_text()  # what provides jupytext-config on Binder
+
+
+def test_no_chapter_reads_the_repository_by_a_relative_path():
+    """Chapters read committed results through actbook.results, so their notebooks run outside a clone."""
+    for chapter in sorted((ROOT / "chapters").glob("*.md")):
+        assert "../data" not in chapter.read_text(), chapter.name

@@ -71,7 +71,7 @@ def test_the_pdf_holds_every_chapter_its_figures_and_real_tables(built_book):
     figures = sum(len(re.findall(r"^:\s+name: fig-", (ROOT / f"{c}.md").read_text(), re.M)) for c in _chapters())
     assert tex.count("includegraphics") >= figures  # \\sphinxincludegraphics
     assert tex.count("\\begin{tabulary}") + tex.count("\\begin{longtable}") + tex.count("\\begin{tabular}") >= 20
-    assert "Traceback" not in tex and "pasted-text" not in tex
+    assert "Traceback" not in tex  # every chapter executed
     assert 'download-book-pdf-button' in (built_book / "chapters" / "relu.html").read_text()
 
 

@@ -51,14 +51,18 @@ def log(*parts) -> None:
     print("[gpu_paper]", *parts, flush=True)
 
 
-def run_cells(out: Path, arms: list[str], seeds: list[int], overrides: list[str], timeout: float,
-              profile: str = "paper") -> tuple[int, float]:
-    """``python -m actbook.experiment run`` for some cells in a child process,
-    killed at ``timeout`` seconds: (exit status, seconds it took)."""
-    cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", profile, "--results", str(out),
+def run_command(out: Path, arms: list[str], seeds: list[int], overrides: list[str]) -> list[str]:
+    """``python -m actbook.experiment run`` for some cells of the paper profile into ``out``."""
+    cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", "paper", "--results", str(out),
            "--activations", ",".join(arms), "--seeds", ",".join(map(str, seeds)), "--no-progress"]
     for item in overrides:
         cmd += ["--set", item]
+    return cmd
+
+
+def run_cells(out: Path, arms: list[str], seeds: list[int], overrides: list[str], timeout: float) -> tuple[int, float]:
+    """:func:`run_command` in a child process, killed at ``timeout`` seconds: (exit status, seconds it took)."""
+    cmd = run_command(out, arms, seeds, overrides)
     start = time.monotonic()
     try:
         rc = subprocess.run(cmd, cwd=ROOT, timeout=max(timeout, 1)).returncode
@@ -140,10 +144,8 @@ def main(argv=None) -> int:
     concurrent = 1
     if not args.no_concurrency_test and deadline - time.monotonic() > 3 * seconds:
         start = time.monotonic()
-        children = [subprocess.Popen([sys.executable, "-m", "actbook.experiment", "run", "--profile", "paper",
-                                      "--results", str(scratch / f"pair{k}"), "--activations", "relu",
-                                      "--seeds", str(k + 1), "--no-progress", *sum((["--set", o] for o in one), [])],
-                                     cwd=ROOT) for k in range(2)]
+        children = [subprocess.Popen(run_command(scratch / f"pair{k}", ["relu"], [k + 1], one), cwd=ROOT)
+                    for k in range(2)]
         for child in children:
             child.wait(timeout=max(deadline - time.monotonic(), 1))
         pair_rate = sum(first_epoch(scratch / f"pair{k}")["train_images_per_second"] for k in range(2))
@@ -170,10 +172,8 @@ def main(argv=None) -> int:
     finished = []
     while queue and deadline - time.monotonic() > 0.5 * per_cell:
         batch, queue = queue[:concurrent], queue[concurrent:]
-        children = [(cell, subprocess.Popen(
-            [sys.executable, "-m", "actbook.experiment", "run", "--profile", "paper", "--results", str(results),
-             "--activations", cell[0], "--seeds", str(cell[1]), "--no-progress",
-             *sum((["--set", o] for o in overrides), [])], cwd=ROOT)) for cell in batch]
+        children = [(cell, subprocess.Popen(run_command(results, [cell[0]], [cell[1]], overrides), cwd=ROOT))
+                    for cell in batch]
         for cell, child in children:
             try:
                 rc = child.wait(timeout=max(deadline - time.monotonic(), 1))

@@ -79,7 +79,6 @@ def test_threads_is_a_required_whole_number_from_1_to_256(threads, message):
 # 2. later arms
 # --------------------------------------------------------------------------
 
-LATER = ("tanh", "selu", "gelu", "silu")
 
 
 def test_the_comparison_profiles_give_every_arm_the_same_seeds_and_a_grid():

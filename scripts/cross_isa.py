@@ -44,7 +44,10 @@ def strip(history):
 
 
 def run_one(profile, arm, seed, isa, prec, results: Path, sets: dict) -> dict:
-    env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa)
+    # The child must train with this tree's code, not whichever actbook the
+    # interpreter has installed (an editable install of another checkout).
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa, PYTHONPATH=path)
     overrides = dict(sets, **({"precision": prec} if prec != get_profile(profile)["precision"] else {}))
     cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", profile, "--activations", arm,
            "--seeds", str(seed), "--results", str(results), "--no-progress",

@@ -72,3 +72,33 @@ def test_verdicts_say_what_was_resolved_and_what_could_have_been_detected():
     quiet = C.claim_verdict(rows.assign(resolved=False), 0.0123)
     assert quiet == ("not resolved: no comparison resolved either way, where differences of 1.2 pp or more "
                      "would have been detected with 80 % power")
+
+
+def test_the_power_is_per_metric_never_pooled_across_units():
+    frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
+    frame["loss gap"] *= 40  # a loss gap spread far wider than the errors'
+    table = C.family_table(frame, C.OVERFIT_PRIMARY)
+    by = table.attrs["mdd by metric"]
+    errors = [c for c in C.OVERFIT_PRIMARY if c[3] == "test error"]
+    assert by["test error"] == pytest.approx(min_detectable_difference(C.pooled_sd(frame, errors), 10, alpha=0.005))
+    assert by["loss gap"] > 10 * by["test error"]
+    assert table.attrs["minimum detectable difference"] == by["test error"]
+    assert (table.loc[table.metric == "loss gap", "mdd"] == by["loss gap"]).all()
+    quiet = C.claim_verdict(table[table.claim == "2"].assign(resolved=False))
+    assert quiet.endswith(f"differences of {by['loss gap']:.2f} nats in the loss gap or more would have been "
+                          "detected with 80 % power")
+
+
+def test_the_claims_table_gives_each_comparison_with_its_interval():
+    frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
+    table = C.family_table(frame, C.OVERFIT_PRIMARY)
+    out = C.claims_table(table, {"1": "their CIFAR-10 table"}, display=str.upper)
+    assert list(out.columns) == ["the paper's evidence", "this book's result", "verdict"]
+    assert len(out) == 3 and out.iloc[0]["the paper's evidence"] == "their CIFAR-10 table"
+    row = table[(table.claim == "1") & (table.arm == "rrelu")].iloc[0]
+    first = out.iloc[0]["this book's result"].split("; ")
+    assert len(first) == 5
+    assert first[3] == (f"RRELU − RELU {100 * row['mean diff']:+.1f} pp ({100 * row['ci low']:+.1f} to "
+                        f"{100 * row['ci high']:+.1f})").replace("-", "−")
+    assert " pp" not in out.iloc[1]["this book's result"]  # the loss gap is in nats
+    assert out.iloc[0]["verdict"] == C.verdicts(table).iloc[0]["verdict"]

@@ -132,3 +132,24 @@ def test_the_grid_figure_draws_one_curve_per_activation_and_hollow_points_where_
     hollow = [l for l in ax.lines if l.get_markerfacecolor() in ("none", "white") and len(l.get_xdata()) == 1]
     assert {(l.get_xdata()[0], l.get_ydata()[0]) for l in hollow} >= {(0.1, 0.9), (0.05, 0.5)}  # diverged; chosen ring
     assert all(h.get_marker() not in ("", "None", None) for h in ax.get_legend().legend_handles)
+
+
+def test_learning_curves_skip_unmeasured_epochs_and_band_the_seeds():
+    import matplotlib
+    matplotlib.use("Agg")
+    from actbook import plotting
+    rows = [{"activation": arm, "seed": seed, "epoch": e,
+             "val_error": (0.8 - 0.01 * e + 0.02 * seed + shift) if e % 5 == 0 else np.nan,
+             "test_loss": 2.0 - 0.01 * e}
+            for arm, shift in (("relu", 0.0), ("elu", -0.1)) for seed in (0, 1) for e in range(1, 21)]
+    fig = plotting.learning_curves(pd.DataFrame(rows), ["val_error", "test_loss"], ["relu", "elu"],
+                                   display=str.upper, labels={"val_error": "validation error"}, chance=0.9)
+    left, right = fig.axes
+    relu = left.lines[0]
+    assert list(relu.get_xdata()) == [5, 10, 15, 20]  # only the measured epochs
+    assert np.allclose(relu.get_ydata(), [0.8 - 0.01 * e + 0.01 for e in (5, 10, 15, 20)])  # the mean of 2 seeds
+    assert left.get_ylabel() == "validation error" and right.get_ylabel() == "test loss"
+    assert any(l.get_linestyle() == ":" for l in left.lines)  # chance on the error panel
+    assert not any(l.get_linestyle() == ":" for l in right.lines)
+    assert len(left.collections) == 2  # a band per arm
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["RELU", "ELU"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "learning_rate_grid",
+__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "learning_rate_grid", "learning_curves",
            "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -146,6 +146,38 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
         ax.set_xlabel("peak learning rate")
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("validation error (mean over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequence[str],
+                    display: Callable[[str], str] = str, labels: dict | None = None, chance: float | None = None):
+    """One panel per metric of ``metrics`` (columns of ``history``, one row per
+    cell and epoch): each arm's mean over seeds at every epoch where the metric
+    was measured, with the range of the seeds as a band.
+
+    Epochs where a metric was not measured (``NaN``, an ``eval_every`` of more
+    than 1) are skipped, not drawn as gaps. A diverged cell's rows stop at the
+    epoch it diverged, so the band after it is over the seeds that trained:
+    the caption has to say how many diverged. ``labels`` renames the y axes;
+    ``chance`` draws the chance level on the error panels.
+    """
+    setup()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for k, arm in enumerate(arms):
+            g = history[history.activation == arm].dropna(subset=[metric]).groupby("epoch")[metric]
+            if not len(g):
+                continue
+            mean = g.mean()
+            kw = curve_style(k, markevery=max(1, len(mean) // 6))
+            ax.plot(mean.index, mean, label=display(arm), **kw)
+            ax.fill_between(mean.index, g.min(), g.max(), color=kw["color"], alpha=0.12, lw=0)
+        if chance is not None and "error" in metric:
+            ax.axhline(chance, color="0.5", lw=0.8, ls=":")
+        integer_ticks(ax)
+        ax.set(xlabel="epoch", ylabel=(labels or {}).get(metric, metric.replace("_", " ")))
+    axes[0][-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 

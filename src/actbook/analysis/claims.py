@@ -20,7 +20,7 @@ import pandas as pd
 from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comparison
 from actbook.analysis.selection import CHANCE_ERROR
 
-__all__ = ["CLAIMS", "claim_verdict", "verdicts", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
+__all__ = ["CLAIMS", "claim_verdict", "verdicts", "claims_table", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd"]
 
 #: The power at which the minimum detectable difference is stated.
@@ -85,8 +85,11 @@ def family_table(frame: pd.DataFrame, family, alpha: float = ALPHA, power: float
     Columns: the claim, the metric, the seeds paired, the mean difference,
     the paired t interval, the seeds agreeing in sign, the exact sign-flip p,
     the paired t p, its Holm adjustment over the family, whether it is
-    resolved (adjusted p below ``alpha``) and the family's minimum detectable
-    difference at the first Holm step (``alpha / len(family)``).
+    resolved (adjusted p below ``alpha``) and ``mdd``, the family's minimum
+    detectable difference on that row's metric at the first Holm step
+    (``alpha / len(family)``, the metric's pooled SD, its fewest seeds).
+    ``attrs`` holds the test-error one (``"minimum detectable difference"``,
+    with its ``"pooled sd"``) and every metric's (``"mdd by metric"``).
     """
     rows = []
     for claim, arm, reference, metric in family:
@@ -106,10 +109,20 @@ def family_table(frame: pd.DataFrame, family, alpha: float = ALPHA, power: float
     from actbook.analysis.stats import holm
     out["p (Holm)"] = holm(out["p (paired t)"])
     out["resolved"] = out["p (Holm)"] < alpha
-    seeds = int(out["seeds"].min()) if len(out) else 0
-    out.attrs["minimum detectable difference"] = min_detectable_difference(
-        pooled_sd(frame, family), seeds, alpha=alpha / max(len(family), 1), power=power)
-    out.attrs["pooled sd"] = pooled_sd(frame, family)
+    # The power is computed per metric: pooling the SD of an error difference
+    # with that of a loss gap would mix units (a fraction and nats).
+    level = alpha / max(len(family), 1)
+    by_metric, sd_by_metric = {}, {}
+    for metric in dict.fromkeys(out["metric"]):
+        mine = [c for c in family if c[3] == metric]
+        sd_by_metric[metric] = pooled_sd(frame, mine)
+        seeds = int(out.loc[out["metric"] == metric, "seeds"].min())
+        by_metric[metric] = min_detectable_difference(sd_by_metric[metric], seeds, alpha=level, power=power)
+    out["mdd"] = out["metric"].map(by_metric)
+    headline = "test error" if "test error" in by_metric else next(iter(by_metric), None)
+    out.attrs["minimum detectable difference"] = by_metric.get(headline, float("nan"))
+    out.attrs["pooled sd"] = sd_by_metric.get(headline, float("nan"))
+    out.attrs["mdd by metric"] = by_metric
     return out
 
 
@@ -129,16 +142,24 @@ CLAIMS = {
 }
 
 
-def claim_verdict(rows: pd.DataFrame, mdd: float) -> str:
+def _size(mdd: float, metric: str) -> str:
+    """A detectable size in the metric's unit: pp for an error, nats for a loss."""
+    return f"{100 * mdd:.1f} pp" if "error" in metric else f"{mdd:.2f} nats in the {metric}"
+
+
+def claim_verdict(rows: pd.DataFrame, mdd: float | None = None) -> str:
     """The verdict on one claim from its comparisons (rows of :func:`family_table`,
     each predicted to be negative): what was resolved, in which direction,
-    and, when nothing was, the size the design could have detected."""
+    and, when nothing was, the size the design could have detected (``mdd``,
+    by default the rows' own ``mdd`` in their metric's unit)."""
     n = len(rows)
     if n == 0 or (rows["seeds"] == 0).all():
         return "not tested: its activations have no cells in these results"
     for_ = int((rows["resolved"] & (rows["mean diff"] < 0)).sum())
     against = int((rows["resolved"] & (rows["mean diff"] > 0)).sum())
-    detect = f"differences of {100 * mdd:.1f} pp or more would have been detected with 80 % power"
+    metric = str(rows["metric"].iloc[0]) if "metric" in rows else "test error"
+    size = mdd if mdd is not None else float(rows["mdd"].iloc[0])
+    detect = f"differences of {_size(size, metric)} or more would have been detected with 80 % power"
     if against:
         return (f"contradicted: {against} of the {n} comparisons resolved in the opposite direction"
                 + (f", {for_} in the claimed one" if for_ else ""))
@@ -152,10 +173,36 @@ def claim_verdict(rows: pd.DataFrame, mdd: float) -> str:
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """One row per claim of :data:`CLAIMS` found in ``table`` (a :func:`family_table`
     of :data:`OVERFIT_PRIMARY`): the claim, its comparisons, and the verdict."""
-    mdd = table.attrs.get("minimum detectable difference", float("nan"))
     rows = []
     for claim, text in CLAIMS.items():
         mine = table[table["claim"] == claim]
         if len(mine):
-            rows.append({"claim": f"{claim}. {text}", "comparisons": len(mine), "verdict": claim_verdict(mine, mdd)})
+            rows.append({"claim": f"{claim}. {text}", "comparisons": len(mine), "verdict": claim_verdict(mine)})
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def _difference(row, display) -> str:
+    """One comparison as a reader wants it: "RReLU − ReLU −1.2 pp (−2.0 to −0.4)"."""
+    if row["seeds"] == 0 or np.isnan(row["mean diff"]):
+        return f"{display(row['arm'])} − {display(row['reference'])}: no pairs"
+    scale, unit, digits = (100, " pp", 1) if "error" in row["metric"] else (1, "", 2)
+    value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
+    return (f"{display(row['arm'])} − {display(row['reference'])} {value(row['mean diff'])}{unit} "
+            f"({value(row['ci low'])} to {value(row['ci high'])})")
+
+
+def claims_table(table: pd.DataFrame, evidence: dict, display=str) -> pd.DataFrame:
+    """The table a reader of the claims wants, one row per claim of
+    :data:`CLAIMS` in ``table`` (a :func:`family_table`): the claim, the
+    paper's evidence (``evidence``: claim -> text, the chapter's words), this
+    book's result (each comparison's mean paired difference and 95 % interval,
+    in pp for an error and in nats for a loss gap) and the verdict."""
+    rows = []
+    for claim, text in CLAIMS.items():
+        mine = table[table["claim"] == claim]
+        if not len(mine):
+            continue
+        rows.append({"claim": f"{claim}. {text}", "the paper's evidence": evidence.get(claim, ""),
+                     "this book's result": "; ".join(_difference(r, display) for _, r in mine.iterrows()),
+                     "verdict": claim_verdict(mine)})
     return pd.DataFrame(rows).set_index("claim")

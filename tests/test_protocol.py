@@ -153,3 +153,20 @@ def test_learning_curves_skip_unmeasured_epochs_and_band_the_seeds():
     assert not any(l.get_linestyle() == ":" for l in right.lines)
     assert len(left.collections) == 2  # a band per arm
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["RELU", "ELU"]
+
+
+def test_the_edge_sentence_names_the_arms_whose_best_rate_is_at_an_end_of_the_grid():
+    chosen = pd.DataFrame({"rate": [0.0125, 0.05, 0.1, 0.0125]}, index=["selu", "relu", "elu", "sigmoid"])
+    text = S.edge_sentence(chosen, [0.1, 0.05, 0.025, 0.0125], display=str.upper)
+    assert text.startswith("SELU and SIGMOID are best at the grid's smallest rate, 0.0125, so a better rate may lie "
+                           "below it; ELU is best at the grid's largest rate, 0.1, so a better rate may lie above it.")
+    inside = S.edge_sentence(chosen.loc[["relu"]], [0.025, 0.05, 0.1])
+    assert inside == "Every chosen rate lies inside the grid, with no better rate on either side."
+
+
+def test_the_progress_clause_counts_each_grid_seed():
+    rows = [("a", r, s, "finished", 0.5) for r in (0.05, 0.1) for s in (100, 101)]
+    assert S.progress_clause(_frame(rows), ["a"], [0.05, 0.1], [100, 101]) == "every cell of both grid seeds"
+    part = S.progress_clause(_frame(rows[:3]), ["a"], [0.05, 0.1], [100, 101])
+    assert part == "all 2 cells of grid seed 100 and 1 of the 2 of seed 101"
+    assert S.progress_clause(_frame(rows[:1]), ["a"], [0.05, 0.1], [100]) == "1 of the 2 of seed 100"

@@ -103,6 +103,7 @@ def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
     assert R.misses(table) == [] and not R.exact(table) and R.exact(table.iloc[:2])
     assert R.summary(table, committed, 0.01, "ReLU").startswith(
         "- **cpu ReLU seed 0** (3 epochs, committed final test error 0.4000): 2 of 3 settings reproduce")
+    assert R.summary(table, committed, 0.01, "ReLU", on="AMD EPYC").startswith("- **cpu ReLU seed 0, rerun on AMD EPYC**")
 
 
 def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
@@ -119,3 +120,13 @@ def test_overridden_or_uncommitted_reruns_are_refused():
         R.against_committed(_rerun(0.4, overrides={"epochs": 10}), COMMITTED)
     with pytest.raises(ValueError, match="no committed cpu cell relu seed 0"):
         R.against_committed(_rerun(0.4), COMMITTED[1:])
+
+
+def test_every_host_s_rerun_record_of_a_profile_is_found(tmp_path):
+    from actbook.analysis import reproduction as R
+    for name in ("cross_isa_cpu_float32.json", "cross_isa_cpu_float32_amd.json", "cross_isa_overfit_float32.json",
+                 "cross_isa.json"):
+        (tmp_path / name).write_text("{}")
+    assert [f.name for f in R.rerun_files(tmp_path, "cpu")] == ["cross_isa_cpu_float32.json",
+                                                                "cross_isa_cpu_float32_amd.json"]
+    assert R.host({"provenance": {"hardware": {"cpu": "AMD EPYC"}}}) == "AMD EPYC"

@@ -151,7 +151,8 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
 
 
 def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequence[str],
-                    display: Callable[[str], str] = str, labels: dict | None = None, chance: float | None = None):
+                    display: Callable[[str], str] = str, labels: dict | None = None, chance: float | None = None,
+                    axes=None):
     """One panel per metric of ``metrics`` (columns of ``history``, one row per
     cell and epoch): each arm's mean over seeds at every epoch where the metric
     was measured, with the range of the seeds as a band.
@@ -160,11 +161,15 @@ def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequenc
     than 1) are skipped, not drawn as gaps. A diverged cell's rows stop at the
     epoch it diverged, so the band after it is over the seeds that trained:
     the caption has to say how many diverged. ``labels`` renames the y axes;
-    ``chance`` draws the chance level on the error panels.
+    ``chance`` draws the chance level on the error panels. ``axes`` (one per
+    metric) draws into a row of an existing figure, e.g. one row per group of arms.
     """
     setup()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    if axes is None:
+        fig, grid = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+        axes = grid[0]
+    fig = axes[0].figure
+    for ax, metric in zip(axes, metrics):
         for k, arm in enumerate(arms):
             g = history[history.activation == arm].dropna(subset=[metric]).groupby("epoch")[metric]
             if not len(g):
@@ -177,7 +182,8 @@ def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequenc
             ax.axhline(chance, color="0.5", lw=0.8, ls=":")
         integer_ticks(ax)
         ax.set(xlabel="epoch", ylabel=(labels or {}).get(metric, metric.replace("_", " ")))
-    axes[0][-1].legend(fontsize=7, ncol=2)
+    if axes[-1].get_legend_handles_labels()[0]:  # nothing to label while no cell is in
+        axes[-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 

@@ -9,12 +9,26 @@ tests read them through here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-__all__ = ["TOLERANCE", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
+__all__ = ["TOLERANCE", "rerun_files", "host", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
+
+
+def rerun_files(folder: Path, profile: str) -> list[Path]:
+    """Every committed rerun record of ``profile``'s float32 cell in ``folder``:
+    ``cross_isa_<profile>_float32.json`` and one more per host it was rerun on
+    (``cross_isa_<profile>_float32_<host>.json``)."""
+    return sorted(Path(folder).glob(f"cross_isa_{profile}_float32*.json"))
+
+
+def host(rerun: dict) -> str:
+    """The CPU the reruns ran on, as their provenance names it."""
+    return rerun["provenance"]["hardware"]["cpu"]
 
 
 def committed_cell(rerun: dict, cells: list[dict]) -> dict | None:
@@ -67,10 +81,11 @@ def exact(table: pd.DataFrame) -> bool:
     return bool(table["identical_to_policy_run"].all() and (table["minus committed"] == 0).all())
 
 
-def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str) -> str:
-    """One Markdown list item on the reruns of ``committed``: how many are
-    bit-identical to the runner's own run, and the :func:`verdict`."""
-    label = f"{committed['profile']} {arm_name} seed {committed['seed']}"
+def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str, on: str | None = None) -> str:
+    """One Markdown list item on the reruns of ``committed`` (made on the CPU
+    ``on``, when given): how many are bit-identical to the runner's own run,
+    and the :func:`verdict`."""
+    label = f"{committed['profile']} {arm_name} seed {committed['seed']}" + (f", rerun on {on}" if on else "")
     return (f"- **{label}** ({committed['config']['epochs']} epochs, committed final test error "
             f"{committed['history'][-1]['test_error']:.4f}): {int(table['identical_to_policy_run'].sum())} of "
             f"{len(table)} settings reproduce the runner's own run bit for bit. "

@@ -23,7 +23,7 @@ import pandas as pd
 
 from actbook.analysis.results import ResultsError, outcome, parse_folder, read_cell
 
-__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "choose_rates"]
+__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "choose_rates", "edge_sentence", "progress_clause"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
@@ -96,3 +96,40 @@ def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
                     "at_edge": best.learning_rate in (rates[0], rates[-1]),
                     "diverged_in_grid": int(mine.diverged.sum())})
     return pd.DataFrame(out).set_index("activation")
+
+
+def _series(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def edge_sentence(chosen: pd.DataFrame, rates, display=str) -> str:
+    """What the chosen rates at an end of the grid mean, in one or two
+    sentences: for which activations the best rate found is the grid's
+    smallest or largest, so a better one may lie beyond it."""
+    rates = sorted(float(r) for r in rates)
+    low = [display(a) for a, r in chosen["rate"].items() if r == rates[0]]
+    high = [display(a) for a, r in chosen["rate"].items() if r == rates[-1]]
+    if not low and not high:
+        return "Every chosen rate lies inside the grid, with no better rate on either side."
+    parts = []
+    for arms_, end, beyond in ((low, "smallest", "below"), (high, "largest", "above")):
+        if arms_:
+            verb = "is" if len(arms_) == 1 else "are"
+            parts.append(f"{_series(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
+                         f"so a better rate may lie {beyond} it")
+    return ("; ".join(parts) + ". The grid is not extended: its budget was fixed with the design, and the "
+            "final cells use these rates.")
+
+
+def progress_clause(frame: pd.DataFrame, arms, rates, seeds) -> str:
+    """How far a grid is, seed by seed, as a clause: "every cell of both grid
+    seeds", or "all 48 cells of grid seed 100 and 19 of the 48 of seed 101"."""
+    per_seed = len(arms) * len(rates)
+    done = {s: int(((frame.seed == s) & frame.activation.isin(arms) & frame.learning_rate.isin(
+        [float(r) for r in rates])).sum()) for s in seeds}
+    if all(n == per_seed for n in done.values()):
+        return "every cell of " + ("the one grid seed" if len(seeds) == 1 else
+                                   "both grid seeds" if len(seeds) == 2 else f"all {len(seeds)} grid seeds")
+    parts = [f"all {per_seed} cells of grid seed {s}" if n == per_seed else f"{n} of the {per_seed} of seed {s}"
+             for s, n in done.items()]
+    return _series(parts)

@@ -102,3 +102,33 @@ def test_the_claims_table_gives_each_comparison_with_its_interval():
                         f"{100 * row['ci high']:+.1f})").replace("-", "−")
     assert " pp" not in out.iloc[1]["this book's result"]  # the loss gap is in nats
     assert out.iloc[0]["verdict"] == C.verdicts(table).iloc[0]["verdict"]
+
+
+PAPER = pd.Series({"relu": 0.1245, "lrelu_0.01": 0.1266, "lrelu_1/5.5": 0.1120, "prelu": 0.1179, "rrelu": 0.1119})
+
+
+def test_the_arm_summary_counts_diverged_cells_at_chance_and_keeps_gaps_to_trained_ones():
+    final = _final(ARMS)
+    dropped = final[~((final.activation == "prelu") & (final.seed == 3))]
+    frame = C.outcome_frame(dropped, pd.DataFrame({"activation": ["prelu"], "seed": [3]}))
+    out = C.arm_summary(frame, ["relu", "prelu"])
+    assert out.loc["prelu", "cells"] == 10 and out.loc["prelu", "diverged"] == 1 and out.loc["relu", "diverged"] == 0
+    kept = dropped[dropped.activation == "prelu"].test_error
+    assert out.loc["prelu", "test error"] == pytest.approx((kept.sum() + 0.9) / 10)
+    assert out.loc["prelu", "test error, trained cells"] == pytest.approx(kept.mean())
+    assert out.loc["prelu", "loss gap"] == pytest.approx((2 + kept - 0.01).mean())
+
+
+def test_the_paper_s_margins_sit_beside_the_design_s_power():
+    out = C.margins(PAPER, 0.01)
+    assert list(out.index) == ["rrelu − lrelu_1/5.5", "rrelu − prelu", "rrelu − relu"]
+    assert out["the paper's difference (pp)"].tolist() == pytest.approx([-0.01, -0.60, -1.26])
+    assert out["detectable"].tolist() == [False, False, True]
+
+
+def test_the_paper_s_evidence_is_computed_from_its_transcribed_errors():
+    ev = C.paper_evidence(PAPER)
+    assert ev["1"] == ("test error minus ReLU's, one run each: lrelu_0.01 +0.21 pp, lrelu_1/5.5 −1.25 pp, "
+                       "prelu −0.66 pp, rrelu −1.26 pp")
+    assert ev["3"].endswith("rrelu − lrelu_0.01 −1.47 pp, rrelu − lrelu_1/5.5 −0.01 pp, rrelu − prelu −0.60 pp")
+    assert "not transcribed" in ev["2"]

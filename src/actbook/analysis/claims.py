@@ -20,7 +20,7 @@ import pandas as pd
 from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comparison
 from actbook.analysis.selection import CHANCE_ERROR
 
-__all__ = ["CLAIMS", "claim_verdict", "verdicts", "claims_table", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
+__all__ = ["CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd"]
 
 #: The power at which the minimum detectable difference is stated.
@@ -206,3 +206,56 @@ def claims_table(table: pd.DataFrame, evidence: dict, display=str) -> pd.DataFra
                      "this book's result": "; ".join(_difference(r, display) for _, r in mine.iterrows()),
                      "verdict": claim_verdict(mine)})
     return pd.DataFrame(rows).set_index("claim")
+
+
+def arm_summary(frame: pd.DataFrame, arms, display=str) -> pd.DataFrame:
+    """One row per arm of :func:`outcome_frame`'s cells, in ``arms``' order:
+    the cells, how many diverged, the mean and SD over seeds of the test error
+    counted by intention to treat (a diverged cell at chance), the mean test
+    error of the cells that trained, and the mean loss and error gaps (over
+    the cells that trained; a gap is undefined for a diverged cell)."""
+    rows = []
+    for arm in arms:
+        mine = frame[frame.activation == arm]
+        trained = mine[~mine["diverged"]]
+        rows.append({"activation": display(arm), "cells": len(mine), "diverged": int(mine["diverged"].sum()),
+                     "test error": mine["test error"].mean(), "SD": mine["test error"].std(ddof=1),
+                     "test error, trained cells": trained["test error"].mean(),
+                     "loss gap": trained["loss gap"].mean(), "error gap": trained["error gap"].mean()})
+    return pd.DataFrame(rows).set_index("activation")
+
+
+#: The paper's margins the design's power is held against: (arm, reference) in Xu et al.'s CIFAR-10 table.
+MARGINS = (("rrelu", "lrelu_1/5.5"), ("rrelu", "prelu"), ("rrelu", "relu"))
+
+
+def margins(paper: pd.Series, mdd: float, display=str) -> pd.DataFrame:
+    """Xu et al.'s test-error margins (``paper``: activation -> test error) for
+    :data:`MARGINS`, in pp, beside the design's minimum detectable difference
+    ``mdd`` and whether a true difference of the paper's size would be
+    detected with 80 % power."""
+    rows = [{"comparison": f"{display(a)} − {display(r)}", "the paper's difference (pp)": 100 * (paper[a] - paper[r]),
+             "detectable at this design's power (pp)": 100 * mdd,
+             "detectable": bool(abs(paper[a] - paper[r]) >= mdd)} for a, r in MARGINS]
+    return pd.DataFrame(rows).set_index("comparison")
+
+
+def paper_evidence(paper: pd.Series, display=str) -> dict:
+    """What Xu et al.'s CIFAR-10 table (``paper``: activation -> test error,
+    one run each) offers for claims 1 and 3, in words, from the transcribed
+    test errors; claim 2 rests on their training errors, which are not
+    transcribed here, so its entry says so."""
+    def pp_(a, r):  # a true minus sign, in the number only
+        return f"{100 * (paper[a] - paper[r]):+.2f} pp".replace("-", "−")
+
+    def diff(a, r):
+        return f"{display(a)} {pp_(a, r)}"
+
+    slopes = [a for a in _RECTIFIERS_WITH_A_SLOPE if a in paper.index]
+    others = [a for a in ("lrelu_0.01", "lrelu_1/5.5", "prelu") if a in paper.index]
+    return {
+        "1": "test error minus ReLU's, one run each: " + ", ".join(diff(a, "relu") for a in slopes),
+        "2": "their training and test errors (one run each); the training errors are not transcribed in this book",
+        "3": "RReLU's test error minus the others', one run each: " + ", ".join(
+            f"{display('rrelu')} − {display(r)} {pp_('rrelu', r)}" for r in others),
+    }

@@ -102,23 +102,37 @@ def _series(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def edge_sentence(chosen: pd.DataFrame, rates, display=str) -> str:
+def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame | None = None,
+                  margin: float = 0.02) -> str:
     """What the chosen rates at an end of the grid mean, in one or two
     sentences: for which activations the best rate found is the grid's
-    smallest or largest, so a better one may lie beyond it."""
+    smallest or largest, so a better one may lie beyond it. With ``scores``
+    (:func:`grid_scores`), an activation within ``margin`` of chance at every
+    rate is named apart: it trained at none, and its chosen rate says nothing."""
     rates = sorted(float(r) for r in rates)
-    low = [display(a) for a, r in chosen["rate"].items() if r == rates[0]]
-    high = [display(a) for a, r in chosen["rate"].items() if r == rates[-1]]
-    if not low and not high:
-        return "Every chosen rate lies inside the grid, with no better rate on either side."
+    stuck = set()
+    if scores is not None:
+        worst = scores.groupby("activation")["score"].min()
+        stuck = {a for a in chosen.index if a in worst and worst[a] >= CHANCE_ERROR - margin}
+    low = [display(a) for a, r in chosen["rate"].items() if r == rates[0] and a not in stuck]
+    high = [display(a) for a, r in chosen["rate"].items() if r == rates[-1] and a not in stuck]
     parts = []
     for arms_, end, beyond in ((low, "smallest", "below"), (high, "largest", "above")):
         if arms_:
             verb = "is" if len(arms_) == 1 else "are"
             parts.append(f"{_series(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
                          f"so a better rate may lie {beyond} it")
-    return ("; ".join(parts) + ". The grid is not extended: its budget was fixed with the design, and the "
-            "final cells use these rates.")
+    text = ("; ".join(parts) + ". The grid is not extended: its budget was fixed with the design, and the "
+            "final cells use these rates." if parts else
+            "Every chosen rate lies inside the grid, with no better rate on either side.")
+    if stuck:
+        names = [display(a) for a in chosen.index if a in stuck]
+        verb = "stays" if len(names) == 1 else "stay"
+        text += (f" {_series(names)} {verb} within {100 * margin:.0f} pp of chance at every rate of the grid: "
+                 f"{'it trains' if len(names) == 1 else 'they train'} at none of them, so "
+                 f"{'its chosen rate says' if len(names) == 1 else 'their chosen rates say'} nothing about the rate "
+                 f"{'it' if len(names) == 1 else 'they'} would need.")
+    return text
 
 
 def progress_clause(frame: pd.DataFrame, arms, rates, seeds) -> str:

@@ -85,10 +85,12 @@ def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str,
     """One Markdown list item on the reruns of ``committed`` (made on the CPU
     ``on``, when given): how many are bit-identical to the runner's own run,
     and the :func:`verdict`."""
+    from actbook.runner.precision import PINNED_ISA
     label = f"{committed['profile']} {arm_name} seed {committed['seed']}" + (f", rerun on {on}" if on else "")
+    others = table.drop(index=PINNED_ISA, errors="ignore")  # the run at the runner's cap is the reference itself
     return (f"- **{label}** ({committed['config']['epochs']} epochs, committed final test error "
-            f"{committed['history'][-1]['test_error']:.4f}): {int(table['identical_to_policy_run'].sum())} of "
-            f"{len(table)} settings reproduce the runner's own run bit for bit. "
+            f"{committed['history'][-1]['test_error']:.4f}): {int(others['identical_to_policy_run'].sum())} of the "
+            f"{len(others)} other caps reproduce the run at the runner's cap ({PINNED_ISA}) bit for bit. "
             + verdict(table, committed, seed_sd, arm_name))
 
 

@@ -384,7 +384,7 @@ def test_made_by_summarises_what_made_a_folder():
     row = R.made_by(cells)
     assert row["cells"] == len(cells) == 44
     assert row["code"] == ", ".join(R.code_commits(cells)) and "," in row["code"]  # two commits made this sweep
-    assert row["data set"].startswith("CIFAR-10, JPEG q75 copy") and row["from"] < row["to"]
+    assert row["data set"].startswith("CIFAR-10, JPEG q75 copy") and row["from (UTC)"] < row["to (UTC)"]
     one = [dict(cells[0], provenance={**cells[0]["provenance"], "hardware": {"cpu": "Other CPU"}})]
     assert R.made_by(cells[:1] + one)["CPU"] == ", ".join(sorted({cells[0]["provenance"]["hardware"]["cpu"],
                                                                   "Other CPU"}))

@@ -565,6 +565,7 @@ def made_by(cells: list[dict]) -> dict:
         "backend": values(lambda c: f"{backend(c)} {(c['provenance'].get('backend') or {}).get('version', '')}".strip()),
         "threads": values(lambda c: (c["provenance"].get("backend") or {}).get("threads")),
         "data set": values(lambda c: (c["provenance"].get("dataset") or {}).get("dataset")),
-        "from": min((p.get("started") or "") for p in prov)[:16].replace("T", " "),
-        "to": max((p.get("finished") or "") for p in prov)[:16].replace("T", " "),
+        # The runner stamps every time in UTC (provenance.now()).
+        "from (UTC)": min((p.get("started") or "") for p in prov)[:16].replace("T", " "),
+        "to (UTC)": max((p.get("finished") or "") for p in prov)[:16].replace("T", " "),
     }

@@ -67,6 +67,8 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     assert E.check("gridded", results, stage="grid") == []
     assert any("not runnable yet" in p for p in E.check("gridded", results))
 
+    assert E.main(["select", "--profile", "gridded", "--results", str(results)]) == 0  # the command line, no write
+    assert "chosen_rates" not in P.get_profile("gridded")
     assert E.select("gridded", results, write=True) == 0
     chosen = P.get_profile("gridded")["chosen_rates"]
     frame = S.grid_frame(S.load_grid(results, "gridded"))

@@ -389,11 +389,11 @@ def main(argv=None) -> int:
         if args.command == "list":
             print(json.dumps(P.load_profiles(), indent=1))
             return 0
+        if args.command == "select":  # takes no --set: a choice is made for the profile as it stands
+            return select(args.profile, args.results, write=args.write)
         overrides = P.parse_set(args.overrides)
         if args.command in ("run", "plan"):
             args.activations, args.seeds = _csv(args.activations, "activations"), _seeds(args.seeds)
-        if args.command == "select":
-            return select(args.profile, args.results, write=args.write)
         if args.command == "plan":
             cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides, stage=args.stage)
             config = get_profile(args.profile, overrides)

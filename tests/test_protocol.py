@@ -101,6 +101,7 @@ def test_rule_mean_score_diverged_at_chance_ties_to_the_smaller_rate():
     assert chosen.loc["a", "rate"] == 0.05  # 0.6 mean with its diverged seed at chance
     assert chosen.loc["a", "diverged_in_grid"] == 1
     assert chosen.loc["b", "rate"] == 0.05 and chosen.loc["b", "runner_up_rate"] == 0.1  # a tie
+    assert bool(chosen.loc["b", "tie"]) and not bool(chosen.loc["a", "tie"])
     assert bool(chosen.loc["b", "at_edge"])
     with pytest.raises(ResultsError, match="not complete"):
         S.choose_rates(_frame(rows[:-1]), ["a", "b"], [0.05, 0.1], [0, 1])

@@ -75,7 +75,8 @@ def grid_scores(frame: pd.DataFrame) -> pd.DataFrame:
 def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
     """The chosen rate of every arm in ``arms``, by the rule in this module's
     docstring: one row per arm with ``rate``, its ``score``, the runner-up's,
-    ``at_edge`` and the diverged grid cells. Refused unless every (arm, rate,
+    ``at_edge``, ``tie`` (the runner-up's score was equal at 0.1 pp, and the
+    smaller rate won) and the diverged grid cells. Refused unless every (arm, rate,
     seed) of the grid is in ``frame``: a choice from part of a grid is not the
     design's choice."""
     rates = sorted(float(r) for r in rates)
@@ -94,6 +95,7 @@ def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
         out.append({"activation": arm, "rate": float(best.learning_rate), "score": float(best.score),
                     "runner_up_rate": float(runner_up.learning_rate), "runner_up_score": float(runner_up.score),
                     "at_edge": best.learning_rate in (rates[0], rates[-1]),
+                    "tie": bool(best.rounded == runner_up.rounded),  # the smaller rate won a tie
                     "diverged_in_grid": int(mine.diverged.sum())})
     return pd.DataFrame(out).set_index("activation")
 

@@ -105,6 +105,11 @@ def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
         "- **cpu ReLU seed 0** (3 epochs, committed final test error 0.4000): 1 of the 2 other caps reproduce "
         "the run at the runner's cap (AVX512_CORE_BF16) bit for bit.")
     assert R.summary(table, committed, 0.01, "ReLU", on="AMD EPYC").startswith("- **cpu ReLU seed 0, rerun on AMD EPYC**")
+    two, _ = R.against_committed(_rerun(0.40, 0.40), COMMITTED)  # the cap and one other, both exact
+    assert R.summary(two, committed, 0.01, "ReLU") == (
+        "- **cpu ReLU seed 0** (3 epochs, committed final test error 0.4000): the other cap, AVX512_CORE_AMX, "
+        "reproduces the run at the runner's cap (AVX512_CORE_BF16) bit for bit. Every setting gives the committed "
+        "final test error exactly after 3 epochs.")
 
 
 def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():

@@ -88,10 +88,14 @@ def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str,
     from actbook.runner.precision import PINNED_ISA
     label = f"{committed['profile']} {arm_name} seed {committed['seed']}" + (f", rerun on {on}" if on else "")
     others = table.drop(index=PINNED_ISA, errors="ignore")  # the run at the runner's cap is the reference itself
+    same = int(others["identical_to_policy_run"].sum())
+    if len(others) == 1:
+        agree = (f"the other cap, {others.index[0]}, {'reproduces' if same else 'does not reproduce'} the run at the "
+                 f"runner's cap ({PINNED_ISA}) bit for bit")
+    else:
+        agree = f"{same} of the {len(others)} other caps reproduce the run at the runner's cap ({PINNED_ISA}) bit for bit"
     return (f"- **{label}** ({committed['config']['epochs']} epochs, committed final test error "
-            f"{committed['history'][-1]['test_error']:.4f}): {int(others['identical_to_policy_run'].sum())} of the "
-            f"{len(others)} other caps reproduce the run at the runner's cap ({PINNED_ISA}) bit for bit. "
-            + verdict(table, committed, seed_sd, arm_name))
+            f"{committed['history'][-1]['test_error']:.4f}): {agree}. " + verdict(table, committed, seed_sd, arm_name))
 
 
 def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str) -> str:
@@ -103,6 +107,8 @@ def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str)
     epochs = committed["config"]["epochs"]
     distance = table["minus committed"].abs()
     off = table.loc[misses(table)]
+    if off.empty and distance.max() == 0:
+        return f"Every setting gives the committed final test error exactly after {epochs} epochs."
     if off.empty:
         return (f"Every setting reproduces the committed test error within {TOLERANCE} after {epochs} epochs "
                 f"(largest distance {distance.max():.4f}).")

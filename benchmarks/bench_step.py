@@ -8,7 +8,9 @@ The ``cpu`` profile's network (width 32) at its batch size and precision,
 with TensorFlow's op determinism on, exactly as the sweeps train. Each
 round times ``--steps`` training steps of every arm in turn (``timeit``,
 after a warm-up), so slow phases of the machine hit every arm alike; the
-median over rounds is reported, with the step time relative to ReLU and the
+median over rounds is reported, with every round's time, the step time
+relative to ReLU (from the medians, and paired round by round with its
+range over rounds, which a slow phase of the machine cannot bias) and the
 two RReLU ratios the issue tracker asks for (targets: per example and
 channel <= 1.10, per element <= 1.30 of Leaky ReLU (a = 5.5)). Synthetic
 inputs of CIFAR-10's shape, so only compute is timed. Writes a JSON file
@@ -44,6 +46,17 @@ def step_function(arm: str, config: dict, x, y):
     model.train_on_batch(x, y)  # trace and warm up
     model.train_on_batch(x, y)
     return lambda: model.train_on_batch(x, y)
+
+
+def paired_ratios(times: dict, reference: str) -> dict:
+    """Each arm's step time over ``reference``'s, round by round (the rounds
+    are interleaved, so a slow phase of the machine hits both sides of a
+    ratio alike): ``{arm: {"median": .., "low": .., "high": ..}}`` over rounds."""
+    out = {}
+    for arm, t in times.items():
+        ratios = [a / b for a, b in zip(t, times[reference])]
+        out[arm] = {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+    return out
 
 
 def time_rounds(steps: dict, rounds: int, number: int, report=None) -> dict:
@@ -86,9 +99,15 @@ def main(argv=None) -> int:
         times = time_rounds(steps, args.rounds, args.steps, report=lambda r, t: print(
             f"round {r + 1}/{args.rounds}: " + "  ".join(f"{a} {1e3 * t[a][-1]:.1f} ms" for a in ARMS), flush=True))
     median = {arm: statistics.median(t) for arm, t in times.items()}
+    paired = paired_ratios(times, "relu")
     rows = [{"activation": arm, "ms per step (median)": 1e3 * median[arm],
              "spread over rounds (ms)": 1e3 * (max(times[arm]) - min(times[arm])),
              "time vs ReLU": median[arm] / median["relu"],
+             # The same ratio taken round by round, where a slow phase hits both arms alike.
+             "time vs ReLU, paired by round (median)": paired[arm]["median"],
+             "time vs ReLU, paired by round (low)": paired[arm]["low"],
+             "time vs ReLU, paired by round (high)": paired[arm]["high"],
+             "ms per round": [1e3 * v for v in times[arm]],
              "images/s": bs / median[arm]} for arm in ARMS]
     ratios = {"rrelu / lrelu_1/5.5": median["rrelu"] / median["lrelu_1/5.5"],
               "rrelu_channel / lrelu_1/5.5": median["rrelu_channel"] / median["lrelu_1/5.5"]}

@@ -136,3 +136,38 @@ def test_every_host_s_rerun_record_of_a_profile_is_found(tmp_path):
     assert [f.name for f in R.rerun_files(tmp_path, "cpu")] == ["cross_isa_cpu_float32.json",
                                                                 "cross_isa_cpu_float32_amd.json"]
     assert R.host({"provenance": {"hardware": {"cpu": "AMD EPYC"}}}) == "AMD EPYC"
+
+
+def test_a_whole_rerun_is_compared_with_the_committed_cell_timing_aside():
+    from actbook.analysis import reproduction as R
+    cell = {"history": [{"epoch": 1, "test_error": 0.5, "seconds": 3.0}, {"epoch": 2, "test_error": 0.4, "seconds": 3.1}],
+            "diagnostics": {"dead": 0.1}}
+    same = dict(cell, history=[dict(r, seconds=9.0) for r in cell["history"]])
+    assert R.history_differences(same, cell) == []
+    moved = dict(same, history=[same["history"][0], dict(same["history"][1], test_error=0.41)], diagnostics={})
+    assert R.history_differences(moved, cell) == ["epoch 2 test_error", "diagnostics"]
+    assert R.history_differences(dict(cell, history=cell["history"][:1]), cell)[0] == "1 epochs against 2"
+
+
+def test_the_committed_whole_rerun_matches_its_committed_cell():
+    import json
+    from actbook.analysis import reproduction as R
+    from actbook.results import committed
+    for record in sorted(committed("reproducibility", "rerun").glob("*.json")):
+        rerun = json.loads(record.read_text())
+        cell = json.loads(committed("earlier", rerun["profile"], f"{rerun['activation']}-seed{rerun['seed']}.json")
+                          .read_text())
+        assert R.history_differences(rerun, cell) == [], record.name
+
+
+def test_the_whole_rerun_sentence_says_where_and_whether_it_matched():
+    from actbook.analysis import reproduction as R
+    cell = {"profile": "overfit", "seed": 0, "history": [{"epoch": 1, "test_error": 0.5}], "diagnostics": {}}
+    rerun = dict(cell, provenance={"git": {"commit": "c0b03d7f869d", "dirty": False}, "hardware": {"cpu": "AMD EPYC"}})
+    assert R.whole_rerun_sentence(rerun, cell, "ReLU") == (
+        "The whole overfit ReLU seed 0 cell, rerun on AMD EPYC with the README's command for rerunning one cell "
+        "(from a clean checkout of c0b03d7), repeats every number of its 1-epoch history and its diagnostics bit "
+        "for bit, timing aside.")
+    moved = dict(rerun, history=[{"epoch": 1, "test_error": 0.6}])
+    assert R.whole_rerun_sentence(moved, cell, "ReLU").endswith("differs from the committed cell in 1 place, "
+                                                                "first epoch 1 test_error.")

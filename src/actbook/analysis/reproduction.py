@@ -13,10 +13,47 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "rerun_files", "host", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
+__all__ = ["TOLERANCE", "TIMING", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
+
+
+#: History columns that measure the machine's speed, not the computation: left out of a comparison.
+TIMING = ("seconds", "train_images_per_second")
+
+
+def history_differences(rerun: dict, committed: dict) -> list[str]:
+    """Where a rerun's whole result file differs from the committed cell's,
+    timing aside: the epochs and columns of its history, and its diagnostics.
+    An empty list means bit for bit the same numbers."""
+    def strip(history):
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
+
+    a, b = strip(rerun["history"]), strip(committed["history"])
+    out = [] if len(a) == len(b) else [f"{len(a)} epochs against {len(b)}"]
+    out += [f"epoch {x.get('epoch', i + 1)} {k}" for i, (x, y) in enumerate(zip(a, b))
+            for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+    if rerun.get("diagnostics") != committed.get("diagnostics"):
+        out.append("diagnostics")
+    return out
+
+
+def whole_rerun_sentence(rerun: dict, committed: dict, arm_name: str) -> str:
+    """One sentence on a whole rerun of a committed cell (a result file made by
+    the README's rerun command): which cell, where and with which code it was
+    rerun, and whether every number of it came out the same."""
+    prov = rerun["provenance"]
+    git = prov["git"][-1] if isinstance(prov["git"], list) else prov["git"]
+    label = (f"The whole {committed['profile']} {arm_name} seed {committed['seed']} cell, rerun on "
+             f"{prov['hardware']['cpu']} with the README's command for rerunning one cell (from a clean checkout "
+             f"of {git['commit'][:7]}),")
+    diffs = history_differences(rerun, committed)
+    if not diffs:
+        return (f"{label} repeats every number of its {len(committed['history'])}-epoch history and its "
+                f"diagnostics bit for bit, timing aside.")
+    places = f"{len(diffs)} place" + ("s" if len(diffs) != 1 else "")
+    return f"{label} differs from the committed cell in {places}, first {', '.join(diffs[:3])}."
 
 
 def rerun_files(folder: Path, profile: str) -> list[Path]:

@@ -32,15 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from actbook.analysis.reproduction import without_timing as strip  # noqa: E402
 from actbook.runner import precision, provenance  # noqa: E402  (no TensorFlow)
 from actbook.runner.files import write_json_atomic  # noqa: E402
 from actbook.runner.profiles import Cell, get_profile, result_path  # noqa: E402
 
-TIMING = ("seconds", "train_images_per_second")
-
-
-def strip(history):
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
 
 
 def run_one(profile, arm, seed, isa, prec, results: Path, sets: dict) -> dict:

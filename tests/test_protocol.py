@@ -184,3 +184,9 @@ def test_an_activation_at_chance_at_every_rate_is_named_apart_from_the_edges():
                     "not extended: its budget was fixed with the design, and the final cells use these rates. sigmoid "
                     "stays within 2 pp of chance at every rate of the grid: it trains at none of them, so its chosen "
                     "rate says nothing about the rate it would need.")
+
+
+def test_a_grid_plans_every_arm_at_every_rate_and_grid_seed():
+    config = {"arms": ["relu", "elu"], "grid": {"learning_rates": [0.01, 0.02, 0.04], "seeds": [100, 101]}}
+    assert S.planned_cells(config) == len([(a, r, s) for a in config["arms"] for r in config["grid"]["learning_rates"]
+                                           for s in config["grid"]["seeds"]])

@@ -20,7 +20,7 @@ import pandas as pd
 from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comparison
 from actbook.analysis.selection import CHANCE_ERROR
 
-__all__ = ["CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
+__all__ = ["PAPER_ARMS", "CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd"]
 
 #: The power at which the minimum detectable difference is stated.
@@ -33,6 +33,8 @@ METRICS = {
 }
 
 _RECTIFIERS_WITH_A_SLOPE = ("lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel")
+#: The rectifiers Xu et al. compare (RReLU in both of the book's forms).
+PAPER_ARMS = ("relu", *_RECTIFIERS_WITH_A_SLOPE)
 
 #: Regime 2's primary family: claims 1, 2 and 3 of Xu et al. (2015), one Holm correction.
 OVERFIT_PRIMARY = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "TIMING", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
+__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
@@ -23,14 +23,16 @@ TOLERANCE = 0.005
 TIMING = ("seconds", "train_images_per_second")
 
 
+def without_timing(history: list) -> list:
+    """A cell's history without its :data:`TIMING` columns: what a rerun must repeat exactly."""
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
+
+
 def history_differences(rerun: dict, committed: dict) -> list[str]:
     """Where a rerun's whole result file differs from the committed cell's,
     timing aside: the epochs and columns of its history, and its diagnostics.
     An empty list means bit for bit the same numbers."""
-    def strip(history):
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
-
-    a, b = strip(rerun["history"]), strip(committed["history"])
+    a, b = without_timing(rerun["history"]), without_timing(committed["history"])
     out = [] if len(a) == len(b) else [f"{len(a)} epochs against {len(b)}"]
     out += [f"epoch {x.get('epoch', i + 1)} {k}" for i, (x, y) in enumerate(zip(a, b))
             for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]

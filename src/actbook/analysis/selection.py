@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from actbook.analysis.results import ResultsError, outcome, parse_folder, read_cell
+from actbook.analysis.results import ResultsError, _and, outcome, parse_folder, read_cell
 
-__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "choose_rates", "edge_sentence", "progress_clause"]
+__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
@@ -72,6 +72,12 @@ def grid_scores(frame: pd.DataFrame) -> pd.DataFrame:
                          "diverged": g["outcome"].apply(lambda o: int((o == "diverged").sum()))}).reset_index()
 
 
+def planned_cells(config: dict) -> int:
+    """How many cells a profile's grid plans: its arms x rates x grid seeds."""
+    grid = config["grid"]
+    return len(config["arms"]) * len(grid["learning_rates"]) * len(grid["seeds"])
+
+
 def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
     """The chosen rate of every arm in ``arms``, by the rule in this module's
     docstring: one row per arm with ``rate``, its ``score``, the runner-up's,
@@ -100,10 +106,6 @@ def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("activation")
 
 
-def _series(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame | None = None,
                   margin: float = 0.02) -> str:
     """What the chosen rates at an end of the grid mean, in one or two
@@ -122,7 +124,7 @@ def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame
     for arms_, end, beyond in ((low, "smallest", "below"), (high, "largest", "above")):
         if arms_:
             verb = "is" if len(arms_) == 1 else "are"
-            parts.append(f"{_series(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
+            parts.append(f"{_and(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
                          f"so a better rate may lie {beyond} it")
     text = ("; ".join(parts) + ". The grid is not extended: its budget was fixed with the design, and the "
             "final cells use these rates." if parts else
@@ -130,7 +132,7 @@ def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame
     if stuck:
         names = [display(a) for a in chosen.index if a in stuck]
         verb = "stays" if len(names) == 1 else "stay"
-        text += (f" {_series(names)} {verb} within {100 * margin:.0f} pp of chance at every rate of the grid: "
+        text += (f" {_and(names)} {verb} within {100 * margin:.0f} pp of chance at every rate of the grid: "
                  f"{'it trains' if len(names) == 1 else 'they train'} at none of them, so "
                  f"{'its chosen rate says' if len(names) == 1 else 'their chosen rates say'} nothing about the rate "
                  f"{'it' if len(names) == 1 else 'they'} would need.")
@@ -148,4 +150,4 @@ def progress_clause(frame: pd.DataFrame, arms, rates, seeds) -> str:
                                    "both grid seeds" if len(seeds) == 2 else f"all {len(seeds)} grid seeds")
     parts = [f"all {per_seed} cells of grid seed {s}" if n == per_seed else f"{n} of the {per_seed} of seed {s}"
              for s, n in done.items()]
-    return _series(parts)
+    return _and(parts)

@@ -74,7 +74,20 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     frame = S.grid_frame(S.load_grid(results, "gridded"))
     expected = S.choose_rates(frame, ["relu", "rrelu"], [0.01, 0.05], [100])["rate"].to_dict()
     assert chosen == expected
+    report = S.grid_report(results, "gridded")
+    assert report.complete and report.chosen["rate"].to_dict() == expected and report.planned == 4
+    assert len(report.at_chosen()) == 2 and report.progress() == "every cell of the one grid seed"
+    assert list(S.chosen_table(report.chosen).index) == ["relu", "rrelu"]
+    assert S.final_progress(results, "gridded", report.config) == (0, 4)
     E.run("gridded", results, data=gridded, progress=False)
+    assert S.final_progress(results, "gridded", report.config) == (4, 4)
+    # Part of a grid is reported, never chosen from.
+    part = tmp_path / "part" / "gridded" / "grid"
+    part.mkdir(parents=True)
+    for p in paths[:3]:
+        (part / p.name).write_bytes(p.read_bytes())
+    partial = S.grid_report(tmp_path / "part", "gridded")
+    assert not partial.complete and partial.chosen is None and partial.at_chosen() == [] and len(partial.frame) == 3
     assert E.check("gridded", results) == []
     final = json.loads((results / "gridded" / "relu-seed0.json").read_text())
     assert final["stage"] == "final" and final["config"]["optimizer"]["learning_rate"] == chosen["relu"]

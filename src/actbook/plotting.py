@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "learning_rate_grid", "learning_curves",
+__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "learning_rate_grid", "grid_figure", "learning_curves",
            "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -148,6 +148,14 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
     axes[0][0].set_ylabel("validation error (mean over seeds)")
     fig.tight_layout()
     return fig
+
+
+def grid_figure(grid, display: Callable[[str], str] = str, chance: float = 0.9):
+    """:func:`learning_rate_grid` of one regime's committed grid (an
+    :class:`actbook.analysis.selection.Grid`), in its profile's arm order,
+    the chosen rates ringed once the grid is complete."""
+    chosen = None if grid.chosen is None else grid.chosen["rate"].to_dict()
+    return learning_rate_grid(grid.scores, display=display, chance=chance, order=grid.config["arms"], chosen=chosen)
 
 
 def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequence[str],

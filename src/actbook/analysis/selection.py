@@ -17,13 +17,16 @@ The test set plays no part: the grid's cells never evaluate it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from actbook import arms as arm_table
 from actbook.analysis.results import ResultsError, _and, outcome, parse_folder, read_cell
 
-__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause"]
+__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
+           "Grid", "grid_report", "chosen_table", "final_progress"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
@@ -151,3 +154,79 @@ def progress_clause(frame: pd.DataFrame, arms, rates, seeds) -> str:
     parts = [f"all {per_seed} cells of grid seed {s}" if n == per_seed else f"{n} of the {per_seed} of seed {s}"
              for s, n in done.items()]
     return _and(parts)
+
+
+@dataclass
+class Grid:
+    """One regime's committed grid, as a chapter shows it: its cells, the
+    profile they ran under (each cell's config holds the whole profile), the
+    frame of :func:`grid_frame`, the scores of :func:`grid_scores`, how many
+    cells the grid plans, and the chosen rates (:func:`choose_rates`; None
+    until the grid is complete: a choice from part of a grid is not the
+    design's choice)."""
+
+    cells: list
+    config: dict
+    frame: pd.DataFrame
+    scores: pd.DataFrame
+    planned: int
+    chosen: pd.DataFrame | None
+
+    @property
+    def rates(self) -> list[float]:
+        return [float(r) for r in self.config["grid"]["learning_rates"]]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.config["grid"]["seeds"])
+
+    @property
+    def complete(self) -> bool:
+        return self.chosen is not None
+
+    def progress(self) -> str:
+        """:func:`progress_clause` of this grid."""
+        return progress_clause(self.frame, self.config["arms"], self.rates, self.seeds)
+
+    def at_chosen(self) -> list:
+        """The grid's cells at each arm's chosen rate (none before the choice)."""
+        if self.chosen is None:
+            return []
+        return [c for c in self.cells
+                if float(c["config"]["optimizer"]["learning_rate"]) == self.chosen.loc[c["activation"], "rate"]]
+
+
+def grid_report(results: str | Path, folder: str) -> Grid:
+    """The committed grid of ``results/folder/grid`` (:func:`load_grid`),
+    scored, with the rates chosen once every planned cell is there."""
+    cells = load_grid(results, folder)
+    config = cells[0]["config"]
+    frame = grid_frame(cells)
+    planned = planned_cells(config)
+    arms, rates, seeds = config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"]
+    have = set(zip(frame.activation, frame.learning_rate, frame.seed))
+    complete = all((a, float(r), s) in have for a in arms for r in rates for s in seeds)
+    chosen = choose_rates(frame, arms, rates, seeds) if complete else None
+    return Grid(cells, config, frame, grid_scores(frame), planned, chosen)
+
+
+def chosen_table(chosen: pd.DataFrame, display=str) -> pd.DataFrame:
+    """:func:`choose_rates`'s choice as a reader's table, one row per activation."""
+    table = pd.DataFrame({
+        "chosen rate": chosen["rate"],
+        "validation error": chosen["score"],
+        "runner-up rate": chosen["runner_up_rate"],
+        "its validation error": chosen["runner_up_score"],
+        "a tie (within 0.1 pp)": chosen["tie"].map({True: "yes", False: "no"}),
+        "grid cells diverged": chosen["diverged_in_grid"],
+    }).rename(index=display)
+    table.index.name = "activation"
+    return table
+
+
+def final_progress(results: str | Path, folder: str, config: dict) -> tuple[int, int]:
+    """How many of a regime's planned final cells (every arm x every seed of
+    ``config``) are committed under ``results/folder``, and how many it plans."""
+    where = Path(results) / folder
+    planned = [f"{arm_table.slug(a)}-seed{k}.json" for a in config["arms"] for k in config["seeds"]]
+    return sum((where / name).is_file() for name in planned), len(planned)

@@ -388,3 +388,28 @@ def test_made_by_summarises_what_made_a_folder():
     one = [dict(cells[0], provenance={**cells[0]["provenance"], "hardware": {"cpu": "Other CPU"}})]
     assert R.made_by(cells[:1] + one)["CPU"] == ", ".join(sorted({cells[0]["provenance"]["hardware"]["cpu"],
                                                                   "Other CPU"}))
+
+
+def test_the_facts_of_a_sweep_come_from_its_cells_provenance():
+    sweep = R.load_sweep(COMMITTED, "overfit")
+    facts = R.sweep_facts(sweep.cells, sweep.history)
+    prov = [c["provenance"] for c in sweep.cells]
+    assert facts["cells"] == len(sweep.cells) and facts["train_images"] == prov[0]["train_images_used"]
+    assert facts["minutes"] == pytest.approx(sweep.history["seconds"].sum() / 60)
+    assert prov[0]["dataset"]["sha256"][:12] in facts["dataset"]
+    assert facts["span"].startswith(min(p["started"] for p in prov)[:16]) and facts["span"].endswith("UTC")
+
+
+def test_a_folder_plans_its_grid_or_its_final_cells_and_earlier_sweeps_are_closed():
+    from actbook.analysis import selection as S
+    assert S.planned_label(R.load_cells(COMMITTED, "cpu")) == "closed (earlier run)"
+    grid = _cell(schema=3, stage="grid")
+    grid["config"]["grid"] = {"learning_rates": [0.01, 0.02, 0.04], "seeds": [100]}
+    assert S.planned_label([grid]) == 2 * 3
+    assert S.planned_label([_cell(schema=3, stage="final")]) == 2 * 2  # arms x seeds
+
+
+def test_nested_settings_become_one_row_each():
+    from actbook import plotting
+    rows = plotting.setting_rows({"cpu": "EPYC", "kernels": {"isa": ["avx2", "avx512f"], "flags": None}})
+    assert rows == [("cpu", "EPYC"), ("kernels: isa", "avx2, avx512f"), ("kernels: flags", "none")]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "learning_rate_grid", "grid_figure", "learning_curves",
+__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "setting_rows", "learning_rate_grid", "grid_figure", "learning_curves",
            "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -205,6 +205,15 @@ def _flat(value, prefix: str = "") -> dict:
         return out
     text = ", ".join(map(str, value)) if isinstance(value, list) else "none" if value is None else str(value)
     return {prefix[:-1]: text}
+
+
+def setting_rows(value, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as one (item, value) row each ("kernels: isa_flags", "avx2, avx512f")."""
+    if isinstance(value, dict):
+        return [row for k, v in value.items() for row in setting_rows(v, f"{prefix}: {k}" if prefix else k)]
+    if value is None or value == []:
+        return [(prefix, "none")]
+    return [(prefix, ", ".join(map(str, value)) if isinstance(value, list) else str(value))]
 
 
 def settings_table(configs: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:

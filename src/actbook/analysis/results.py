@@ -24,7 +24,8 @@ __all__ = ["ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_prob
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
-           "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell"]
+           "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell",
+           "sweep_facts"]
 
 
 class ResultsError(RuntimeError):
@@ -569,3 +570,24 @@ def made_by(cells: list[dict]) -> dict:
         "from (UTC)": min((p.get("started") or "") for p in prov)[:16].replace("T", " "),
         "to (UTC)": max((p.get("finished") or "") for p in prov)[:16].replace("T", " "),
     }
+
+
+def sweep_facts(cells: list[dict], history: pd.DataFrame) -> dict:
+    """What a chapter says of a sweep, from its cells' provenance: how many
+    cells, the minutes of training in all, the training and test images used,
+    the data sets (with the start of their checksums), the CPUs, the kernels
+    and the span of time it ran."""
+    prov = [c["provenance"] for c in cells]
+    datasets = {p["dataset"]["sha256"]: p["dataset"]["dataset"] for p in prov}
+    kernels = sorted({(p["hardware"].get("kernels") or {}).get("effective_isa") or "not recorded" for p in prov})
+    return {
+        "cells": len(cells),
+        "minutes": float(history["seconds"].sum()) / 60,
+        "train_images": prov[0]["train_images_used"],
+        "test_images": prov[0]["test_images_used"],
+        "dataset": "; ".join(f"{d} (sha256 {s[:12]}...)" for s, d in datasets.items()),
+        "hardware": ", ".join(sorted({p["hardware"]["cpu"] for p in prov})),
+        "kernels": ", ".join(kernels),
+        "span": f"{min(p['started'] for p in prov)[:16]} to {max(p['finished'] for p in prov)[:16]} UTC",
+    }
+

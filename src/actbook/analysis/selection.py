@@ -23,10 +23,10 @@ from pathlib import Path
 import pandas as pd
 
 from actbook import arms as arm_table
-from actbook.analysis.results import ResultsError, _and, outcome, parse_folder, read_cell
+from actbook.analysis.results import ResultsError, _and, expected_cells, outcome, parse_folder, read_cell
 
 __all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
-           "Grid", "grid_report", "chosen_table", "final_progress"]
+           "Grid", "grid_report", "chosen_table", "final_progress", "planned_label"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
@@ -230,3 +230,14 @@ def final_progress(results: str | Path, folder: str, config: dict) -> tuple[int,
     where = Path(results) / folder
     planned = [f"{arm_table.slug(a)}-seed{k}.json" for a in config["arms"] for k in config["seeds"]]
     return sum((where / name).is_file() for name in planned), len(planned)
+
+
+def planned_label(cells: list[dict]):
+    """How many cells a results folder's design plans: its grid's, or its
+    profile's final cells. The earlier sweeps (cells without a stage) were
+    closed as they stand: their cells span several versions of their profile."""
+    if "stage" not in cells[0]:
+        return "closed (earlier run)"
+    if cells[0]["stage"] == "grid":
+        return planned_cells(cells[0]["config"])
+    return len(expected_cells(cells))

@@ -185,7 +185,7 @@ def test_the_progress_clause_counts_each_grid_seed():
     assert S.progress_clause(_frame(rows), ["a"], [0.05, 0.1], [100, 101]) == "every cell of both grid seeds"
     part = S.progress_clause(_frame(rows[:3]), ["a"], [0.05, 0.1], [100, 101])
     assert part == "all 2 cells of grid seed 100 and 1 of the 2 of seed 101"
-    assert S.progress_clause(_frame(rows[:1]), ["a"], [0.05, 0.1], [100]) == "1 of the 2 of seed 100"
+    assert S.progress_clause(_frame(rows[:1]), ["a"], [0.05, 0.1], [100]) == "all at its one grid seed, 100"
 
 
 def test_an_activation_at_chance_at_every_rate_is_named_apart_from_the_edges():

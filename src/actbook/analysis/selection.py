@@ -144,13 +144,16 @@ def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame
 
 def progress_clause(frame: pd.DataFrame, arms, rates, seeds) -> str:
     """How far a grid is, seed by seed, as a clause: "every cell of both grid
-    seeds", or "all 48 cells of grid seed 100 and 19 of the 48 of seed 101"."""
+    seeds", "all 48 cells of grid seed 100 and 19 of the 48 of seed 101", or,
+    for a part of a one-seed grid, "all at its one grid seed, 100"."""
     per_seed = len(arms) * len(rates)
     done = {s: int(((frame.seed == s) & frame.activation.isin(arms) & frame.learning_rate.isin(
         [float(r) for r in rates])).sum()) for s in seeds}
     if all(n == per_seed for n in done.values()):
         return "every cell of " + ("the one grid seed" if len(seeds) == 1 else
                                    "both grid seeds" if len(seeds) == 2 else f"all {len(seeds)} grid seeds")
+    if len(seeds) == 1:  # the count is in the sentence already; say only which seed
+        return f"all at its one grid seed, {seeds[0]}"
     parts = [f"all {per_seed} cells of grid seed {s}" if n == per_seed else f"{n} of the {per_seed} of seed {s}"
              for s, n in done.items()]
     return _and(parts)

@@ -152,12 +152,36 @@ def test_a_whole_rerun_is_compared_with_the_committed_cell_timing_aside():
 def test_the_committed_whole_rerun_matches_its_committed_cell():
     import json
     from actbook.analysis import reproduction as R
+    from actbook.analysis.results import load_cells
     from actbook.results import committed
     for record in sorted(committed("reproducibility", "rerun").glob("*.json")):
         rerun = json.loads(record.read_text())
-        cell = json.loads(committed("earlier", rerun["profile"], f"{rerun['activation']}-seed{rerun['seed']}.json")
-                          .read_text())
+        earlier = {p: load_cells(committed("earlier"), p) for p in ("cpu", "overfit")}
+        cell = R.original(rerun, earlier, committed("results"))
+        assert cell is not None, f"{record.name}: its committed cell is not there"
         assert R.history_differences(rerun, cell) == [], record.name
+
+
+def test_a_rerun_is_held_against_the_cell_of_its_own_stage(tmp_path):
+    import json
+    from actbook.analysis import reproduction as R
+
+    def cell(stage=None, rate=0.05, error=0.5):
+        c = {"profile": "overfit", "activation": "relu", "seed": 0, "history": [{"epoch": 1, "test_error": error}],
+             "config": {"optimizer": {"learning_rate": rate}}}
+        return c if stage is None else dict(c, stage=stage)
+    earlier = {"overfit": [cell(error=0.4)]}
+    (tmp_path / "overfit" / "grid").mkdir(parents=True)
+    (tmp_path / "overfit" / "relu-seed0.json").write_text(json.dumps(cell("final", 0.0125)))
+    (tmp_path / "overfit" / "grid" / "relu-lr0.05-seed100.json").write_text(json.dumps(dict(cell("grid"), seed=100)))
+    assert R.original(cell(), earlier, tmp_path)["history"][0]["test_error"] == 0.4  # an earlier cell
+    assert R.original(cell("final", 0.0125), earlier, tmp_path)["stage"] == "final"
+    assert R.original(cell("final", 0.025), earlier, tmp_path) is None  # another rate is another cell
+    assert R.original(cell("grid"), earlier, tmp_path) is None  # the grid cell is seed 100, not 0
+    assert R.original(dict(cell("grid"), seed=100), earlier, tmp_path)["stage"] == "grid"
+    final = cell("final", 0.0125)
+    rerun = dict(final, provenance={"git": {"commit": "abcdef1234", "dirty": False}, "hardware": {"cpu": "AMD EPYC"}})
+    assert R.whole_rerun_sentence(rerun, final, "ReLU").startswith("The whole overfit final ReLU seed 0 cell")
 
 
 def test_the_whole_rerun_sentence_says_where_and_whether_it_matched():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
+__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "original", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
@@ -47,7 +47,8 @@ def whole_rerun_sentence(rerun: dict, committed: dict, arm_name: str) -> str:
     rerun, and whether every number of it came out the same."""
     prov = rerun["provenance"]
     git = prov["git"][-1] if isinstance(prov["git"], list) else prov["git"]
-    label = (f"The whole {committed['profile']} {arm_name} seed {committed['seed']} cell, rerun on "
+    kind = {"final": " final", "grid": " grid"}.get(committed.get("stage"), "")
+    label = (f"The whole {committed['profile']}{kind} {arm_name} seed {committed['seed']} cell, rerun on "
              f"{prov['hardware']['cpu']} with the README's command for rerunning one cell (from a clean checkout "
              f"of {git['commit'][:7]}),")
     diffs = history_differences(rerun, committed)
@@ -56,6 +57,29 @@ def whole_rerun_sentence(rerun: dict, committed: dict, arm_name: str) -> str:
                 f"diagnostics bit for bit, timing aside.")
     places = f"{len(diffs)} place" + ("s" if len(diffs) != 1 else "")
     return f"{label} differs from the committed cell in {places}, first {', '.join(diffs[:3])}."
+
+
+def original(rerun: dict, earlier: dict, results: Path) -> dict | None:
+    """The committed cell that a whole rerun (a result file) repeats, or None.
+
+    A cell of the new comparison records its stage: it is looked up under
+    ``results/<profile>`` (``/grid`` for a grid cell, at the same learning
+    rate). A cell of the earlier sweeps records none: it is looked up among
+    ``earlier`` (profile -> its cells). Matching on the stage keeps a rerun of
+    a new final cell from being held against an earlier cell of the same
+    activation and seed.
+    """
+    stage = rerun.get("stage")
+    if stage is None:
+        pool = earlier.get(rerun["profile"], [])
+    else:
+        import json
+
+        folder = Path(results) / rerun["profile"] / ("grid" if stage == "grid" else "")
+        pool = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    rate = rerun["config"]["optimizer"]["learning_rate"]
+    return next((c for c in pool if c["activation"] == rerun["activation"] and c["seed"] == rerun["seed"]
+                 and c.get("stage") == stage and c["config"]["optimizer"]["learning_rate"] == rate), None)
 
 
 def rerun_files(folder: Path, profile: str) -> list[Path]:

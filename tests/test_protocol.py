@@ -169,6 +169,14 @@ def test_learning_curves_skip_unmeasured_epochs_and_band_the_seeds():
     assert not any(l.get_linestyle() == ":" for l in right.lines)
     assert len(left.collections) == 2  # a band per arm
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["RELU", "ELU"]
+    # With the study's order, an arm keeps its colour whatever group it is drawn in.
+    alone = plotting.learning_curves(pd.DataFrame(rows), ["val_error"], ["elu"], order=["relu", "elu"])
+    grid = plotting.learning_rate_grid(pd.DataFrame({"activation": ["relu", "elu"], "learning_rate": [0.05] * 2,
+                                                     "score": [0.5, 0.4], "seeds": [1] * 2, "diverged": [0] * 2}),
+                                       order=["relu", "elu"], panels=1)
+    elu_grid = next(l for l in grid.axes[0].lines if l.get_label() == "elu")
+    assert alone.axes[0].lines[0].get_color() == elu_grid.get_color() == "C1"
+    assert grid.axes[0].get_ylabel() == "validation error (one seed)"
 
 
 def test_the_edge_sentence_names_the_arms_whose_best_rate_is_at_an_end_of_the_grid():
@@ -203,3 +211,13 @@ def test_a_grid_plans_every_arm_at_every_rate_and_grid_seed():
     config = {"arms": ["relu", "elu"], "grid": {"learning_rates": [0.01, 0.02, 0.04], "seeds": [100, 101]}}
     assert S.planned_cells(config) == len([(a, r, s) for a in config["arms"] for r in config["grid"]["learning_rates"]
                                            for s in config["grid"]["seeds"]])
+
+
+def test_a_tie_on_a_half_way_value_is_told_and_others_are_not():
+    chosen = pd.DataFrame({"rate": [0.025, 0.05], "score": [0.49949999153614044, 0.40], "runner_up_rate": [0.05, 0.1],
+                           "runner_up_score": [0.4989999979734421, 0.4004], "tie": [True, True]},
+                          index=pd.Index(["rrelu", "elu"], name="activation"))
+    note = S.halfway_note(chosen, display=str.upper)
+    assert note.startswith("RRELU's tie is a close one: its mean score at the chosen rate 0.025 is 0.4995")
+    assert "between 0.499 and 0.500" in note and "ELU" not in note.replace("RRELU", "")
+    assert S.halfway_note(chosen.assign(tie=False)) == ""

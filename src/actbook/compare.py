@@ -163,18 +163,19 @@ def keras_defaults() -> pd.DataFrame:
 
     prelu = keras.layers.PReLU()
     prelu.build((None, 4))
+    # (callable, what the parameter is, its argument's name there, Keras's default, the paper's value)
     rows = [
-        ("keras.layers.LeakyReLU()", "negative slope", keras.layers.LeakyReLU().negative_slope,
+        ("keras.layers.LeakyReLU()", "negative slope", "negative_slope", keras.layers.LeakyReLU().negative_slope,
          "0.01 (Maas et al. 2013; a = 100 in Xu et al. 2015)"),
-        ("keras.activations.leaky_relu", "negative slope", default(keras.activations.leaky_relu, "negative_slope"),
-         "0.01"),
-        ("tf.nn.leaky_relu", "negative slope", default(tf.nn.leaky_relu, "alpha"), "0.01"),
-        ("keras.layers.PReLU()", "initial alpha", float(np.unique(prelu.alpha.numpy())[0]),
+        ("keras.activations.leaky_relu", "negative slope", "negative_slope",
+         default(keras.activations.leaky_relu, "negative_slope"), "0.01"),
+        ("tf.nn.leaky_relu", "negative slope", "alpha", default(tf.nn.leaky_relu, "alpha"), "0.01"),
+        ("keras.layers.PReLU()", "initial alpha", "alpha_initializer", float(np.unique(prelu.alpha.numpy())[0]),
          "0.25 (He et al. 2015)"),
-        ("keras.layers.ELU()", "alpha", keras.layers.ELU().alpha, "1.0 (Clevert et al. 2016)"),
-        ("tf.nn.elu", "alpha", "none (fixed at 1)", "1.0"),
+        ("keras.layers.ELU()", "alpha", "alpha", keras.layers.ELU().alpha, "1.0 (Clevert et al. 2016)"),
+        ("tf.nn.elu", "alpha", "(none)", "none (fixed at 1)", "1.0"),
     ]
-    return pd.DataFrame(rows, columns=["Keras / TF", "parameter", "Keras default", "paper"])
+    return pd.DataFrame(rows, columns=["Keras / TF", "parameter", "argument", "Keras default", "paper"])
 
 
 def keras_selu_constants() -> pd.DataFrame:

@@ -145,7 +145,8 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
         ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("peak learning rate")
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("validation error (mean over seeds)")
+    one_seed = "seeds" in scores and int(scores["seeds"].max()) == 1
+    axes[0][0].set_ylabel("validation error (one seed)" if one_seed else "validation error (mean over seeds)")
     fig.tight_layout()
     return fig
 
@@ -160,7 +161,7 @@ def grid_figure(grid, display: Callable[[str], str] = str, chance: float = 0.9):
 
 def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequence[str],
                     display: Callable[[str], str] = str, labels: dict | None = None, chance: float | None = None,
-                    axes=None):
+                    axes=None, order: Sequence[str] | None = None):
     """One panel per metric of ``metrics`` (columns of ``history``, one row per
     cell and epoch): each arm's mean over seeds at every epoch where the metric
     was measured, with the range of the seeds as a band.
@@ -171,6 +172,9 @@ def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequenc
     the caption has to say how many diverged. ``labels`` renames the y axes;
     ``chance`` draws the chance level on the error panels. ``axes`` (one per
     metric) draws into a row of an existing figure, e.g. one row per group of arms.
+    ``order`` (all the arms of the study) fixes each arm's colour, dash and
+    marker by its place there, so an arm looks the same in every figure
+    drawn with the same order.
     """
     setup()
     if axes is None:
@@ -179,6 +183,7 @@ def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequenc
     fig = axes[0].figure
     for ax, metric in zip(axes, metrics):
         for k, arm in enumerate(arms):
+            k = list(order).index(arm) if order is not None and arm in order else k
             g = history[history.activation == arm].dropna(subset=[metric]).groupby("epoch")[metric]
             if not len(g):
                 continue

@@ -244,7 +244,7 @@ def margins(paper: pd.Series, mdd: float, display=str) -> pd.DataFrame:
 
 def paper_evidence(paper: pd.Series, display=str) -> dict:
     """What Xu et al.'s CIFAR-10 table (``paper``: activation -> test error,
-    one run each) offers for claims 1 and 3, in words, from the transcribed
+    one number each, no spread reported) offers for claims 1 and 3, in words, from the transcribed
     test errors; claim 2 rests on their training errors, which are not
     transcribed here, so its entry says so."""
     def pp_(a, r):  # a true minus sign, in the number only
@@ -256,8 +256,8 @@ def paper_evidence(paper: pd.Series, display=str) -> dict:
     slopes = [a for a in _RECTIFIERS_WITH_A_SLOPE if a in paper.index]
     others = [a for a in ("lrelu_0.01", "lrelu_1/5.5", "prelu") if a in paper.index]
     return {
-        "1": "test error minus ReLU's, one run each: " + ", ".join(diff(a, "relu") for a in slopes),
-        "2": "their training and test errors (one run each); the training errors are not transcribed in this book",
-        "3": "RReLU's test error minus the others', one run each: " + ", ".join(
+        "1": "test error minus ReLU's, one number each: " + ", ".join(diff(a, "relu") for a in slopes),
+        "2": "their training and test errors (one number each); the training errors are not transcribed in this book",
+        "3": "RReLU's test error minus the others', one number each: " + ", ".join(
             f"{display('rrelu')} − {display(r)} {pp_('rrelu', r)}" for r in others),
     }

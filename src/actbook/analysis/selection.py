@@ -26,7 +26,7 @@ from actbook import arms as arm_table
 from actbook.analysis.results import ResultsError, _and, expected_cells, outcome, parse_folder, read_cell
 
 __all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
-           "Grid", "grid_report", "chosen_table", "final_progress", "planned_label"]
+           "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
@@ -220,7 +220,7 @@ def chosen_table(chosen: pd.DataFrame, display=str) -> pd.DataFrame:
         "validation error": chosen["score"],
         "runner-up rate": chosen["runner_up_rate"],
         "its validation error": chosen["runner_up_score"],
-        "a tie (within 0.1 pp)": chosen["tie"].map({True: "yes", False: "no"}),
+        "a tie (equal at 3 decimals)": chosen["tie"].map({True: "yes", False: "no"}),
         "grid cells diverged": chosen["diverged_in_grid"],
     }).rename(index=display)
     table.index.name = "activation"
@@ -244,3 +244,30 @@ def planned_label(cells: list[dict]):
     if cells[0]["stage"] == "grid":
         return planned_cells(cells[0]["config"])
     return len(expected_cells(cells))
+
+
+def halfway_note(chosen: pd.DataFrame, display=str, decimals: int = TIE_DECIMALS, eps: float = 1e-6) -> str:
+    """A sentence on every tie that rests on a half-way value: a mean score
+    within ``eps`` of a rounding boundary at ``decimals`` (such as 0.4995,
+    which the cells' float32 errors make 0.49949999...), so that rounding the
+    exact decimal instead would have ended the tie. The rule as coded
+    decided and its choice stands; the reader is told how close it was.
+    "" when there is none."""
+    notes = []
+    for arm, row in chosen[chosen["tie"]].iterrows():
+        for mine, score, other, other_rate in ((True, row["score"], row["runner_up_score"], row["runner_up_rate"]),
+                                               (False, row["runner_up_score"], row["score"], row["rate"])):
+            scaled = score * 10 ** decimals
+            boundary = (int(scaled) + 0.5) / 10 ** decimals
+            if abs(score - boundary) < eps:
+                whose = f"its mean score at the chosen rate {row['rate']:g}" if mine else \
+                    f"the runner-up's mean score at {row['runner_up_rate']:g}"
+                notes.append(
+                    f"{display(arm)}'s tie is a close one: {whose} is {boundary:.{decimals + 1}f} in decimals, "
+                    f"half-way between {int(scaled) / 10 ** decimals:.{decimals}f} and "
+                    f"{(int(scaled) + 1) / 10 ** decimals:.{decimals}f}; from the float32 errors the cells store it is "
+                    f"{score:.{decimals + 5}f}, which rounds to {round(score, decimals):.{decimals}f}, level with "
+                    f"the {round(other, decimals):.{decimals}f} at {other_rate:g}. Rounded as an exact decimal it "
+                    f"would not tie. The rule as coded decided, and its choice stands.")
+                break
+    return " ".join(notes)

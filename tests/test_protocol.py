@@ -221,3 +221,23 @@ def test_a_tie_on_a_half_way_value_is_told_and_others_are_not():
     assert note.startswith("RRELU's tie is a close one: its mean score at the chosen rate 0.025 is 0.4995")
     assert "between 0.499 and 0.500" in note and "ELU" not in note.replace("RRELU", "")
     assert S.halfway_note(chosen.assign(tie=False)) == ""
+
+
+def test_the_shared_rate_reading_ranks_each_activation_both_ways():
+    rows = [("a", 0.05, 100, "finished", 0.50), ("a", 0.05, 101, "finished", 0.52),
+            ("a", 0.1, 100, "finished", 0.40), ("a", 0.1, 101, "finished", 0.42),
+            ("b", 0.05, 100, "finished", 0.45), ("b", 0.05, 101, "finished", 0.47),
+            ("b", 0.1, 100, "diverged", 0.9), ("b", 0.1, 101, "diverged", 0.9)]
+    frame = _frame(rows)
+    grid = S.Grid([], {"arms": ["a", "b"], "grid": {"learning_rates": [0.05, 0.1], "seeds": [100, 101]}}, frame,
+                  S.grid_scores(frame), 8, S.choose_rates(frame, ["a", "b"], [0.05, 0.1], [100, 101]))
+    table = S.shared_rate_table(grid, 0.1, display=str.upper)
+    assert table.loc["A", "rank at 0.1"] == 1 and table.loc["B", "rank at 0.1"] == 2
+    assert table.loc["B", "grid seeds diverged there"] == "2 of 2" and table.loc["B", "chosen rate"] == 0.05
+    assert table.loc["B", "rank at the chosen rates"] == 2  # 0.46 against A's 0.41
+    assert S.largest_move(table) == "Every activation ranks the same at the shared rate 0.1 as at its own."
+    swapped = S.shared_rate_table(grid, 0.05)
+    assert S.largest_move(swapped) == ("The largest move is a's, 1st at its own rate and 2nd at 0.05 and b's, "
+                                       "2nd at its own rate and 1st at 0.05.")
+    with pytest.raises(ResultsError, match="not a rate of this grid"):
+        S.shared_rate_table(grid, 0.2)

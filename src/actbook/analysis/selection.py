@@ -26,7 +26,8 @@ from actbook import arms as arm_table
 from actbook.analysis.results import ResultsError, _and, expected_cells, outcome, parse_folder, read_cell
 
 __all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
-           "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note"]
+           "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
+           "shared_rate_table", "largest_move"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
@@ -271,3 +272,51 @@ def halfway_note(chosen: pd.DataFrame, display=str, decimals: int = TIE_DECIMALS
                     f"would not tie. The rule as coded decided, and its choice stands.")
                 break
     return " ".join(notes)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def shared_rate_table(grid: "Grid", rate: float, display=str) -> pd.DataFrame:
+    """The secondary, shared-rate reading of a complete grid (the paper's
+    practice: one rate for every activation) beside the design's: per
+    activation, its validation score and rank at the shared ``rate`` (with
+    how many grid seeds diverged there) and at its own chosen rate. Ranks
+    are by score, ties sharing the better rank."""
+    if grid.chosen is None:
+        raise ResultsError("the grid is not complete: no chosen rates to compare the shared rate with")
+    if float(rate) not in grid.rates:
+        raise ResultsError(f"{rate:g} is not a rate of this grid ({', '.join(f'{r:g}' for r in grid.rates)})")
+    arms = grid.config["arms"]
+    shared = grid.scores[grid.scores.learning_rate == float(rate)].set_index("activation").loc[arms]
+    table = pd.DataFrame({
+        f"validation error at {rate:g}": shared["score"],
+        "grid seeds diverged there": [f"{d} of {n}" for d, n in zip(shared["diverged"], shared["seeds"])],
+        f"rank at {rate:g}": shared["score"].round(TIE_DECIMALS).rank(method="min").astype(int),
+        "chosen rate": grid.chosen.loc[arms, "rate"],
+        "validation error at it": grid.chosen.loc[arms, "score"],
+        "rank at the chosen rates": grid.chosen.loc[arms, "score"].round(TIE_DECIMALS).rank(method="min").astype(int),
+    }, index=arms)
+    table.attrs["rate"] = float(rate)
+    table.attrs["diverged"] = shared["diverged"].to_dict()
+    return table.rename(index=display).rename_axis("activation")
+
+
+def largest_move(table: pd.DataFrame) -> str:
+    """One sentence on :func:`shared_rate_table`: the activation whose rank
+    moves most between the shared rate and its own (several if they tie),
+    and whether its grid cells diverged at the shared rate."""
+    rate = table.attrs["rate"]
+    shared, own = table[f"rank at {rate:g}"], table["rank at the chosen rates"]
+    move = (shared - own).abs()
+    if move.max() == 0:
+        return f"Every activation ranks the same at the shared rate {rate:g} as at its own."
+    parts = []
+    for arm in move[move == move.max()].index:
+        d, n = (int(v) for v in table.loc[arm, "grid seeds diverged there"].split(" of "))
+        why = ("" if d == 0 else ", where its grid seed diverged" if d == n == 1 else
+               ", where both its grid seeds diverged" if d == n == 2 else f", where {d} of its {n} grid seeds diverged")
+        parts.append(f"{arm}'s, {_ordinal(int(own[arm]))} at its own rate and {_ordinal(int(shared[arm]))} at "
+                     f"{rate:g}{why}")
+    return f"The largest move is {_and(parts)}."

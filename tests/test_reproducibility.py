@@ -181,7 +181,10 @@ def test_a_rerun_is_held_against_the_cell_of_its_own_stage(tmp_path):
     assert R.original(dict(cell("grid"), seed=100), earlier, tmp_path)["stage"] == "grid"
     final = cell("final", 0.0125)
     rerun = dict(final, provenance={"git": {"commit": "abcdef1234", "dirty": False}, "hardware": {"cpu": "AMD EPYC"}})
-    assert R.whole_rerun_sentence(rerun, final, "ReLU").startswith("The whole overfit final ReLU seed 0 cell")
+    assert R.whole_rerun_sentence(rerun, final, "ReLU").startswith("The whole overfit final ReLU seed 0 cell, rerun")
+    made = dict(final, provenance={"hardware": {"cpu": "Intel Xeon"}})
+    assert R.whole_rerun_sentence(rerun, made, "ReLU").startswith(
+        "The whole overfit final ReLU seed 0 cell (made on Intel Xeon), rerun on AMD EPYC")
 
 
 def test_the_whole_rerun_sentence_says_where_and_whether_it_matched():

@@ -48,7 +48,9 @@ def whole_rerun_sentence(rerun: dict, committed: dict, arm_name: str) -> str:
     prov = rerun["provenance"]
     git = prov["git"][-1] if isinstance(prov["git"], list) else prov["git"]
     kind = {"final": " final", "grid": " grid"}.get(committed.get("stage"), "")
-    label = (f"The whole {committed['profile']}{kind} {arm_name} seed {committed['seed']} cell, rerun on "
+    made_on = ((committed.get("provenance") or {}).get("hardware") or {}).get("cpu")
+    label = (f"The whole {committed['profile']}{kind} {arm_name} seed {committed['seed']} cell"
+             + (f" (made on {made_on})" if made_on else "") + f", rerun on "
              f"{prov['hardware']['cpu']} with the README's command for rerunning one cell (from a clean checkout "
              f"of {git['commit'][:7]}),")
     diffs = history_differences(rerun, committed)

@@ -81,6 +81,13 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     assert S.final_progress(results, "gridded", report.config) == (0, 4)
     E.run("gridded", results, data=gridded, progress=False)
     assert S.final_progress(results, "gridded", report.config) == (4, 4)
+    # The analysis reads the final cells alone: the grid's cells below them are not part of it.
+    from actbook.analysis import claims, results as R
+    sweep = R.load_sweep(results, "gridded")
+    assert len(sweep.cells) == 4 and {c["stage"] for c in sweep.cells} == {"final"} and not sweep.missing
+    frame = claims.outcome_frame(sweep.final, sweep.diverged)
+    table = claims.family_table(frame, [("1", "rrelu", "relu", "test error"), ("2", "rrelu", "relu", "loss gap")])
+    assert table["seeds"].tolist() == [2, 2] and set(table.attrs["mdd by metric"]) == {"test error", "loss gap"}
     # Part of a grid is reported, never chosen from.
     part = tmp_path / "part" / "gridded" / "grid"
     part.mkdir(parents=True)

@@ -104,6 +104,19 @@ def test_min_detectable_difference_matches_a_simulation():
     assert min_detectable_difference(sd, n, alpha=0.005) > mdd  # a family's stricter level needs more
 
 
+def test_min_detectable_difference_with_two_pairs_is_large_but_finite():
+    """One degree of freedom: the t's heavy tails need a noncentrality far
+    beyond the usual bracket (this once raised instead of answering)."""
+    from actbook.analysis.stats import min_detectable_difference
+    from scipy import stats as st
+    mdd = min_detectable_difference(1.0, 2, alpha=0.05)
+    rng = np.random.default_rng(1)
+    d = rng.normal(mdd, 1.0, (40_000, 2))
+    t = d.mean(axis=1) / (d.std(axis=1, ddof=1) / np.sqrt(2))
+    assert abs((np.abs(t) > st.t.ppf(0.975, 1)).mean() - 0.8) < 0.01
+    assert min_detectable_difference(1.0, 2, alpha=0.025) > mdd
+
+
 def test_with_diverged_at_counts_a_diverged_cell_at_chance():
     from actbook.analysis.stats import with_diverged_at
     final = pd.DataFrame({"activation": ["a", "b"], "seed": [0, 0], "test_error": [0.3, 0.4]})

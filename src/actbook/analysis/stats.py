@@ -87,8 +87,16 @@ def min_detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: fl
         wrong_side = _st.nct.cdf(-crit, df, nc)  # below 1e-9 here; scipy returns NaN once it underflows
         return _st.nct.sf(crit, df, nc) + (wrong_side if np.isfinite(wrong_side) else 0.0) - power
 
-    # At noncentrality crit + 6 the power is 1 to many digits; beyond, nct's tails lose precision.
-    return float(brentq(shortfall, 1e-9 * sd, (crit + 6) * sd / np.sqrt(n)))
+    # At noncentrality crit + 6 the power is 1 to many digits for a few degrees
+    # of freedom or more; with one or two, the t's heavy tails need more, so the
+    # bracket widens until the power is reached (never: the design cannot detect
+    # any difference at this level, and the answer is infinite).
+    nc_high = crit + 6
+    while shortfall(nc_high * sd / np.sqrt(n)) < 0:
+        if nc_high > 1e6:
+            return float("inf")
+        nc_high *= 2
+    return float(brentq(shortfall, 1e-9 * sd, nc_high * sd / np.sqrt(n)))
 
 
 def with_diverged_at(final: pd.DataFrame, diverged: pd.DataFrame, value: float,

@@ -133,3 +133,32 @@ def test_the_paper_s_evidence_is_computed_from_its_transcribed_errors():
                        "prelu −1.00 pp, rrelu −1.60 pp")
     assert ev["3"].endswith("rrelu − lrelu_0.01 −1.80 pp, rrelu − lrelu_1/5.5 −0.10 pp, rrelu − prelu −0.60 pp")
     assert "not transcribed" in ev["2"]
+
+
+def test_the_reports_run_the_protocol_s_families_and_its_sensitivity_analysis():
+    effects = {**ARMS, "sigmoid": 0.4, "elu": -0.02, "tanh": 0.0, "selu": 0.0, "gelu": 0.0, "silu": 0.0}
+    final = _final(effects)
+    # PReLU seed 3 diverged: counted at chance in the primary analysis, dropped in the sensitivity one.
+    dropped = final[~((final.activation == "prelu") & (final.seed == 3))]
+    report = C.overfit_report(dropped, pd.DataFrame({"activation": ["prelu"], "seed": [3]}))
+    assert len(report.primary) == 10 and set(report.secondary) == {"later", "forms"}
+    prelu = lambda t: t.set_index(["claim", "arm", "reference"]).loc[("1", "prelu", "relu")]
+    assert prelu(report.primary)["seeds"] == 10 and prelu(report.sensitivity)["seeds"] == 9
+    assert prelu(report.primary)["mean diff"] > prelu(report.sensitivity)["mean diff"]  # chance is worse
+    sentence = C.sensitivity_sentence(report.primary, report.sensitivity)
+    # The two test-error comparisons with PReLU lose a pair; its loss gap never had the cell.
+    assert sentence.startswith("Dropping the diverged cells (2 pairs over the family)")
+    clean = C.overfit_report(final, pd.DataFrame(columns=["activation", "seed"]))
+    assert C.sensitivity_sentence(clean.primary, clean.sensitivity).startswith("No cell of these comparisons diverged")
+    cpu = C.cpu_report(_final({"relu": 0.0, "elu": -0.05, "sigmoid": 0.3, "prelu": -0.01}, seeds=5),
+                       pd.DataFrame(columns=["activation", "seed"]), ["sigmoid", "relu", "prelu", "elu"])
+    assert cpu.best == "elu" and len(cpu.primary) == 3 and "vs ReLU" in cpu.secondary
+
+
+def test_the_sensitivity_sentence_names_a_changed_resolution():
+    key = dict(claim="1", arm="prelu", reference="relu", metric="test error")
+    primary = pd.DataFrame([{**key, "resolved": True, "seeds": 10}])
+    without = pd.DataFrame([{**key, "resolved": False, "seeds": 9}])
+    assert C.sensitivity_sentence(primary, without, display=str.upper) == (
+        "Dropping the diverged cells (1 pair over the family) changes 1 resolution: "
+        "PRELU − RELU (test error) is not resolved without them.")

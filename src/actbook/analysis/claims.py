@@ -14,6 +14,8 @@ diverged cell, uses the pairs where both cells trained.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +23,8 @@ from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comp
 from actbook.analysis.selection import CHANCE_ERROR
 
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
-           "outcome_frame", "family_table", "best_against_others", "pooled_sd"]
+           "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
+           "sensitivity_sentence", "Report", "overfit_report", "cpu_report"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -261,3 +264,62 @@ def paper_evidence(paper: pd.Series, display=str) -> dict:
         "3": "RReLU's test error minus the others', one number each: " + ", ".join(
             f"{display('rrelu')} − {display(r)} {pp_('rrelu', r)}" for r in others),
     }
+
+
+def without_diverged(frame: pd.DataFrame) -> pd.DataFrame:
+    """The sensitivity analysis's cells: :func:`outcome_frame` without its
+    diverged cells, so every pair with one drops out of its comparison."""
+    return frame[~frame["diverged"]].reset_index(drop=True)
+
+
+def sensitivity_sentence(primary: pd.DataFrame, sensitivity: pd.DataFrame, display=str) -> str:
+    """Whether dropping the diverged cells (``sensitivity``, a
+    :func:`family_table` of the same family as ``primary``) changes any
+    comparison's resolution, in one sentence."""
+    key = ["claim", "arm", "reference", "metric"]
+    both = primary[key + ["resolved", "seeds"]].merge(sensitivity[key + ["resolved", "seeds"]], on=key,
+                                                      suffixes=("", " without")).set_index(key)
+    changed = both[both["resolved"] != both["resolved without"]]
+    dropped = int((both["seeds"] - both["seeds without"]).sum())
+    if dropped == 0:
+        return "No cell of these comparisons diverged, so the sensitivity analysis is the primary one."
+    if not len(changed):
+        return (f"Dropping the diverged cells ({dropped} pair{'s' if dropped != 1 else ''} over the family) "
+                f"changes no comparison's resolution.")
+    items = [f"{display(a)} − {display(r)} ({m}) is {'resolved' if res else 'not resolved'} without them"
+             for (_, a, r, m), res in changed["resolved without"].items()]
+    return (f"Dropping the diverged cells ({dropped} pair{'s' if dropped != 1 else ''} over the family) changes "
+            f"{len(changed)} resolution{'s' if len(changed) != 1 else ''}: " + "; ".join(items) + ".")
+
+
+@dataclass
+class Report:
+    """One regime's pre-registered analysis (``data/results/PROTOCOL.md``):
+    its cells as :func:`outcome_frame` counts them, the primary family's
+    table (intention to treat), the same family without diverged cells (the
+    sensitivity analysis), the secondary families by name, and regime 1's
+    fastest arm (None in regime 2)."""
+
+    frame: pd.DataFrame
+    primary: pd.DataFrame
+    sensitivity: pd.DataFrame
+    secondary: dict = field(default_factory=dict)
+    best: str | None = None
+
+
+def overfit_report(final: pd.DataFrame, diverged: pd.DataFrame) -> Report:
+    """Regime 2: :data:`OVERFIT_PRIMARY`, then the later activations against
+    ReLU and the two forms of RReLU, each family corrected on its own."""
+    frame = outcome_frame(final, diverged)
+    return Report(frame, family_table(frame, OVERFIT_PRIMARY),
+                  family_table(without_diverged(frame), OVERFIT_PRIMARY),
+                  {"later": family_table(frame, OVERFIT_LATER), "forms": family_table(frame, OVERFIT_RRELU_FORMS)})
+
+
+def cpu_report(final: pd.DataFrame, diverged: pd.DataFrame, arms) -> Report:
+    """Regime 1: the fastest arm (lowest mean test error, a diverged cell at
+    chance) against each other arm, then every arm against ReLU."""
+    frame = outcome_frame(final, diverged)
+    family, best = best_against_others(frame, arms)
+    return Report(frame, family_table(frame, family), family_table(without_diverged(frame), family),
+                  {"vs ReLU": family_table(frame, CPU_SECONDARY)}, best)

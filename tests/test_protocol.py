@@ -184,6 +184,11 @@ def test_learning_curves_skip_unmeasured_epochs_and_band_the_seeds():
     elu_grid = next(l for l in grid.axes[0].lines if l.get_label() == "elu")
     assert alone.axes[0].lines[0].get_color() == elu_grid.get_color() == "C1"
     assert grid.axes[0].get_ylabel() == "validation error (one seed)"
+    only_elu = plotting.learning_rate_grid(pd.DataFrame({"activation": ["elu"], "learning_rate": [0.05], "score": [0.4],
+                                                          "seeds": [1], "diverged": [0]}),
+                                           palette=["relu", "elu"], panels=1)
+    assert only_elu.axes[0].lines[0].get_color() == "C1"  # its place in the study, not in this figure
+    assert len({plotting.curve_style(k)["color"] for k in range(12)}) == 12
 
 
 def test_the_edge_sentence_names_the_arms_whose_best_rate_is_at_an_end_of_the_grid():
@@ -242,9 +247,11 @@ def test_the_shared_rate_reading_ranks_each_activation_both_ways():
     assert table.loc["A", "rank at 0.1"] == 1 and table.loc["B", "rank at 0.1"] == 2
     assert table.loc["B", "grid seeds diverged there"] == "2 of 2" and table.loc["B", "chosen rate"] == 0.05
     assert table.loc["B", "rank at the chosen rates"] == 2  # 0.46 against A's 0.41
-    assert S.largest_move(table) == "Every activation ranks the same at the shared rate 0.1 as at its own."
+    assert S.largest_move(table, "g") == ("In g, every activation ranks the same at the shared rate 0.1 as at its "
+                                          "own (1 of its 2 chosen rates is 0.1 itself).")
     swapped = S.shared_rate_table(grid, 0.05)
-    assert S.largest_move(swapped) == ("The largest move is a's, 1st at its own rate and 2nd at 0.05 and b's, "
-                                       "2nd at its own rate and 1st at 0.05.")
+    assert S.largest_move(swapped, "g") == ("In g, the largest move is a's, 1st at its own rate and 2nd at 0.05 "
+                                            "and b's, 2nd at its own rate and 1st at 0.05.")
+    assert S.seed_spread(frame.assign(val_error=frame.score)) == pytest.approx(0.02)  # diverged cells aside
     with pytest.raises(ResultsError, match="not a rate of this grid"):
         S.shared_rate_table(grid, 0.2)

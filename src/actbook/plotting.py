@@ -26,7 +26,9 @@ __all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_deriv
 TABLE_PRECISION = 4
 
 _LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "d"]
+#: Matplotlib's ten default colours and two more, so a figure of the study's 12 arms repeats none.
+_COLORS = [f"C{i}" for i in range(10)] + ["black", "navy"]
 
 
 def setup() -> None:
@@ -50,7 +52,7 @@ def curve_style(k: int, markevery: int | None = None) -> dict:
     """Matplotlib keyword arguments for the ``k``-th curve of a figure: colour,
     line style and (when ``markevery`` is given, for dense curves) a marker.
     Colour, dash pattern and marker all change from one curve to the next."""
-    kw = {"color": f"C{k % 10}", "ls": _LINESTYLES[k % len(_LINESTYLES)]}
+    kw = {"color": _COLORS[k % len(_COLORS)], "ls": _LINESTYLES[k % len(_LINESTYLES)]}
     if markevery is not None:
         kw.update(marker=_MARKERS[k % len(_MARKERS)], markevery=markevery, ms=4)
     return kw
@@ -110,7 +112,8 @@ def config_table(config: dict, keys: Sequence[str] | None = None) -> pd.DataFram
 
 
 def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str, chosen: dict | None = None,
-                       chance: float | None = None, panels: int = 2, order: Sequence[str] | None = None):
+                       chance: float | None = None, panels: int = 2, order: Sequence[str] | None = None,
+                       palette: Sequence[str] | None = None):
     """Validation error against peak learning rate, one curve per activation.
 
     ``scores`` holds ``activation``, ``learning_rate``, ``score`` (the mean
@@ -119,7 +122,9 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
     :func:`actbook.analysis.selection.grid_scores` gives it. A rate where a
     seed diverged is drawn hollow; ``chosen`` (arm -> rate) rings each arm's
     chosen rate. The activations are split over ``panels`` side by side so
-    the curves stay apart, in ``order`` (default: as they come).
+    the curves stay apart, in ``order`` (default: as they come). ``palette``
+    (all the arms of the study) fixes each arm's colour, dash and marker by
+    its place there, as :func:`learning_curves`' ``order`` does.
     """
     setup()
     arms_ = [a for a in (order or dict.fromkeys(scores.activation)) if a in set(scores.activation)]
@@ -128,8 +133,9 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
     for p, ax in enumerate(axes[0]):
         for k, arm in enumerate(arms_[p * per:(p + 1) * per]):
             part = scores[scores.activation == arm].sort_values("learning_rate")
-            kw = curve_style(k + p * per)
-            marker = _MARKERS[(k + p * per) % len(_MARKERS)]
+            style = list(palette).index(arm) if palette is not None and arm in palette else k + p * per
+            kw = curve_style(style)
+            marker = _MARKERS[style % len(_MARKERS)]
             # Line and marker in one artist, so the legend shows both (a grid begun has single points).
             ax.plot(part.learning_rate, part.score, color=kw["color"], ls=kw["ls"], marker=marker, ms=5,
                     label=display(arm))
@@ -151,12 +157,14 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
     return fig
 
 
-def grid_figure(grid, display: Callable[[str], str] = str, chance: float = 0.9):
+def grid_figure(grid, display: Callable[[str], str] = str, chance: float = 0.9, palette: Sequence[str] | None = None):
     """:func:`learning_rate_grid` of one regime's committed grid (an
     :class:`actbook.analysis.selection.Grid`), in its profile's arm order,
-    the chosen rates ringed once the grid is complete."""
+    the chosen rates ringed once the grid is complete; ``palette`` as there
+    (default: the profile's arms)."""
     chosen = None if grid.chosen is None else grid.chosen["rate"].to_dict()
-    return learning_rate_grid(grid.scores, display=display, chance=chance, order=grid.config["arms"], chosen=chosen)
+    return learning_rate_grid(grid.scores, display=display, chance=chance, order=grid.config["arms"], chosen=chosen,
+                              palette=palette or grid.config["arms"])
 
 
 def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequence[str],

@@ -27,12 +27,14 @@ from actbook.analysis.results import ResultsError, _and, expected_cells, outcome
 
 __all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
-           "shared_rate_table", "largest_move"]
+           "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread"]
 
 #: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
 CHANCE_ERROR = 0.9
 #: Scores are compared rounded to this many decimals (0.1 pp) before the tie rule applies.
 TIE_DECIMALS = 3
+#: Decimals that hold a grid score exactly (a mean of errors on 1,000 or 5,000 images): for ranks.
+RANK_DECIMALS = 4
 
 
 def load_grid(results: str | Path, folder: str) -> list[dict]:
@@ -283,7 +285,11 @@ def shared_rate_table(grid: "Grid", rate: float, display=str) -> pd.DataFrame:
     practice: one rate for every activation) beside the design's: per
     activation, its validation score and rank at the shared ``rate`` (with
     how many grid seeds diverged there) and at its own chosen rate. Ranks
-    are by score, ties sharing the better rank."""
+    compare the scores exactly, equal scores sharing the better rank: a
+    score is a mean of errors on 1,000 or 5,000 images over a few seeds, a
+    multiple of 0.0001 at most, so :data:`RANK_DECIMALS` hold it exactly and
+    drop only the float32 noise (the 3-decimal rounding of the tie rule would
+    move half-way scores such as 0.5005 either way)."""
     if grid.chosen is None:
         raise ResultsError("the grid is not complete: no chosen rates to compare the shared rate with")
     if float(rate) not in grid.rates:
@@ -293,25 +299,30 @@ def shared_rate_table(grid: "Grid", rate: float, display=str) -> pd.DataFrame:
     table = pd.DataFrame({
         f"validation error at {rate:g}": shared["score"],
         "grid seeds diverged there": [f"{d} of {n}" for d, n in zip(shared["diverged"], shared["seeds"])],
-        f"rank at {rate:g}": shared["score"].round(TIE_DECIMALS).rank(method="min").astype(int),
+        f"rank at {rate:g}": shared["score"].round(RANK_DECIMALS).rank(method="min").astype(int),
         "chosen rate": grid.chosen.loc[arms, "rate"],
         "validation error at it": grid.chosen.loc[arms, "score"],
-        "rank at the chosen rates": grid.chosen.loc[arms, "score"].round(TIE_DECIMALS).rank(method="min").astype(int),
+        "rank at the chosen rates": grid.chosen.loc[arms, "score"].round(RANK_DECIMALS).rank(method="min").astype(int),
     }, index=arms)
     table.attrs["rate"] = float(rate)
+    table.attrs["at the shared rate"] = int((grid.chosen.loc[arms, "rate"] == float(rate)).sum())
     table.attrs["diverged"] = shared["diverged"].to_dict()
     return table.rename(index=display).rename_axis("activation")
 
 
-def largest_move(table: pd.DataFrame) -> str:
-    """One sentence on :func:`shared_rate_table`: the activation whose rank
-    moves most between the shared rate and its own (several if they tie),
-    and whether its grid cells diverged at the shared rate."""
+def largest_move(table: pd.DataFrame, where: str) -> str:
+    """One sentence on :func:`shared_rate_table` of the grid ``where`` names
+    ("the `overfit` grid"): the activation whose rank moves most between the
+    shared rate and its own (several if they tie), and whether its grid
+    cells diverged at the shared rate."""
     rate = table.attrs["rate"]
     shared, own = table[f"rank at {rate:g}"], table["rank at the chosen rates"]
     move = (shared - own).abs()
     if move.max() == 0:
-        return f"Every activation ranks the same at the shared rate {rate:g} as at its own."
+        same = table.attrs.get("at the shared rate")
+        why = (f" ({same} of its {len(table)} chosen rates {'is' if same == 1 else 'are'} {rate:g} itself)"
+               if same is not None else "")
+        return f"In {where}, every activation ranks the same at the shared rate {rate:g} as at its own{why}."
     parts = []
     for arm in move[move == move.max()].index:
         d, n = (int(v) for v in table.loc[arm, "grid seeds diverged there"].split(" of "))
@@ -319,4 +330,13 @@ def largest_move(table: pd.DataFrame) -> str:
                ", where both its grid seeds diverged" if d == n == 2 else f", where {d} of its {n} grid seeds diverged")
         parts.append(f"{arm}'s, {_ordinal(int(own[arm]))} at its own rate and {_ordinal(int(shared[arm]))} at "
                      f"{rate:g}{why}")
-    return f"The largest move is {_and(parts)}."
+    return f"In {where}, the largest move is {_and(parts)}."
+
+
+def seed_spread(frame: pd.DataFrame) -> float:
+    """The largest gap between two grid seeds' validation errors at one
+    activation and rate, over the cells that trained: how far apart two runs
+    of the same setting land, the noise a rank has to clear."""
+    trained = frame[frame.outcome != "diverged"]
+    gaps = trained.groupby(["activation", "learning_rate"])["val_error"].agg(lambda v: v.max() - v.min())
+    return float(gaps.max()) if len(gaps) else float("nan")

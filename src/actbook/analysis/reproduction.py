@@ -9,6 +9,7 @@ tests read them through here.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -75,8 +76,6 @@ def original(rerun: dict, earlier: dict, results: Path) -> dict | None:
     if stage is None:
         pool = earlier.get(rerun["profile"], [])
     else:
-        import json
-
         folder = Path(results) / rerun["profile"] / ("grid" if stage == "grid" else "")
         pool = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
     rate = rerun["config"]["optimizer"]["learning_rate"]

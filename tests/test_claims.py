@@ -162,3 +162,55 @@ def test_the_sensitivity_sentence_names_a_changed_resolution():
     assert C.sensitivity_sentence(primary, without, display=str.upper) == (
         "Dropping the diverged cells (1 pair over the family) changes 1 resolution: "
         "PRELU − RELU (test error) is not resolved without them.")
+
+
+def test_the_comparison_table_prints_each_metric_in_its_own_unit():
+    final = _final(ARMS)
+    table = C.family_table(C.outcome_frame(final, pd.DataFrame(columns=["activation", "seed"])), C.OVERFIT_PRIMARY)
+    out = C.comparison_table(table, display=str.upper)
+    first, gap = table.iloc[0], table[table.metric == "loss gap"].iloc[0]
+    assert out.index[0] == "LRELU_0.01 − RELU" and len(out) == len(table)
+    assert out.iloc[0]["difference"] == f"{100 * first['mean diff']:+.1f} pp".replace("-", "−")
+    assert out.loc[f"{gap['arm'].upper()} − {gap['reference'].upper()}"].iloc[0]["difference"].endswith(" nats")
+    assert set(out["resolved"]) <= {"yes", "no"}
+
+
+def test_the_family_sentence_counts_resolutions_by_direction_and_states_the_power():
+    table = pd.DataFrame({"claim": ["x"] * 3, "arm": ["a", "b", "c"], "reference": ["r"] * 3,
+                          "metric": ["test error"] * 3, "seeds": [5, 5, 5], "mean diff": [-0.03, 0.02, -0.001],
+                          "resolved": [True, True, False], "mdd": [0.0244] * 3})
+    table.attrs.update({"mdd by metric": {"test error": 0.0244}, "pooled sd": 0.00884})
+    assert C.family_sentence(table) == (
+        "2 of the 3 comparisons are resolved (1 with the first-named activation lower, 1 with it higher); with 5 "
+        "seeds, the pooled SD of paired differences being 0.88 pp, the family detects a true difference of 2.4 pp "
+        "in test error with 80 % power at the first Holm step (level 0.05/3). Unresolved and smaller than that, "
+        "so not testable at this size (which is not evidence of no effect): c − r (−0.1 pp).")
+    table["resolved"] = False
+    assert C.family_sentence(table).startswith("0 of the 3 comparisons are resolved; with 5 seeds")
+
+
+def test_the_leader_of_each_epoch_is_the_lowest_mean():
+    history = pd.DataFrame({"activation": ["a", "a", "b", "b", "a", "b"], "seed": [0, 0, 0, 0, 1, 1],
+                            "epoch": [1, 2, 1, 2, 1, 1], "test_error": [0.5, 0.3, 0.4, 0.35, 0.5, 0.45]})
+    assert C.leaders(history, ["a", "b"]).to_dict() == {1: "b", 2: "a"}
+    assert C.leaders(history, ["a"]).to_dict() == {1: "a", 2: "a"}
+
+
+def test_regime_1_s_row_names_the_fastest_arm_and_what_is_resolved():
+    cpu = C.cpu_report(_final({"relu": 0.0, "elu": -0.05, "sigmoid": 0.3, "prelu": -0.01}, seeds=5),
+                       pd.DataFrame(columns=["activation", "seed"]), ["sigmoid", "relu", "prelu", "elu"])
+    row = C.regime1_row(cpu, "ELU, say the authors", display=str.upper)
+    assert list(row.index) == [C.REGIME1_QUESTION] and row.iloc[0]["the paper's evidence"] == "ELU, say the authors"
+    assert row.iloc[0]["this book's result"].startswith("lowest mean test error: ELU; ELU − SIGMOID −")
+    assert row.iloc[0]["verdict"] == "ELU: lower than every other activation, all 3 comparisons resolved"
+    cpu.primary.loc[cpu.primary.reference == "prelu", "resolved"] = False
+    assert C.regime1_row(cpu, "", display=str.upper).iloc[0]["verdict"] == (
+        "ELU leads, but only 2 of the 3 comparisons are resolved; not told apart from PRELU")
+    cpu.primary["resolved"] = False
+    assert C.regime1_row(cpu, "").iloc[0]["verdict"].startswith("not resolved: elu has the lowest mean")
+
+
+def test_pending_rows_give_every_claim_and_no_verdict():
+    out = C.pending_rows({"1": "their table"}, "3 of 120 cells in")
+    assert len(out) == 3 and set(out["verdict"]) == {"not yet tested"}
+    assert out.iloc[0]["the paper's evidence"] == "their table" and out.iloc[2]["this book's result"] == "3 of 120 cells in"

@@ -24,7 +24,8 @@ from actbook.analysis.selection import CHANCE_ERROR
 
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
-           "sensitivity_sentence", "Report", "overfit_report", "cpu_report"]
+           "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
+           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -323,3 +324,98 @@ def cpu_report(final: pd.DataFrame, diverged: pd.DataFrame, arms) -> Report:
     family, best = best_against_others(frame, arms)
     return Report(frame, family_table(frame, family), family_table(without_diverged(frame), family),
                   {"vs ReLU": family_table(frame, CPU_SECONDARY)}, best)
+
+
+def _scaled(metric: str):
+    """How a metric's differences are printed: (scale, unit, digits); an error in pp, a loss in nats."""
+    return (100, "pp", 1) if "error" in metric else (1, "nats", 3)
+
+
+def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
+    """A :func:`family_table` as a reader wants it, one row per comparison:
+    "A − B", the seeds paired, the mean difference and its 95 % interval in
+    the metric's unit (pp for an error, nats for a loss), the seeds agreeing
+    in sign, the three p-values and whether the difference is resolved."""
+    rows = []
+    for _, r in table.iterrows():
+        scale, unit, digits = _scaled(r["metric"])
+        value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
+        rows.append({"comparison": f"{display(r['arm'])} − {display(r['reference'])}", "metric": r["metric"],
+                     "seeds": int(r["seeds"]), "difference": f"{value(r['mean diff'])} {unit}",
+                     "95 % interval": f"{value(r['ci low'])} to {value(r['ci high'])}",
+                     "seeds agreeing": r["sign agreement"], "p (sign-flip)": f"{r['p (sign-flip)']:.4f}",
+                     "p (paired t)": f"{r['p (paired t)']:.2g}", "p (Holm)": f"{r['p (Holm)']:.2g}",
+                     "resolved": "yes" if r["resolved"] else "no"})
+    return pd.DataFrame(rows).set_index("comparison")
+
+
+def family_sentence(table: pd.DataFrame, display=str) -> str:
+    """How many of a family's comparisons are resolved and in which direction,
+    with the family's minimum detectable difference on its headline metric,
+    and (as PROTOCOL.md asks) the unresolved ones smaller than it, named as
+    not testable at this size rather than as "no effect"."""
+    n, resolved = len(table), table[table["resolved"]]
+    below, above = int((resolved["mean diff"] < 0).sum()), int((resolved["mean diff"] > 0).sum())
+    metric = "test error" if "test error" in set(table["metric"]) else str(table["metric"].iloc[0])
+    scale, unit, digits = _scaled(metric)
+    mdd = table.attrs.get("mdd by metric", {}).get(metric, float(table["mdd"].iloc[0]))
+    sd = table.attrs.get("pooled sd", float("nan")) if metric == "test error" else float("nan")
+    seeds = int(table.loc[table["metric"] == metric, "seeds"].min())
+    parts = []
+    if below:
+        parts.append(f"{below} with the first-named activation lower")
+    if above:
+        parts.append(f"{above} with it higher")
+    done = f"{len(resolved)} of the {n} comparisons {'is' if len(resolved) == 1 else 'are'} resolved" + (
+        f" ({', '.join(parts)})" if parts else "")
+    spread = f", the pooled SD of paired differences being {scale * sd:.{digits + 1}f} {unit}" if np.isfinite(sd) else ""
+    power = (f"with {seeds} seeds{spread}, the family detects a true difference of "
+             f"{scale * mdd:.{digits}f} {unit} in {metric} with 80 % power at the first Holm step (level "
+             f"{ALPHA:g}/{n})" if np.isfinite(mdd) else f"with {seeds} seeds the family can detect no difference")
+    small = table[~table["resolved"] & (table["metric"] == metric) & (table["mean diff"].abs() < mdd)]
+    untestable = ""
+    if len(small):
+        items = [f"{display(r['arm'])} − {display(r['reference'])} "
+                 f"({scale * r['mean diff']:+.{digits}f} {unit})".replace("-", "−") for _, r in small.iterrows()]
+        untestable = (f" Unresolved and smaller than that, so not testable at this size (which is not evidence "
+                      f"of no effect): {'; '.join(items)}.")
+    return f"{done}; {power}.{untestable}"
+
+
+def leaders(history: pd.DataFrame, arms, metric: str = "test_error") -> pd.Series:
+    """The arm with the lowest mean ``metric`` over seeds at each epoch where it
+    was measured (index: epoch), among ``arms``."""
+    rows = history[history.activation.isin(arms)].dropna(subset=[metric])
+    return rows.groupby(["epoch", "activation"])[metric].mean().unstack().idxmin(axis=1)
+
+
+#: Regime 1's question, as the claims table names it.
+REGIME1_QUESTION = "Regime 1. Which activation learns fastest?"
+
+
+def regime1_row(report: Report, evidence: str, display=str) -> pd.DataFrame:
+    """Regime 1's answer as one row of :func:`claims_table`'s columns: the
+    fastest arm of ``report`` (:func:`cpu_report`), its paired differences
+    from every other arm, and whether each is resolved. ``evidence`` is what
+    the literature claims, in the chapter's words."""
+    rows, best = report.primary, display(report.best)
+    n, won = len(rows), int((rows["resolved"] & (rows["mean diff"] < 0)).sum())
+    if won == n:
+        verdict = f"{best}: lower than every other activation, all {n} comparisons resolved"
+    elif won:
+        tied = ", ".join(display(r) for r in rows.loc[~rows["resolved"], "reference"])
+        verdict = f"{best} leads, but only {won} of the {n} comparisons are resolved; not told apart from {tied}"
+    else:
+        verdict = f"not resolved: {best} has the lowest mean, but no comparison with it is resolved"
+    result = (f"lowest mean test error: {best}; " + "; ".join(_difference(r, display) for _, r in rows.iterrows()))
+    return pd.DataFrame([{"claim": REGIME1_QUESTION, "the paper's evidence": evidence,
+                          "this book's result": result, "verdict": verdict}]).set_index("claim")
+
+
+def pending_rows(evidence: dict, note: str) -> pd.DataFrame:
+    """The rows of :func:`claims_table` for Xu et al.'s claims while their
+    regime's final cells are not all in: the claim, the paper's evidence,
+    ``note`` (how many cells are in) and no verdict."""
+    return pd.DataFrame([{"claim": f"{claim}. {text}", "the paper's evidence": evidence.get(claim, ""),
+                          "this book's result": note, "verdict": "not yet tested"}
+                         for claim, text in CLAIMS.items()]).set_index("claim")

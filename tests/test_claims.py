@@ -183,10 +183,17 @@ def test_the_family_sentence_counts_resolutions_by_direction_and_states_the_powe
     assert C.family_sentence(table) == (
         "2 of the 3 comparisons are resolved (1 with the first-named activation lower, 1 with it higher); with 5 "
         "seeds, the pooled SD of paired differences being 0.88 pp, the family detects a true difference of 2.4 pp "
-        "in test error with 80 % power at the first Holm step (level 0.05/3). Unresolved and smaller than that, "
+        "in the test error with 80 % power at the first Holm step (level 0.05/3). Unresolved and smaller than that, "
         "so not testable at this size (which is not evidence of no effect): c − r (−0.1 pp).")
     table["resolved"] = False
     assert C.family_sentence(table).startswith("0 of the 3 comparisons are resolved; with 5 seeds")
+    table.loc[1, "resolved"] = True
+    assert C.family_sentence(table).startswith("1 of the 3 comparisons is resolved (1 with the first-named "
+                                               "activation higher); ")
+    one = table.iloc[[1]].copy()
+    assert C.family_sentence(one).startswith("The one comparison is resolved, with the first-named activation higher;")
+    one["resolved"] = False
+    assert C.family_sentence(one).startswith("The one comparison is not resolved; with 5 seeds")
 
 
 def test_the_leader_of_each_epoch_is_the_lowest_mean():
@@ -214,3 +221,13 @@ def test_pending_rows_give_every_claim_and_no_verdict():
     out = C.pending_rows({"1": "their table"}, "3 of 120 cells in")
     assert len(out) == 3 and set(out["verdict"]) == {"not yet tested"}
     assert out.iloc[0]["the paper's evidence"] == "their table" and out.iloc[2]["this book's result"] == "3 of 120 cells in"
+
+
+def test_the_family_sentence_of_part_of_a_family_uses_the_whole_family_s_level():
+    table = pd.DataFrame({"claim": ["2"] * 2, "arm": ["a", "b"], "reference": ["r"] * 2, "metric": ["loss gap"] * 2,
+                          "seeds": [9, 10], "mean diff": [-0.3, -0.01], "resolved": [True, False], "mdd": [0.2] * 2})
+    out = C.family_sentence(table, family_size=10)
+    assert out == ("1 of the 2 comparisons is resolved (1 with the first-named activation lower); with 9 seeds, the "
+                   "family detects a true difference of 0.200 nats in the loss gap with 80 % power at the first Holm step "
+                   "(level 0.05/10). Unresolved and smaller than that, so not testable at this size (which is not "
+                   "evidence of no effect): b − r (−0.010 nats).")

@@ -349,29 +349,35 @@ def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("comparison")
 
 
-def family_sentence(table: pd.DataFrame, display=str) -> str:
+def family_sentence(table: pd.DataFrame, display=str, family_size: int | None = None) -> str:
     """How many of a family's comparisons are resolved and in which direction,
     with the family's minimum detectable difference on its headline metric,
     and (as PROTOCOL.md asks) the unresolved ones smaller than it, named as
-    not testable at this size rather than as "no effect"."""
+    not testable at this size rather than as "no effect". ``table`` may be a
+    part of its family (one claim's rows): pass the whole family's size as
+    ``family_size``, which sets the first Holm step's level."""
     n, resolved = len(table), table[table["resolved"]]
+    m = family_size or n
     below, above = int((resolved["mean diff"] < 0).sum()), int((resolved["mean diff"] > 0).sum())
     metric = "test error" if "test error" in set(table["metric"]) else str(table["metric"].iloc[0])
     scale, unit, digits = _scaled(metric)
     mdd = table.attrs.get("mdd by metric", {}).get(metric, float(table["mdd"].iloc[0]))
     sd = table.attrs.get("pooled sd", float("nan")) if metric == "test error" else float("nan")
     seeds = int(table.loc[table["metric"] == metric, "seeds"].min())
-    parts = []
-    if below:
-        parts.append(f"{below} with the first-named activation lower")
+    parts = [f"{below} with the first-named activation lower"] if below else []
     if above:
-        parts.append(f"{above} with it higher")
-    done = f"{len(resolved)} of the {n} comparisons {'is' if len(resolved) == 1 else 'are'} resolved" + (
-        f" ({', '.join(parts)})" if parts else "")
+        parts.append(f"{above} with {'it' if below else 'the first-named activation'} higher")
+    if n == 1:
+        done = "the one comparison is " + ("resolved, with the first-named activation "
+                                           f"{'lower' if below else 'higher'}" if len(resolved) else "not resolved")
+    else:
+        done = f"{len(resolved)} of the {n} comparisons {'is' if len(resolved) == 1 else 'are'} resolved" + (
+            f" ({', '.join(parts)})" if parts else "")
+    done = done[0].upper() + done[1:]
     spread = f", the pooled SD of paired differences being {scale * sd:.{digits + 1}f} {unit}" if np.isfinite(sd) else ""
     power = (f"with {seeds} seeds{spread}, the family detects a true difference of "
-             f"{scale * mdd:.{digits}f} {unit} in {metric} with 80 % power at the first Holm step (level "
-             f"{ALPHA:g}/{n})" if np.isfinite(mdd) else f"with {seeds} seeds the family can detect no difference")
+             f"{scale * mdd:.{digits}f} {unit} in the {metric} with 80 % power at the first Holm step (level "
+             f"{ALPHA:g}/{m})" if np.isfinite(mdd) else f"with {seeds} seeds the family can detect no difference")
     small = table[~table["resolved"] & (table["metric"] == metric) & (table["mean diff"].abs() < mdd)]
     untestable = ""
     if len(small):

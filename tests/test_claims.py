@@ -93,8 +93,8 @@ def test_the_claims_table_gives_each_comparison_with_its_interval():
     frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
     table = C.family_table(frame, C.OVERFIT_PRIMARY)
     out = C.claims_table(table, {"1": "their CIFAR-10 table"}, display=str.upper)
-    assert list(out.columns) == ["the paper's evidence", "this book's result", "verdict"]
-    assert len(out) == 3 and out.iloc[0]["the paper's evidence"] == "their CIFAR-10 table"
+    assert list(out.columns) == ["the published evidence", "this book's result", "verdict"]
+    assert len(out) == 3 and out.iloc[0]["the published evidence"] == "their CIFAR-10 table"
     row = table[(table.claim == "1") & (table.arm == "rrelu")].iloc[0]
     first = out.iloc[0]["this book's result"].split("; ")
     assert len(first) == 5
@@ -178,22 +178,27 @@ def test_the_comparison_table_prints_each_metric_in_its_own_unit():
 def test_the_family_sentence_counts_resolutions_by_direction_and_states_the_power():
     table = pd.DataFrame({"claim": ["x"] * 3, "arm": ["a", "b", "c"], "reference": ["r"] * 3,
                           "metric": ["test error"] * 3, "seeds": [5, 5, 5], "mean diff": [-0.03, 0.02, -0.001],
+                          "ci low": [-0.04, 0.01, -0.014], "ci high": [-0.02, 0.03, 0.002],
                           "resolved": [True, True, False], "mdd": [0.0244] * 3})
     table.attrs.update({"mdd by metric": {"test error": 0.0244}, "pooled sd": 0.00884})
     assert C.family_sentence(table) == (
-        "2 of the 3 comparisons are resolved (1 with the first-named activation lower, 1 with it higher); with 5 "
-        "seeds, the pooled SD of paired differences being 0.88 pp, the family detects a true difference of 2.4 pp "
-        "in the test error with 80 % power at the first Holm step (level 0.05/3). Unresolved and smaller than that, "
-        "so not testable at this size (which is not evidence of no effect): c − r (−0.1 pp).")
+        "2 of the 3 comparisons are resolved (1 with the first-named activation lower, 1 with it higher). With 5 "
+        "seeds and a pooled SD of paired differences of 0.88 pp, a single comparison at the first Holm step's level "
+        "(0.05/3) detects a true difference of 2.4 pp in the test error with 80 % power (the SD is estimated from "
+        "these same seeds). Unresolved and smaller than that, so not testable at this size (which is not evidence "
+        "of no effect): c − r (−0.1 pp, 95 % interval −1.4 to +0.2).")
     table["resolved"] = False
-    assert C.family_sentence(table).startswith("0 of the 3 comparisons are resolved; with 5 seeds")
+    assert C.family_sentence(table).startswith("None of the 3 comparisons is resolved. With 5 seeds")
     table.loc[1, "resolved"] = True
     assert C.family_sentence(table).startswith("1 of the 3 comparisons is resolved (1 with the first-named "
-                                               "activation higher); ")
+                                               "activation higher). ")
+    table["resolved"], table["mean diff"] = True, -0.03
+    assert C.family_sentence(table).startswith("All 3 comparisons are resolved, the first-named activation lower "
+                                               "in each. ")
     one = table.iloc[[1]].copy()
-    assert C.family_sentence(one).startswith("The one comparison is resolved, with the first-named activation higher;")
+    assert C.family_sentence(one).startswith("The comparison is resolved, the first-named activation lower. With 5")
     one["resolved"] = False
-    assert C.family_sentence(one).startswith("The one comparison is not resolved; with 5 seeds")
+    assert C.family_sentence(one).startswith("The comparison is not resolved. With 5 seeds")
 
 
 def test_the_leader_of_each_epoch_is_the_lowest_mean():
@@ -207,9 +212,11 @@ def test_regime_1_s_row_names_the_fastest_arm_and_what_is_resolved():
     cpu = C.cpu_report(_final({"relu": 0.0, "elu": -0.05, "sigmoid": 0.3, "prelu": -0.01}, seeds=5),
                        pd.DataFrame(columns=["activation", "seed"]), ["sigmoid", "relu", "prelu", "elu"])
     row = C.regime1_row(cpu, "ELU, say the authors", display=str.upper)
-    assert list(row.index) == [C.REGIME1_QUESTION] and row.iloc[0]["the paper's evidence"] == "ELU, say the authors"
+    assert list(row.index) == [C.REGIME1_QUESTION] and row.iloc[0]["the published evidence"] == "ELU, say the authors"
     assert row.iloc[0]["this book's result"].startswith("lowest mean test error: ELU; ELU − SIGMOID −")
-    assert row.iloc[0]["verdict"] == "ELU: lower than every other activation, all 3 comparisons resolved"
+    assert row.iloc[0]["verdict"] == ("ELU: the lowest test error at the last epoch, below every other "
+                                      "activation's (all 3 comparisons resolved)")
+    assert C.regime1_row(cpu, "", epochs=3).iloc[0]["verdict"].startswith("elu: the lowest test error after 3 epochs")
     cpu.primary.loc[cpu.primary.reference == "prelu", "resolved"] = False
     assert C.regime1_row(cpu, "", display=str.upper).iloc[0]["verdict"] == (
         "ELU leads, but only 2 of the 3 comparisons are resolved; not told apart from PRELU")
@@ -220,14 +227,16 @@ def test_regime_1_s_row_names_the_fastest_arm_and_what_is_resolved():
 def test_pending_rows_give_every_claim_and_no_verdict():
     out = C.pending_rows({"1": "their table"}, "3 of 120 cells in")
     assert len(out) == 3 and set(out["verdict"]) == {"not yet tested"}
-    assert out.iloc[0]["the paper's evidence"] == "their table" and out.iloc[2]["this book's result"] == "3 of 120 cells in"
+    assert out.iloc[0]["the published evidence"] == "their table" and out.iloc[2]["this book's result"] == "3 of 120 cells in"
 
 
 def test_the_family_sentence_of_part_of_a_family_uses_the_whole_family_s_level():
     table = pd.DataFrame({"claim": ["2"] * 2, "arm": ["a", "b"], "reference": ["r"] * 2, "metric": ["loss gap"] * 2,
-                          "seeds": [9, 10], "mean diff": [-0.3, -0.01], "resolved": [True, False], "mdd": [0.2] * 2})
+                          "seeds": [9, 10], "mean diff": [-0.3, -0.01], "ci low": [-0.4, -0.05],
+                          "ci high": [-0.2, 0.03], "resolved": [True, False], "mdd": [0.2] * 2})
     out = C.family_sentence(table, family_size=10)
-    assert out == ("1 of the 2 comparisons is resolved (1 with the first-named activation lower); with 9 seeds, the "
-                   "family detects a true difference of 0.200 nats in the loss gap with 80 % power at the first Holm step "
-                   "(level 0.05/10). Unresolved and smaller than that, so not testable at this size (which is not "
-                   "evidence of no effect): b − r (−0.010 nats).")
+    assert out == ("1 of the 2 comparisons is resolved (1 with the first-named activation lower). With 9 seeds, a "
+                   "single comparison at the first Holm step's level (0.05/10) detects a true difference of 0.200 nats "
+                   "in the loss gap with 80 % power (the SD is estimated from these same seeds). Unresolved and "
+                   "smaller than that, so not testable at this size (which is not evidence of no effect): b − r "
+                   "(−0.010 nats, 95 % interval −0.050 to +0.030).")

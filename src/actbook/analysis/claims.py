@@ -208,7 +208,7 @@ def claims_table(table: pd.DataFrame, evidence: dict, display=str) -> pd.DataFra
         mine = table[table["claim"] == claim]
         if not len(mine):
             continue
-        rows.append({"claim": f"{claim}. {text}", "the paper's evidence": evidence.get(claim, ""),
+        rows.append({"claim": f"{claim}. {text}", "the published evidence": evidence.get(claim, ""),
                      "this book's result": "; ".join(_difference(r, display) for _, r in mine.iterrows()),
                      "verdict": claim_verdict(mine)})
     return pd.DataFrame(rows).set_index("claim")
@@ -283,7 +283,7 @@ def sensitivity_sentence(primary: pd.DataFrame, sensitivity: pd.DataFrame, displ
     changed = both[both["resolved"] != both["resolved without"]]
     dropped = int((both["seeds"] - both["seeds without"]).sum())
     if dropped == 0:
-        return "No cell of these comparisons diverged, so the sensitivity analysis is the primary one."
+        return "No cell of these comparisons diverged, so the sensitivity analysis is identical to the primary one."
     if not len(changed):
         return (f"Dropping the diverged cells ({dropped} pair{'s' if dropped != 1 else ''} over the family) "
                 f"changes no comparison's resolution.")
@@ -342,7 +342,7 @@ def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
         value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
         rows.append({"comparison": f"{display(r['arm'])} − {display(r['reference'])}", "metric": r["metric"],
                      "seeds": int(r["seeds"]), "difference": f"{value(r['mean diff'])} {unit}",
-                     "95 % interval": f"{value(r['ci low'])} to {value(r['ci high'])}",
+                     "95 % interval (unadjusted)": f"{value(r['ci low'])} to {value(r['ci high'])}",
                      "seeds agreeing": r["sign agreement"], "p (sign-flip)": f"{r['p (sign-flip)']:.4f}",
                      "p (paired t)": f"{r['p (paired t)']:.2g}", "p (Holm)": f"{r['p (Holm)']:.2g}",
                      "resolved": "yes" if r["resolved"] else "no"})
@@ -364,28 +364,32 @@ def family_sentence(table: pd.DataFrame, display=str, family_size: int | None = 
     mdd = table.attrs.get("mdd by metric", {}).get(metric, float(table["mdd"].iloc[0]))
     sd = table.attrs.get("pooled sd", float("nan")) if metric == "test error" else float("nan")
     seeds = int(table.loc[table["metric"] == metric, "seeds"].min())
-    parts = [f"{below} with the first-named activation lower"] if below else []
-    if above:
-        parts.append(f"{above} with {'it' if below else 'the first-named activation'} higher")
+    value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
     if n == 1:
-        done = "the one comparison is " + ("resolved, with the first-named activation "
-                                           f"{'lower' if below else 'higher'}" if len(resolved) else "not resolved")
+        done = ("The comparison is resolved, the first-named activation "
+                f"{'lower' if below else 'higher'}." if len(resolved) else "The comparison is not resolved.")
+    elif len(resolved) == n and (below == n or above == n):
+        done = f"All {n} comparisons are resolved, the first-named activation {'lower' if below else 'higher'} in each."
+    elif len(resolved):
+        parts = [f"{below} with the first-named activation lower"] if below else []
+        if above:
+            parts.append(f"{above} with {'it' if below else 'the first-named activation'} higher")
+        done = f"{len(resolved)} of the {n} comparisons {'is' if len(resolved) == 1 else 'are'} resolved ({', '.join(parts)})."
     else:
-        done = f"{len(resolved)} of the {n} comparisons {'is' if len(resolved) == 1 else 'are'} resolved" + (
-            f" ({', '.join(parts)})" if parts else "")
-    done = done[0].upper() + done[1:]
-    spread = f", the pooled SD of paired differences being {scale * sd:.{digits + 1}f} {unit}" if np.isfinite(sd) else ""
-    power = (f"with {seeds} seeds{spread}, the family detects a true difference of "
-             f"{scale * mdd:.{digits}f} {unit} in the {metric} with 80 % power at the first Holm step (level "
-             f"{ALPHA:g}/{m})" if np.isfinite(mdd) else f"with {seeds} seeds the family can detect no difference")
+        done = f"None of the {n} comparisons is resolved."
+    spread = f" and a pooled SD of paired differences of {scale * sd:.{digits + 1}f} {unit}" if np.isfinite(sd) else ""
+    power = (f"With {seeds} seeds{spread}, a single comparison at the first Holm step's level ({ALPHA:g}/{m}) "
+             f"detects a true difference of {scale * mdd:.{digits}f} {unit} in the {metric} with 80 % power "
+             f"(the SD is estimated from these same seeds)." if np.isfinite(mdd) else
+             f"With {seeds} seeds, no difference is detectable at the first Holm step's level ({ALPHA:g}/{m}).")
     small = table[~table["resolved"] & (table["metric"] == metric) & (table["mean diff"].abs() < mdd)]
     untestable = ""
     if len(small):
-        items = [f"{display(r['arm'])} − {display(r['reference'])} "
-                 f"({scale * r['mean diff']:+.{digits}f} {unit})".replace("-", "−") for _, r in small.iterrows()]
+        items = [f"{display(r['arm'])} − {display(r['reference'])} ({value(r['mean diff'])} {unit}, 95 % interval "
+                 f"{value(r['ci low'])} to {value(r['ci high'])})" for _, r in small.iterrows()]
         untestable = (f" Unresolved and smaller than that, so not testable at this size (which is not evidence "
                       f"of no effect): {'; '.join(items)}.")
-    return f"{done}; {power}.{untestable}"
+    return f"{done} {power}{untestable}"
 
 
 def leaders(history: pd.DataFrame, arms, metric: str = "test_error") -> pd.Series:
@@ -399,22 +403,24 @@ def leaders(history: pd.DataFrame, arms, metric: str = "test_error") -> pd.Serie
 REGIME1_QUESTION = "Regime 1. Which activation learns fastest?"
 
 
-def regime1_row(report: Report, evidence: str, display=str) -> pd.DataFrame:
+def regime1_row(report: Report, evidence: str, display=str, epochs: int | None = None) -> pd.DataFrame:
     """Regime 1's answer as one row of :func:`claims_table`'s columns: the
     fastest arm of ``report`` (:func:`cpu_report`), its paired differences
     from every other arm, and whether each is resolved. ``evidence`` is what
-    the literature claims, in the chapter's words."""
+    the literature claims, in the chapter's words; ``epochs``, the regime's
+    training budget, names when the test error was taken."""
     rows, best = report.primary, display(report.best)
     n, won = len(rows), int((rows["resolved"] & (rows["mean diff"] < 0)).sum())
+    when = f"after {epochs} epochs" if epochs else "at the last epoch"
     if won == n:
-        verdict = f"{best}: lower than every other activation, all {n} comparisons resolved"
+        verdict = f"{best}: the lowest test error {when}, below every other activation's (all {n} comparisons resolved)"
     elif won:
         tied = ", ".join(display(r) for r in rows.loc[~rows["resolved"], "reference"])
         verdict = f"{best} leads, but only {won} of the {n} comparisons are resolved; not told apart from {tied}"
     else:
         verdict = f"not resolved: {best} has the lowest mean, but no comparison with it is resolved"
     result = (f"lowest mean test error: {best}; " + "; ".join(_difference(r, display) for _, r in rows.iterrows()))
-    return pd.DataFrame([{"claim": REGIME1_QUESTION, "the paper's evidence": evidence,
+    return pd.DataFrame([{"claim": REGIME1_QUESTION, "the published evidence": evidence,
                           "this book's result": result, "verdict": verdict}]).set_index("claim")
 
 
@@ -422,6 +428,6 @@ def pending_rows(evidence: dict, note: str) -> pd.DataFrame:
     """The rows of :func:`claims_table` for Xu et al.'s claims while their
     regime's final cells are not all in: the claim, the paper's evidence,
     ``note`` (how many cells are in) and no verdict."""
-    return pd.DataFrame([{"claim": f"{claim}. {text}", "the paper's evidence": evidence.get(claim, ""),
+    return pd.DataFrame([{"claim": f"{claim}. {text}", "the published evidence": evidence.get(claim, ""),
                           "this book's result": note, "verdict": "not yet tested"}
                          for claim, text in CLAIMS.items()]).set_index("claim")

@@ -331,6 +331,12 @@ def _scaled(metric: str):
     return (100, "pp", 1) if "error" in metric else (1, "nats", 3)
 
 
+def _signed(v: float, metric: str) -> str:
+    """A difference in the metric's unit (without it), signed, with a true minus sign: "−1.4"."""
+    scale, _, digits = _scaled(metric)
+    return f"{scale * v:+.{digits}f}".replace("-", "−")
+
+
 def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
     """A :func:`family_table` as a reader wants it, one row per comparison:
     "A − B", the seeds paired, the mean difference and its 95 % interval in
@@ -338,8 +344,7 @@ def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
     in sign, the three p-values and whether the difference is resolved."""
     rows = []
     for _, r in table.iterrows():
-        scale, unit, digits = _scaled(r["metric"])
-        value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
+        unit, value = _scaled(r["metric"])[1], lambda v: _signed(v, r["metric"])
         rows.append({"comparison": f"{display(r['arm'])} − {display(r['reference'])}", "metric": r["metric"],
                      "seeds": int(r["seeds"]), "difference": f"{value(r['mean diff'])} {unit}",
                      "95 % interval (unadjusted)": f"{value(r['ci low'])} to {value(r['ci high'])}",
@@ -364,7 +369,7 @@ def family_sentence(table: pd.DataFrame, display=str, family_size: int | None = 
     mdd = table.attrs.get("mdd by metric", {}).get(metric, float(table["mdd"].iloc[0]))
     sd = table.attrs.get("pooled sd", float("nan")) if metric == "test error" else float("nan")
     seeds = int(table.loc[table["metric"] == metric, "seeds"].min())
-    value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
+    value = lambda v: _signed(v, metric)
     if n == 1:
         done = ("The comparison is resolved, the first-named activation "
                 f"{'lower' if below else 'higher'}." if len(resolved) else "The comparison is not resolved.")

@@ -43,7 +43,16 @@ def test_training_chapter_has_both_regimes_holm_and_figures(built_book):
     source = (ROOT / "chapters" / "training.md").read_text()
     html = (built_book / "chapters" / "training.html").read_text()
     assert len(re.findall(r"^:\s+name: fig-", source, flags=re.M)) >= 3
-    for text in ("Regime 1", "Regime 2", "p (Holm)", "train error (inference mode)", "per example and channel"):
+    for text in ("The answers, in one table", "Regime 1", "Regime 2", "p (Holm)", "per example and channel"):
+        assert text in html, text
+    assert "shared-rate sweeps" in html and "earlier_sweeps.html" in html  # the earlier design, named and linked
+
+
+@pytest.mark.slow
+def test_the_earlier_sweeps_keep_their_results_and_say_how_far_they_agree(built_book):
+    html = (built_book / "chapters" / "earlier_sweeps.html").read_text()
+    for text in ("bf16 (earlier)", "float32 (earlier)", "train error (inference mode)", "p (Holm)",
+                 "data/earlier/bf16/overfit"):
         assert text in html, text
 
 

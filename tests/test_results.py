@@ -1,5 +1,5 @@
 """actbook.analysis.results: one rule for diverged cells, malformed files, folder names,
-backends, and the training chapter on partial results folders."""
+backends, and the earlier sweeps' chapter on partial results folders."""
 
 import copy
 import json
@@ -302,7 +302,7 @@ def test_origin_sentence_names_the_commits_and_says_the_runner_changed(tmp_path)
                                                       "with jax, at commit 0123456789.")
 
 
-# --- 5 and 6. the training chapter on partial results ---------------------------------
+# --- 5 and 6. the earlier sweeps' chapter on partial results ---------------------------------
 
 def _execute_chapter(chapter: str, results: Path):
     """Execute ``chapters/<chapter>.md`` from chapters/, reading ``results``; the notebook."""
@@ -355,11 +355,11 @@ GAPS = {
 
 
 @pytest.mark.parametrize("gap", GAPS)
-def test_training_chapter_runs_on_a_partial_results_folder(tmp_path, gap):
+def test_earlier_sweeps_chapter_runs_on_a_partial_results_folder(tmp_path, gap):
     damage, expected = GAPS[gap]
     results = _copy(tmp_path)
     damage(results)
-    nb = _execute_chapter("training", results)      # an error in any cell raises here
+    nb = _execute_chapter("earlier_sweeps", results)  # an error in any cell raises here
     text = _markdown(nb)
     for fragment in expected:
         assert fragment in text, (gap, fragment)

@@ -53,17 +53,23 @@ def differences_side_by_side(finals: dict[str, pd.DataFrame], baseline: str = "r
     return frame
 
 
-def as_text(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`differences_side_by_side` for a page: differences in signed
-    percentage points, counts as integers, and words where a number is
-    missing ("none trained" where a sweep ran an activation and every cell of
-    it diverged, "not run" where it never ran it)."""
-    out = pd.DataFrame(index=table.index)
-    for column in table.columns:
-        if column.endswith((": seeds", ": diverged")):
-            out[column] = [("not run" if pd.isna(v) else f"{int(v)}") for v in table[column]]
-            continue
-        ran = table.get(f"{column}: diverged", pd.Series(pd.NA, index=table.index))
-        out[column] = [f"{100 * v:+.1f} pp" if pd.notna(v) else "none trained" if pd.notna(r) and r > 0
-                       else "not run" for v, r in zip(table[column], ran)]
-    return out
+def as_text(table: pd.DataFrame, baseline: str = "ReLU") -> pd.DataFrame:
+    """:func:`differences_side_by_side` for a page: one group of columns per
+    sweep (the difference from ``baseline`` in signed percentage points with
+    a true minus sign, the seeds paired, the cells diverged), and words
+    where a number is missing: "none trained" where a sweep ran an
+    activation and every cell of it diverged, "not run" where it never ran
+    it."""
+    labels = [c for c in table.columns if not c.endswith((": seeds", ": diverged"))]
+    out = {}
+    for label in labels:
+        diverged = table.get(f"{label}: diverged", pd.Series(pd.NA, index=table.index))
+        ran = [pd.notna(v) or (pd.notna(d) and d > 0) for v, d in zip(table[label], diverged)]
+        out[(label, f"minus {baseline}")] = [
+            f"{100 * v:+.1f} pp".replace("-", "\u2212") if pd.notna(v) else "none trained" if r else "not run"
+            for v, r in zip(table[label], ran)]
+        out[(label, "seeds")] = [f"{int(v)}" if pd.notna(v) else "0" if r else "not run"
+                                 for v, r in zip(table[f"{label}: seeds"], ran)]
+        if f"{label}: diverged" in table:
+            out[(label, "diverged")] = [f"{int(d)}" if pd.notna(d) else "not run" for d in diverged]
+    return pd.DataFrame(out, index=table.index)

@@ -73,6 +73,11 @@ COUNTERPARTS: dict[str, list[Counterpart]] = {
     "elu": [
         Counterpart("keras.activations.elu", "elu", _fn(keras.activations.elu)),
         Counterpart("tf.nn.elu", "elu", _fn(tf.nn.elu)),
+        # At alpha != 1 the two branches' slopes differ at 0, so these rows show which one Keras takes there.
+        Counterpart("keras.activations.elu(x, alpha=0.5)", "elu",
+                    lambda dt, p: lambda x: keras.activations.elu(x, alpha=p["alpha"]), {"alpha": 0.5}),
+        Counterpart("keras.layers.ELU(alpha=2)", "elu", lambda dt, p: keras.layers.ELU(alpha=p["alpha"], dtype=dt),
+                    {"alpha": 2.0}),
     ],
     "softmax": [Counterpart("keras.activations.softmax", "softmax", _fn(keras.activations.softmax))],
     "tanh": [

@@ -100,7 +100,7 @@ def test_the_claims_table_gives_each_comparison_with_its_interval():
     assert len(first) == 5
     assert first[3] == (f"RRELU − RELU {100 * row['mean diff']:+.1f} pp ({100 * row['ci low']:+.1f} to "
                         f"{100 * row['ci high']:+.1f})").replace("-", "−")
-    assert " pp" not in out.iloc[1]["this book's result"]  # the loss gap is in nats
+    assert " pp" not in out.iloc[1]["this book's result"] and " nats (" in out.iloc[1]["this book's result"]
     assert out.iloc[0]["verdict"] == C.verdicts(table).iloc[0]["verdict"]
 
 
@@ -124,7 +124,7 @@ def test_the_paper_s_margins_sit_beside_the_design_s_power():
     out = C.margins(PAPER, 0.01)
     assert list(out.index) == ["rrelu − lrelu_1/5.5", "rrelu − prelu", "rrelu − relu"]
     assert out["the paper's difference (pp)"].tolist() == pytest.approx([-0.10, -0.60, -1.60])
-    assert out["detectable"].tolist() == [False, False, True]  # at 1 pp only RReLU − ReLU is large enough
+    assert out["detectable"].tolist() == ["no", "no", "yes"]  # at 1 pp only RReLU − ReLU is large enough
 
 
 def test_the_paper_s_evidence_is_computed_from_its_transcribed_errors():
@@ -240,3 +240,14 @@ def test_the_family_sentence_of_part_of_a_family_uses_the_whole_family_s_level()
                    "in the loss gap with 80 % power (the SD is estimated from these same seeds). Unresolved and "
                    "smaller than that, so not testable at this size (which is not evidence of no effect): b − r "
                    "(−0.010 nats, 95 % interval −0.050 to +0.030).")
+
+
+def test_two_comparisons_read_as_both_and_a_whole_mixed_family_as_all():
+    table = pd.DataFrame({"arm": ["a", "b", "c"], "reference": ["r"] * 3, "metric": ["test error"] * 3,
+                          "seeds": [10] * 3, "mean diff": [-0.02, -0.03, 0.01], "ci low": [-0.03, -0.04, 0.005],
+                          "ci high": [-0.01, -0.02, 0.015], "resolved": [True] * 3, "mdd": [0.005] * 3})
+    assert C.family_sentence(table.iloc[:2]).startswith("Both comparisons are resolved, the first-named activation "
+                                                        "lower in each.")
+    assert C.family_sentence(table).startswith("All 3 comparisons are resolved (2 with the first-named activation "
+                                               "lower, 1 with it higher).")
+    assert C.claim_verdict(table.iloc[:2]).startswith("supported: both comparisons")

@@ -170,7 +170,7 @@ def claim_verdict(rows: pd.DataFrame, mdd: float | None = None) -> str:
         return (f"contradicted: {against} of the {n} comparisons resolved in the opposite direction"
                 + (f", {for_} in the claimed one" if for_ else ""))
     if for_ == n:
-        return f"supported: all {n} comparisons resolved in the claimed direction"
+        return f"supported: {'both' if n == 2 else f'all {n}'} comparisons resolved in the claimed direction"
     if for_:
         return f"partly supported: {for_} of the {n} comparisons resolved in the claimed direction, none against it"
     return f"not resolved: no comparison resolved either way, where {detect}"
@@ -191,9 +191,9 @@ def _difference(row, display) -> str:
     """One comparison as a reader wants it: "RReLU − ReLU −1.2 pp (−2.0 to −0.4)"."""
     if row["seeds"] == 0 or np.isnan(row["mean diff"]):
         return f"{display(row['arm'])} − {display(row['reference'])}: no pairs"
-    scale, unit, digits = (100, " pp", 1) if "error" in row["metric"] else (1, "", 2)
+    scale, unit, digits = _scaled(row["metric"])
     value = lambda v: f"{scale * v:+.{digits}f}".replace("-", "−")
-    return (f"{display(row['arm'])} − {display(row['reference'])} {value(row['mean diff'])}{unit} "
+    return (f"{display(row['arm'])} − {display(row['reference'])} {value(row['mean diff'])} {unit} "
             f"({value(row['ci low'])} to {value(row['ci high'])})")
 
 
@@ -242,7 +242,7 @@ def margins(paper: pd.Series, mdd: float, display=str) -> pd.DataFrame:
     detected with 80 % power."""
     rows = [{"comparison": f"{display(a)} − {display(r)}", "the paper's difference (pp)": 100 * (paper[a] - paper[r]),
              "detectable at this design's power (pp)": 100 * mdd,
-             "detectable": bool(abs(paper[a] - paper[r]) >= mdd)} for a, r in MARGINS]
+             "detectable": "yes" if abs(paper[a] - paper[r]) >= mdd else "no"} for a, r in MARGINS]
     return pd.DataFrame(rows).set_index("comparison")
 
 
@@ -370,16 +370,19 @@ def family_sentence(table: pd.DataFrame, display=str, family_size: int | None = 
     sd = table.attrs.get("pooled sd", float("nan")) if metric == "test error" else float("nan")
     seeds = int(table.loc[table["metric"] == metric, "seeds"].min())
     value = lambda v: _signed(v, metric)
+    every = "Both" if n == 2 else f"All {n}"
     if n == 1:
         done = ("The comparison is resolved, the first-named activation "
                 f"{'lower' if below else 'higher'}." if len(resolved) else "The comparison is not resolved.")
     elif len(resolved) == n and (below == n or above == n):
-        done = f"All {n} comparisons are resolved, the first-named activation {'lower' if below else 'higher'} in each."
+        done = (f"{every} comparisons are resolved, the first-named activation "
+                f"{'lower' if below else 'higher'} in each.")
     elif len(resolved):
         parts = [f"{below} with the first-named activation lower"] if below else []
         if above:
             parts.append(f"{above} with {'it' if below else 'the first-named activation'} higher")
-        done = f"{len(resolved)} of the {n} comparisons {'is' if len(resolved) == 1 else 'are'} resolved ({', '.join(parts)})."
+        share = every if len(resolved) == n else f"{len(resolved)} of the {n}"
+        done = f"{share} comparisons {'is' if len(resolved) == 1 else 'are'} resolved ({', '.join(parts)})."
     else:
         done = f"None of the {n} comparisons is resolved."
     spread = f" and a pooled SD of paired differences of {scale * sd:.{digits + 1}f} {unit}" if np.isfinite(sd) else ""

@@ -130,8 +130,8 @@ def test_the_paper_s_margins_sit_beside_the_design_s_power():
 def test_the_paper_s_evidence_is_computed_from_its_transcribed_errors():
     ev = C.paper_evidence(PAPER)
     assert ev["1"] == ("test error minus ReLU's, one number each: lrelu_0.01 +0.20 pp, lrelu_1/5.5 −1.50 pp, "
-                       "prelu −1.00 pp, rrelu −1.60 pp")
-    assert ev["3"].endswith("rrelu − lrelu_0.01 −1.80 pp, rrelu − lrelu_1/5.5 −0.10 pp, rrelu − prelu −0.60 pp")
+                       "prelu −1.00 pp, RReLU −1.60 pp")
+    assert ev["3"].endswith("RReLU − lrelu_0.01 −1.80 pp, RReLU − lrelu_1/5.5 −0.10 pp, RReLU − prelu −0.60 pp")
     assert "not transcribed" in ev["2"]
 
 

@@ -232,6 +232,7 @@ def test_a_tie_on_a_half_way_value_is_told_and_others_are_not():
     note = S.halfway_note(chosen, display=str.upper)
     assert note.startswith("RRELU's tie is a close one: its mean score at the chosen rate 0.025 is 0.4995")
     assert "between 0.499 and 0.500" in note and "ELU" not in note.replace("RRELU", "")
+    assert "would have chosen 0.05." in note  # the exact decimal 0.500 loses to the runner-up's 0.499
     assert S.halfway_note(chosen.assign(tie=False)) == ""
 
 

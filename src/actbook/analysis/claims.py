@@ -254,8 +254,11 @@ def paper_evidence(paper: pd.Series, display=str) -> dict:
     def pp_(a, r):  # a true minus sign, in the number only
         return f"{100 * (paper[a] - paper[r]):+.2f} pp".replace("-", "−")
 
+    def named(a):  # the paper's RReLU is its own; the book's two forms are named apart elsewhere
+        return "RReLU" if a == "rrelu" else display(a)
+
     def diff(a, r):
-        return f"{display(a)} {pp_(a, r)}"
+        return f"{named(a)} {pp_(a, r)}"
 
     slopes = [a for a in _RECTIFIERS_WITH_A_SLOPE if a in paper.index]
     others = [a for a in ("lrelu_0.01", "lrelu_1/5.5", "prelu") if a in paper.index]
@@ -263,7 +266,7 @@ def paper_evidence(paper: pd.Series, display=str) -> dict:
         "1": "test error minus ReLU's, one number each: " + ", ".join(diff(a, "relu") for a in slopes),
         "2": "their training and test errors (one number each); the training errors are not transcribed in this book",
         "3": "RReLU's test error minus the others', one number each: " + ", ".join(
-            f"{display('rrelu')} − {display(r)} {pp_('rrelu', r)}" for r in others),
+            f"{named('rrelu')} − {display(r)} {pp_('rrelu', r)}" for r in others),
     }
 
 

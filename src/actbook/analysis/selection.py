@@ -270,8 +270,9 @@ def halfway_note(chosen: pd.DataFrame, display=str, decimals: int = TIE_DECIMALS
                     f"half-way between {int(scaled) / 10 ** decimals:.{decimals}f} and "
                     f"{(int(scaled) + 1) / 10 ** decimals:.{decimals}f}; from the float32 errors the cells store it is "
                     f"{score:.{decimals + 5}f}, which rounds to {round(score, decimals):.{decimals}f}, level with "
-                    f"the {round(other, decimals):.{decimals}f} at {other_rate:g}. Rounded as an exact decimal it "
-                    f"would not tie. The rule as coded decided, and its choice stands.")
+                    f"the {round(other, decimals):.{decimals}f} at {other_rate:g}. Rounded half up as an exact decimal "
+                    f"it would not tie, and the rule would have chosen {other_rate if mine else row['rate']:g}. The "
+                    f"rule as coded decided, and its choice stands.")
                 break
     return " ".join(notes)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from actbook.analysis.claims import signed
 from actbook.analysis.stats import paired_comparison
 
 
@@ -66,7 +67,7 @@ def as_text(table: pd.DataFrame, baseline: str = "ReLU") -> pd.DataFrame:
         diverged = table.get(f"{label}: diverged", pd.Series(pd.NA, index=table.index))
         ran = [pd.notna(v) or (pd.notna(d) and d > 0) for v, d in zip(table[label], diverged)]
         out[(label, f"minus {baseline}")] = [
-            f"{100 * v:+.1f} pp".replace("-", "\u2212") if pd.notna(v) else "none trained" if r else "not run"
+            f"{signed(v, 'test error')} pp" if pd.notna(v) else "none trained" if r else "not run"
             for v, r in zip(table[label], ran)]
         out[(label, "seeds")] = [f"{int(v)}" if pd.notna(v) else "0" if r else "not run"
                                  for v, r in zip(table[f"{label}: seeds"], ran)]

@@ -25,7 +25,7 @@ from actbook.analysis.selection import CHANCE_ERROR
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
            "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
-           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows"]
+           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -334,7 +334,7 @@ def _scaled(metric: str):
     return (100, "pp", 1) if "error" in metric else (1, "nats", 3)
 
 
-def _signed(v: float, metric: str) -> str:
+def signed(v: float, metric: str) -> str:
     """A difference in the metric's unit (without it), signed, with a true minus sign: "−1.4"."""
     scale, _, digits = _scaled(metric)
     return f"{scale * v:+.{digits}f}".replace("-", "−")
@@ -347,7 +347,7 @@ def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
     in sign, the three p-values and whether the difference is resolved."""
     rows = []
     for _, r in table.iterrows():
-        unit, value = _scaled(r["metric"])[1], lambda v: _signed(v, r["metric"])
+        unit, value = _scaled(r["metric"])[1], lambda v: signed(v, r["metric"])
         rows.append({"comparison": f"{display(r['arm'])} − {display(r['reference'])}", "metric": r["metric"],
                      "seeds": int(r["seeds"]), "difference": f"{value(r['mean diff'])} {unit}",
                      "95 % interval (unadjusted)": f"{value(r['ci low'])} to {value(r['ci high'])}",
@@ -372,7 +372,7 @@ def family_sentence(table: pd.DataFrame, display=str, family_size: int | None = 
     mdd = table.attrs.get("mdd by metric", {}).get(metric, float(table["mdd"].iloc[0]))
     sd = table.attrs.get("pooled sd", float("nan")) if metric == "test error" else float("nan")
     seeds = int(table.loc[table["metric"] == metric, "seeds"].min())
-    value = lambda v: _signed(v, metric)
+    value = lambda v: signed(v, metric)
     every = "Both" if n == 2 else f"All {n}"
     if n == 1:
         done = ("The comparison is resolved, the first-named activation "

@@ -277,7 +277,8 @@ def halfway_note(chosen: pd.DataFrame, display=str, decimals: int = TIE_DECIMALS
     return " ".join(notes)
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
+    """1 -> "1st", 12 -> "12th", 22 -> "22nd"."""
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
@@ -329,7 +330,7 @@ def largest_move(table: pd.DataFrame, where: str) -> str:
         d, n = (int(v) for v in table.loc[arm, "grid seeds diverged there"].split(" of "))
         why = ("" if d == 0 else ", where its grid seed diverged" if d == n == 1 else
                ", where both its grid seeds diverged" if d == n == 2 else f", where {d} of its {n} grid seeds diverged")
-        parts.append(f"{arm}'s, {_ordinal(int(own[arm]))} at its own rate and {_ordinal(int(shared[arm]))} at "
+        parts.append(f"{arm}'s, {ordinal(int(own[arm]))} at its own rate and {ordinal(int(shared[arm]))} at "
                      f"{rate:g}{why}")
     return f"In {where}, the largest move is {_and(parts)}."
 

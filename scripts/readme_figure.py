@@ -16,7 +16,7 @@ from actbook import plotting  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "overview.png"
 CURVES = [("sigmoid", A.sigmoid, A.sigmoid_grad), ("ReLU", A.relu, A.relu_grad),
-          ("Leaky ReLU (a = 5.5)", lambda x: A.leaky_relu(x, 1 / 5.5), lambda x: A.leaky_relu_grad(x, 1 / 5.5)),
+          ("Leaky ReLU (slope 1/5.5)", lambda x: A.leaky_relu(x, 1 / 5.5), lambda x: A.leaky_relu_grad(x, 1 / 5.5)),
           ("ELU", A.elu, A.elu_grad), ("tanh", A.tanh, A.tanh_grad),
           ("GELU", A.gelu, A.gelu_grad)]
 

@@ -165,7 +165,7 @@ def test_later_arms_table_and_sentence():
     assert list(table.index) == ["tanh", "SiLU"]                     # GELU has no cell
     assert table[("", "seeds")].tolist() == [3, 3]
     assert not table.isna().any().any()
-    assert set(table.columns.get_level_values(0)) == {"", "against ReLU", "against Leaky ReLU (a = 5.5)"}
+    assert set(table.columns.get_level_values(0)) == {"", "against ReLU", "against Leaky ReLU (slope 1/5.5)"}
     lo, hi = (float(v) for v in table.loc["SiLU", ("against ReLU", "interval (pp)")].split(" to "))
     assert lo < float(table.loc["SiLU", ("against ReLU", "difference (pp)")]) < hi
     sentence = depth.later_arms_sentence(table)
@@ -174,7 +174,7 @@ def test_later_arms_table_and_sentence():
     assert "- " not in sentence and "((" not in sentence and ") (" not in sentence.split("(Holm")[0]
     table.loc[:, [c for c in table.columns if c[1] == "Holm p"]] = 1.0
     assert depth.later_arms_sentence(table) == (
-        "With 3 seeds per arm, no difference from ReLU is resolved; no difference from Leaky ReLU (a = 5.5) "
+        "With 3 seeds per arm, no difference from ReLU is resolved; no difference from Leaky ReLU (slope 1/5.5) "
         "is resolved (Holm-adjusted p below 0.05).")
 
 

@@ -309,7 +309,7 @@ def test_arm_table_imports_without_tensorflow():
 
 def test_slug_and_display():
     assert arms.slug("lrelu_1/5.5") == "lrelu_1_5.5"
-    assert arms.display("lrelu_1/5.5") == "Leaky ReLU (a = 5.5)"
+    assert arms.display("lrelu_1/5.5") == "Leaky ReLU (slope 1/5.5)"
     assert "softmax" not in arms.train_arms()
 
 

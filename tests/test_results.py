@@ -348,8 +348,8 @@ GAPS = {
     "one shard missing": (_shard_2_of_4, ["ReLU seeds 0, 1, 2"]),
     "only PReLU's diverged seed": (lambda r: [(r / f"overfit/prelu-seed{k}.json").unlink() for k in (0, 1)],
                                    ["PReLU seeds 0, 1", "PReLU seed 2 (epoch 3)"]),
-    "no Leaky ReLU (a = 5.5)": (lambda r: [(r / f"overfit/lrelu_1_5.5-seed{k}.json").unlink() for k in range(5)],
-                                ["Leaky ReLU (a = 5.5) seeds 0, 1, 2, 3, 4"]),
+    "no Leaky ReLU (slope 1/5.5)": (lambda r: [(r / f"overfit/lrelu_1_5.5-seed{k}.json").unlink() for k in range(5)],
+                                ["Leaky ReLU (slope 1/5.5) seeds 0, 1, 2, 3, 4"]),
     "a diverged cpu cell": (_make_cpu_elu_diverge, ["Diverged cell** in the `cpu` sweep: ELU seed 0 (epoch 2)"]),
 }
 

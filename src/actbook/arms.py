@@ -86,8 +86,8 @@ class Arm:
 ARMS: dict[str, Arm] = {
     "sigmoid": Arm("sigmoid", "Sigmoid", init="glorot"),
     "relu": Arm("relu", "ReLU"),
-    "lrelu_0.01": Arm("leaky_relu", "Leaky ReLU (a = 100)", {"alpha": 0.01}),
-    "lrelu_1/5.5": Arm("leaky_relu", "Leaky ReLU (a = 5.5)", {"alpha": 1 / 5.5}),
+    "lrelu_0.01": Arm("leaky_relu", "Leaky ReLU (slope 0.01)", {"alpha": 0.01}),
+    "lrelu_1/5.5": Arm("leaky_relu", "Leaky ReLU (slope 1/5.5)", {"alpha": 1 / 5.5}),
     "prelu": Arm("prelu", "PReLU"),
     "prelu_shared": Arm("prelu", "PReLU (one slope per layer)", layer={"channel_shared": True}),
     "rrelu": Arm("rrelu", "RReLU (per element)"),
@@ -134,7 +134,7 @@ def slug(name: str) -> str:
 
 
 def display(name: str) -> str:
-    """The arm's name for figures, tables and prose ("lrelu_1/5.5" -> "Leaky ReLU (a = 5.5)")."""
+    """The arm's name for figures, tables and prose ("lrelu_1/5.5" -> "Leaky ReLU (slope 1/5.5)")."""
     return get(name).display
 
 

@@ -197,8 +197,12 @@ def test_inference_mode_training_error_matches_model_evaluate(tiny, tmp_path, mo
     model = captured["model"]
     probs = model.predict(prepared.x_train, verbose=0)  # predict runs with training=False
     assert last["train_eval_error"] == pytest.approx(float(np.mean(probs.argmax(1) != prepared.y_train)), abs=1e-6)
-    loss, acc = model.evaluate(prepared.x_train, prepared.y_train, verbose=0)
-    assert last["train_eval_loss"] == pytest.approx(loss, rel=1e-5)
+    m = model.evaluate(prepared.x_train, prepared.y_train, verbose=0, return_dict=True)
+    assert last["train_eval_loss"] == pytest.approx(m["loss"], rel=1e-5)
+    # The cross-entropy alone is the objective less the L2 penalty on the kernels.
+    penalty = float(sum(np.asarray(v) for v in model.losses))
+    assert last["train_eval_xent"] == pytest.approx(m["xent"], rel=1e-5)
+    assert last["train_eval_xent"] == pytest.approx(m["loss"] - penalty, rel=1e-4)
 
 
 def test_interrupted_cell_resumes_bit_identically(tiny, tmp_path, monkeypatch):

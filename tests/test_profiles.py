@@ -201,7 +201,7 @@ def test_model_kwargs_table_matches_the_models():
     models = pytest.importorskip("actbook.runner.models")
     assert set(P.MODEL_KWARGS) == set(models.MODELS)
     for name, build in models.MODELS.items():
-        takes = [p for p in inspect.signature(build).parameters if p not in ("arm", "num_classes", "seed", "init")]
+        takes = [p for p in inspect.signature(build).parameters if p not in ("arm", "num_classes", "seed", "init", "seeding")]
         assert tuple(takes) == P.MODEL_KWARGS[name], name
 
 

@@ -67,15 +67,25 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     assert E.check("gridded", results, stage="grid") == []
     assert any("not runnable yet" in p for p in E.check("gridded", results))
 
-    assert E.main(["select", "--profile", "gridded", "--results", str(results)]) == 0  # the command line, no write
+    # The edge rule: in a grid of two rates every choice is at an end, so each
+    # arm's grid grows by one rate beyond it before anything is chosen.
+    assert E.main(["select", "--profile", "gridded", "--results", str(results)]) == 3  # the command line, no write
+    assert "chosen_rates" not in P.get_profile("gridded") and "extended" not in P.get_profile("gridded")["grid"]
+    assert E.select("gridded", results, write=True) == 3
+    extended = P.get_profile("gridded")["grid"]["extended"]
+    assert set(extended) == {"relu", "rrelu"} and all(len(r) == 1 and r[0] in (0.005, 0.1) for r in extended.values())
     assert "chosen_rates" not in P.get_profile("gridded")
-    assert E.select("gridded", results, write=True) == 0
+    assert any(p.startswith("missing:") for p in E.check("gridded", results, stage="grid"))
+    E.run("gridded", results, data=gridded, progress=False, stage="grid")
+    assert E.check("gridded", results, stage="grid") == []
+    assert E.select("gridded", results, write=True) == 0  # once: a choice at the extension's end is final
     chosen = P.get_profile("gridded")["chosen_rates"]
     frame = S.grid_frame(S.load_grid(results, "gridded"))
-    expected = S.choose_rates(frame, ["relu", "rrelu"], [0.01, 0.05], [100])["rate"].to_dict()
+    expected = S.choose_rates(frame, ["relu", "rrelu"], [0.01, 0.05], [100], extended)["rate"].to_dict()
     assert chosen == expected
-    report = S.grid_report(results, "gridded")
-    assert report.complete and report.chosen["rate"].to_dict() == expected and report.planned == 4
+    # The reader's report of the grid as designed: its own rates only, unless told the extension.
+    report = S.grid_report(results, "gridded", extended=extended)
+    assert report.complete and report.chosen["rate"].to_dict() == expected and report.planned == 6
     assert len(report.at_chosen()) == 2 and report.progress() == "every cell of the one grid seed"
     assert list(S.chosen_table(report.chosen).index) == ["relu", "rrelu"]
     assert S.final_progress(results, "gridded", report.config) == (0, 4)
@@ -127,19 +137,29 @@ def test_rule_mean_score_diverged_at_chance_ties_to_the_smaller_rate():
         S.choose_rates(_frame(rows[:-1]), ["a", "b"], [0.05, 0.1], [0, 1])
 
 
-@pytest.mark.parametrize("profile", ["overfit", "cpu"])
+@pytest.mark.parametrize("profile", ["overfit", "cpu", "fit1k"])
 def test_committed_chosen_rates_are_what_the_committed_grid_selects(profile):
     """No rate is typed in: a profile records chosen rates exactly when its
-    committed grid is complete, and they are the rule's choice from it."""
+    committed grid is complete, and they are the rule's choice from it.
+    ``overfit`` and ``cpu`` chose before the edge rule, over their grids' own
+    rates (PROTOCOL.md); ``fit1k`` chooses from ``overfit``'s grid with it."""
     from pathlib import Path
+
+    from actbook.analysis.results import ResultsError
     results = Path(__file__).resolve().parent.parent / "data" / "results"
     config = P.get_profile(profile)
-    complete = (results / profile / "grid").is_dir() and E.check(profile, results, stage="grid") == []
-    if not complete:
+    source = config.get("rates_from") or profile
+    grid = P.get_profile(source)["grid"]
+    extended = grid.get("extended") if source != profile else None
+    frame = S.grid_frame(S.load_grid(results, source))
+    try:
+        expected = S.choose_rates(frame, config["arms"], grid["learning_rates"], grid["seeds"], extended)
+    except ResultsError:  # the grid (with its extension) is not complete yet
         assert "chosen_rates" not in config, f"{profile}: rates chosen before its committed grid is complete"
         return
-    frame = S.grid_frame(S.load_grid(results, profile))
-    expected = S.choose_rates(frame, config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"])
+    if source != profile and expected["extend"].notna().any():
+        assert "chosen_rates" not in config, f"{profile}: rates chosen before the edge rule's cells ran"
+        return
     assert config.get("chosen_rates") == expected["rate"].to_dict()
 
 

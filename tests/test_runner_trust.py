@@ -174,7 +174,7 @@ def test_disk_full_while_checkpointing_is_one_error_line(tiny, tmp_path, monkeyp
     monkeypatch.setattr(T, "write_bytes_atomic", full)
     from actbook.runner import data as D
     real_prepare = D.prepare
-    monkeypatch.setattr(D, "prepare", lambda config, data=None: real_prepare(config, synthetic_cifar()))
+    monkeypatch.setattr(D, "prepare", lambda config, data=None, seed=None: real_prepare(config, synthetic_cifar(), seed=seed))
     assert E.main(["run", "--profile", "tiny", "--results", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "error: No space left on device" in err.splitlines()[-1] and "Traceback" not in err

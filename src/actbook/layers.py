@@ -227,12 +227,21 @@ _KERAS = {
 }
 
 
-def make_activation(arm: str, **layer_kwargs) -> keras.layers.Layer:
+#: The functions whose layers draw random numbers in training, and so take a seed.
+RANDOM_FUNCTIONS = ("rrelu",)
+
+
+def make_activation(arm: str, seed: int | None = None, **layer_kwargs) -> keras.layers.Layer:
     """A fresh Keras layer for the arm ``arm`` of :data:`actbook.arms.ARMS`.
 
+    ``seed`` seeds the layer's generator for an arm that draws random numbers
+    in training (RReLU; without it Keras draws the generator's seed from its
+    global seed); the other arms have no generator and ignore it.
     ``layer_kwargs`` (e.g. ``name=``) go to the layer's constructor.
     """
     spec = _arms.get(arm)
+    if seed is not None and spec.function in RANDOM_FUNCTIONS:
+        layer_kwargs["seed"] = seed
     return _KERAS[spec.function](spec.params, spec.layer, **layer_kwargs)
 
 

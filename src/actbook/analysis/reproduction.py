@@ -31,12 +31,15 @@ def without_timing(history: list) -> list:
 
 def history_differences(rerun: dict, committed: dict) -> list[str]:
     """Where a rerun's whole result file differs from the committed cell's,
-    timing aside: the epochs and columns of its history, and its diagnostics.
-    An empty list means bit for bit the same numbers."""
+    timing aside: the epochs and the committed columns of its history, and its
+    diagnostics. An empty list means bit for bit the same numbers. A rerun by
+    a newer runner may measure more (result format 5 adds the cross-entropy
+    alone, ``*_xent``): only the columns the committed cell has are compared,
+    and a column it has that the rerun lacks is a difference."""
     a, b = without_timing(rerun["history"]), without_timing(committed["history"])
     out = [] if len(a) == len(b) else [f"{len(a)} epochs against {len(b)}"]
-    out += [f"epoch {x.get('epoch', i + 1)} {k}" for i, (x, y) in enumerate(zip(a, b))
-            for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+    out += [f"epoch {y.get('epoch', i + 1)} {k}" for i, (x, y) in enumerate(zip(a, b))
+            for k in sorted(y) if k not in x or x[k] != y[k]]
     if rerun.get("diagnostics") != committed.get("diagnostics"):
         out.append("diagnostics")
     return out

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
+__all__ = ["load_predictions", "ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
@@ -39,15 +39,18 @@ class ResultsWarning(UserWarning):
 #: 1: the first cpu sweep (no inference-mode training error); 2: the TensorFlow runner's;
 #: 3: a cell stops at its first non-finite training loss (``outcome``, ``diverged_epoch``) and
 #: names its backend (``provenance["backend"]``); 4: a cell names its ``stage`` (a learning-rate grid's
-#: or a final cell) and records the validation loss and error (``val_loss``, ``val_error``) when measured.
-SCHEMAS = (1, 2, 3, 4)
+#: or a final cell) and records the validation loss and error (``val_loss``, ``val_error``) when measured;
+#: 5: every loss also as cross-entropy alone (``*_xent``; ``*_loss`` is the objective, L2 penalty included),
+#: a finished final cell's per-image test predictions (``predictions``, a file beside it) and its
+#: test cross-entropy after temperature scaling (``calibration``), and the training subset drawn.
+SCHEMAS = (1, 2, 3, 4, 5)
 STAGES = ("grid", "final")
 BACKENDS = ("tensorflow", "jax", "torch")
 OUTCOMES = ("finished", "diverged")
 REQUIRED = ("profile", "activation", "seed", "config", "history", "provenance")
 #: The numbers of a history row (null where an epoch did not measure one, or the loss was not finite).
 METRICS = ("train_loss", "train_error", "train_eval_loss", "train_eval_error", "test_loss", "test_error", "val_loss",
-           "val_error", "seconds", "train_images_per_second")
+           "val_error", "seconds", "train_images_per_second", "train_xent", "train_eval_xent", "test_xent", "val_xent")
 
 #: ``<profile>``, ``<profile>+<8-hex tag of the --set overrides>``, either with ``@<runtime>`` after it.
 FOLDER = re.compile(r"(?P<profile>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})(?:\+(?P<tag>[0-9a-f]{8}))?"
@@ -129,6 +132,8 @@ def result_problems(data) -> list[str]:
                     isinstance(ks, list) and all(_is_int(k) for k in ks) for ks in v.values())):
                 problems.append(f"config.{key} must map names to lists of seeds, found {v!r}")
     problems += _provenance_problems(prov, schema)
+    if schema >= 5:
+        problems += _prediction_problems(data)
     if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
         problems.append("history must be a list of objects (one per epoch)")
         return problems
@@ -146,6 +151,21 @@ def result_problems(data) -> list[str]:
     if problems or epochs is None:
         return problems
     return _length_problems(data, schema, epochs)
+
+
+def _prediction_problems(data: dict) -> list[str]:
+    """A schema-5 final cell that finished names its predictions file (its name and sha256)."""
+    pred = data.get("predictions")
+    wanted = data.get("stage") == "final" and data.get("outcome") == "finished" and data["config"].get(
+        "evaluate_test", True) is not False
+    if pred is None:
+        return ["a finished final cell without predictions"] if wanted else []
+    if not (isinstance(pred, dict) and isinstance(pred.get("file"), str) and isinstance(pred.get("sha256"), str)
+            and _is_int(pred.get("images"))):
+        return [f"predictions must name a file, its sha256 and its number of images, found {pred!r}"]
+    if "/" in pred["file"] or "\\" in pred["file"] or pred["file"].startswith("."):
+        return [f"predictions.file must be a plain file name beside the result, found {pred['file']!r}"]
+    return []
 
 
 def _provenance_problems(prov, schema: int) -> list[str]:
@@ -239,6 +259,32 @@ def read_cell(f: Path, profile: str) -> dict:
         raise ResultsError(f"{f}: belongs to profile {cell['profile']!r}, found under {profile!r}")
     cell["file"] = str(f)
     return cell
+
+
+def load_predictions(cell: dict) -> dict:
+    """A final cell's per-image test predictions (``predicted`` class, ``p_true``:
+    the probability given to the true class), read from the file beside it and
+    refused unless its sha256 and size are the ones the result records."""
+    import hashlib
+
+    import numpy as np
+    pred = cell.get("predictions")
+    if not isinstance(pred, dict):
+        raise ResultsError(f"{cell.get('file', 'this cell')}: no per-image predictions (result format "
+                           f"{cell.get('schema', 1)}; they start with format 5)")
+    path = Path(cell["file"]).with_name(pred["file"])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read the predictions file ({e.strerror})") from None
+    if hashlib.sha256(data).hexdigest() != pred["sha256"]:
+        raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
+    import io
+    with np.load(io.BytesIO(data)) as z:
+        arrays = {k: z[k] for k in ("predicted", "p_true")}
+    if any(len(a) != pred["images"] for a in arrays.values()):
+        raise ResultsError(f"{path}: not {pred['images']} images")
+    return arrays
 
 
 # --------------------------------------------------------------------------
@@ -541,7 +587,7 @@ def origin_sentence(sweeps: dict[str, list[dict]]) -> str:
              f"those of {_and(old)} with the earlier TensorFlow runner")
     return (f"The committed results were made by the code {made}, {which}. The runner has since changed (it is "
             f"backend-portable and feeds the data through a new data stream), so rerunning a sweep with the current "
-            f"code does not reproduce these numbers; they stand until the new protocol's sweeps replace them.")
+            f"code does not reproduce these numbers.")
 
 
 def _and(items) -> str:

@@ -9,8 +9,12 @@ The rule, fixed before any grid cell ran (and the same in every regime):
 * its chosen rate is the one with the lowest score; rates whose scores tie
   (equal to a tenth of a percentage point, the resolution of 1,000 images)
   go to the smaller rate, the more stable choice;
-* a chosen rate at an end of the grid is reported as such (the grid is not
-  extended: its budget was fixed with the design).
+* the edge rule (fixed on 2026-12-06, before any grid cell that it adds
+  ran; the sweeps before it reported a rate at an end of the grid and left
+  it there): a rate chosen at either end of the grid extends that arm's grid
+  by one rate a factor of 2 beyond that end, once (``grid.extended``), and
+  the choice is made again over the extended grid; a rate chosen at the
+  extension's end is final.
 
 The test set plays no part: the grid's cells never evaluate it.
 """
@@ -25,7 +29,7 @@ import pandas as pd
 from actbook import arms as arm_table
 from actbook.analysis.results import ResultsError, _and, expected_cells, outcome, parse_folder, read_cell
 
-__all__ = ["CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
+__all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
            "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread"]
 
@@ -84,31 +88,47 @@ def planned_cells(config: dict) -> int:
     return len(config["arms"]) * len(grid["learning_rates"]) * len(grid["seeds"])
 
 
-def choose_rates(frame: pd.DataFrame, arms, rates, seeds) -> pd.DataFrame:
+def arm_rates(arm: str, rates, extended: dict | None = None) -> list[float]:
+    """An arm's grid: the grid's rates and the arm's edge-rule extension, ascending."""
+    return sorted({*(float(r) for r in rates), *(float(r) for r in (extended or {}).get(arm, []))})
+
+
+def choose_rates(frame: pd.DataFrame, arms, rates, seeds, extended: dict | None = None) -> pd.DataFrame:
     """The chosen rate of every arm in ``arms``, by the rule in this module's
     docstring: one row per arm with ``rate``, its ``score``, the runner-up's,
-    ``at_edge``, ``tie`` (the runner-up's score was equal at 0.1 pp, and the
-    smaller rate won) and the diverged grid cells. Refused unless every (arm, rate,
-    seed) of the grid is in ``frame``: a choice from part of a grid is not the
-    design's choice."""
-    rates = sorted(float(r) for r in rates)
+    ``at_edge`` (at an end of the arm's grid, extension included), ``tie`` (the
+    runner-up's score was equal at 0.1 pp, and the smaller rate won), the
+    diverged grid cells, and ``extend``: the rate the edge rule adds to the
+    arm's grid before its choice is final (NaN when none). ``extended``
+    (``grid.extended``) holds the extensions already made. Refused unless every
+    (arm, rate, seed) of each arm's grid is in ``frame``: a choice from part of
+    a grid is not the design's choice."""
+    base = sorted(float(r) for r in rates)
     have = set(zip(frame.activation, frame.learning_rate, frame.seed))
-    missing = [(a, r, s) for a in arms for r in rates for s in seeds if (a, r, s) not in have]
+    missing = [(a, r, s) for a in arms for r in arm_rates(a, base, extended) for s in seeds if (a, r, s) not in have]
     if missing:
         raise ResultsError(f"the grid is not complete: {len(missing)} cell(s) missing, e.g. "
                            + ", ".join(f"{a} at {r:g} seed {s}" for a, r, s in missing[:4]))
-    scores = grid_scores(frame[frame.activation.isin(arms) & frame.learning_rate.isin(rates)
-                               & frame.seed.isin(seeds)])
     out = []
     for arm in arms:
-        mine = scores[scores.activation == arm].assign(rounded=lambda d: d.score.round(TIE_DECIMALS))
+        mine_rates = arm_rates(arm, base, extended)
+        scores = grid_scores(frame[(frame.activation == arm) & frame.learning_rate.isin(mine_rates)
+                                   & frame.seed.isin(seeds)])
+        mine = scores.assign(rounded=lambda d: d.score.round(TIE_DECIMALS))
         mine = mine.sort_values(["rounded", "learning_rate"])  # ties: the smaller rate
         best, runner_up = mine.iloc[0], mine.iloc[1]
-        out.append({"activation": arm, "rate": float(best.learning_rate), "score": float(best.score),
+        rate = float(best.learning_rate)
+        # The edge rule: once per side, and only from an end of the grid itself.
+        extend = float("nan")
+        if rate == base[0] and rate == mine_rates[0]:
+            extend = rate / 2
+        elif rate == base[-1] and rate == mine_rates[-1]:
+            extend = rate * 2
+        out.append({"activation": arm, "rate": rate, "score": float(best.score),
                     "runner_up_rate": float(runner_up.learning_rate), "runner_up_score": float(runner_up.score),
-                    "at_edge": best.learning_rate in (rates[0], rates[-1]),
+                    "at_edge": rate in (mine_rates[0], mine_rates[-1]),
                     "tie": bool(best.rounded == runner_up.rounded),  # the smaller rate won a tie
-                    "diverged_in_grid": int(mine.diverged.sum())})
+                    "diverged_in_grid": int(mine.diverged.sum()), "extend": extend})
     return pd.DataFrame(out).set_index("activation")
 
 
@@ -202,17 +222,21 @@ class Grid:
                 if float(c["config"]["optimizer"]["learning_rate"]) == self.chosen.loc[c["activation"], "rate"]]
 
 
-def grid_report(results: str | Path, folder: str) -> Grid:
+def grid_report(results: str | Path, folder: str, extended: dict | None = None) -> Grid:
     """The committed grid of ``results/folder/grid`` (:func:`load_grid`),
-    scored, with the rates chosen once every planned cell is there."""
+    scored, with the rates chosen once every planned cell is there.
+
+    ``extended`` (a profile's ``grid.extended``): the edge rule's extensions
+    to choose over; without it, the choice over the grid's own rates (as the
+    sweeps made before the rule chose)."""
     cells = load_grid(results, folder)
     config = cells[0]["config"]
     frame = grid_frame(cells)
-    planned = planned_cells(config)
     arms, rates, seeds = config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"]
+    planned = planned_cells(config) + len(seeds) * sum(len(v) for a, v in (extended or {}).items() if a in arms)
     have = set(zip(frame.activation, frame.learning_rate, frame.seed))
-    complete = all((a, float(r), s) in have for a in arms for r in rates for s in seeds)
-    chosen = choose_rates(frame, arms, rates, seeds) if complete else None
+    complete = all((a, float(r), s) in have for a in arms for r in arm_rates(a, rates, extended) for s in seeds)
+    chosen = choose_rates(frame, arms, rates, seeds, extended) if complete else None
     return Grid(cells, config, frame, grid_scores(frame), planned, chosen)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 __all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "Prepared", "load_cifar10", "prepare", "hold_out",
-           "sha256_file", "channel_stats", "normalize", "subset", "check_counts"]
+           "sha256_file", "channel_stats", "normalize", "subset", "subset_indices", "subset_key", "SUBSET_STREAM", "check_counts"]
 
 ENV_VAR = "ACTBOOK_CIFAR10"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -90,10 +90,15 @@ class Prepared(Split):
     dataset: dict        # Cifar.provenance() of the source
     x_val: np.ndarray | None = None  # the held-out validation images (None when the profile has none)
     y_val: np.ndarray | None = None
+    #: Which training images these are: the draw's key and the sha256 of their
+    #: indices in the pool left after the validation hold-out.
+    train_subset: dict | None = None
 
 
 #: Mixed into the data seed for the validation draw, so it is not the training subset's draw.
 VALIDATION_STREAM = 0x5A11D
+#: Mixed into the data seed, with the cell's seed, for a training subset drawn per seed.
+SUBSET_STREAM = 0x5EED5
 
 
 def hold_out(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
@@ -113,22 +118,40 @@ def hold_out(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
     return x[~mask], y[~mask], x[mask], y[mask]
 
 
-def prepare(config: dict, data: Cifar | None = None) -> Prepared:
-    """Subset and normalise CIFAR-10 as the profile ``config`` says.
+def subset_key(config: dict, seed: int | None = None) -> list[int]:
+    """The key of the training subset's draw: the profile's ``data_seed``, or,
+    when the profile draws a subset per seed, ``[data_seed, SUBSET_STREAM, seed]``."""
+    if not config.get("subset_per_seed"):
+        return [config["data_seed"]]
+    if seed is None:
+        raise ValueError("this profile draws its training subset per seed (subset_per_seed): give the cell's seed")
+    return [config["data_seed"], SUBSET_STREAM, int(seed)]
+
+
+def prepare(config: dict, data: Cifar | None = None, seed: int | None = None) -> Prepared:
+    """Subset and normalise CIFAR-10 as the profile ``config`` says, for the cell of ``seed``.
 
     The validation images (``validation_size``) are held out of the training
     set first; the training subset is drawn from the rest, so the two never
-    share an image, and the test set is never touched by either.
+    share an image, and the test set is never touched by either. The subset
+    depends on ``seed`` only when the profile's ``subset_per_seed`` is true;
+    the validation and test images never do. Each subset is normalised with
+    its own channel statistics.
     """
     data = data if data is not None else load_cifar10()
     x_pool, y_pool, x_val, y_val = hold_out(data.x_train, data.y_train, config.get("validation_size"),
                                             seed=config["data_seed"])
-    x_train, y_train = subset(x_pool, y_pool, config["train_size"], seed=config["data_seed"])
+    key = subset_key(config, seed)
+    idx = subset_indices(y_pool, config["train_size"], seed=key if len(key) > 1 else key[0])
+    x_train, y_train = (x_pool, y_pool) if idx is None else (x_pool[idx], y_pool[idx])
     x_test, y_test = subset(data.x_test, data.y_test, config["test_size"], seed=config["data_seed"])
     mean, std = channel_stats(x_train)
     val = (normalize(x_val, mean, std), y_val) if len(y_val) else (None, None)
+    drawn = np.arange(len(y_pool)) if idx is None else idx
+    train_subset = {"key": key, "images": int(len(y_train)),
+                    "indices_sha256": hashlib.sha256(drawn.astype("<i8").tobytes()).hexdigest()}
     return Prepared(normalize(x_train, mean, std), y_train, normalize(x_test, mean, std), y_test, data.provenance(),
-                    *val)
+                    *val, train_subset=train_subset)
 
 
 def check_counts(arrays: dict, where) -> None:
@@ -385,10 +408,12 @@ def _load_from_keras() -> Cifar:
 # Subsets and normalisation (the training stream is actbook.runner.stream)
 # --------------------------------------------------------------------------
 
-def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
-    """A class-balanced random subset of ``n`` examples (all if ``n`` is None)."""
+def subset_indices(y: np.ndarray, n: int | None, seed=0) -> np.ndarray | None:
+    """The sorted indices of a class-balanced random subset of ``n`` of the
+    labels ``y`` (None, meaning all, if ``n`` is None or not smaller); ``seed``
+    is anything ``np.random.default_rng`` takes."""
     if n is None or n >= len(y):
-        return x, y
+        return None
     classes = np.unique(y)
     if n % len(classes):
         raise ValueError(f"subset size {n} must be a multiple of the {len(classes)} classes")
@@ -396,7 +421,13 @@ def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
     idx = np.concatenate([rng.choice(np.flatnonzero(y == c), n // len(classes), replace=False)
                           for c in classes])
     idx.sort()
-    return x[idx], y[idx]
+    return idx
+
+
+def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed=0):
+    """A class-balanced random subset of ``n`` examples (all if ``n`` is None)."""
+    idx = subset_indices(y, n, seed)
+    return (x, y) if idx is None else (x[idx], y[idx])
 
 
 def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

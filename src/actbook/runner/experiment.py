@@ -39,7 +39,11 @@ from actbook.runner import profiles as P  # noqa: E402  (no TensorFlow)
 from actbook.runner.profiles import Cell, UsageError, get_profile, plan, result_path  # noqa: E402
 
 #: The result format this runner writes (kept here so ``check`` and ``plan`` need no framework).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+#: Result formats whose cells this runner repeats bit for bit when their config
+#: is the profile's: 5 only adds measurements (cross-entropy alone, per-image
+#: predictions, the calibrated loss) to 4 and changes no number 4 has.
+CURRENT_SCHEMAS = (4, 5)
 
 __all__ = ["run", "check", "cost", "select", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
 
@@ -78,7 +82,7 @@ def cell_status(path: Path, config: dict) -> str:
     data = _read_result(path)
     try:
         if (P.experiment_identity(data["config"]) != P.experiment_identity(config)
-                or data.get("schema") != SCHEMA_VERSION):
+                or data.get("schema") not in CURRENT_SCHEMAS):
             return "stale"
         return "complete" if _finished(data, config) else "broken"
     except (TypeError, KeyError, AttributeError):
@@ -157,7 +161,10 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     from actbook.runner import data as D
     from actbook.runner.files import LockBusy, cell_lock
     from actbook.runner.train import run_cell
-    prepared = D.prepare(config, data)  # the data do not depend on the cell's learning rate
+    per_seed = bool(config.get("subset_per_seed"))
+    source = data if data is not None else (D.load_cifar10() if per_seed else None)
+    # The data do not depend on the cell's learning rate; with a subset per seed they depend on its seed.
+    prepared = D.prepare(config, source, seed=todo[0].seed if per_seed else None)
     others = {sha: files for sha, files in _folder_datasets(folder).items() if sha != prepared.dataset["sha256"]}
     if others:
         sha, files = next(iter(others.items()))
@@ -170,6 +177,8 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
             with cell_lock(out):
                 if cell_status(out, configs[cell]) == "complete":  # finished by another process meanwhile
                     continue
+                if per_seed and prepared.train_subset["key"][-1] != cell.seed:
+                    prepared = D.prepare(config, source, seed=cell.seed)
                 run_cell(cell, results, configs[cell], prepared, overrides, progress=progress, devices=devices,
                          runtime_tag=tag)
         except LockBusy as e:
@@ -258,6 +267,7 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
             finished.add(key)
         if f.name != f"{key}.json":
             problems.append(f"misnamed: {f.name} holds {key}")
+        problems += _predictions_problem(f, data)
         prov = data["provenance"]
         datasets.setdefault((prov.get("dataset") or {}).get("sha256"), []).append(f.name)
         kernels.setdefault(((prov.get("hardware") or {}).get("kernels") or {}).get("effective_isa"), []).append(f.name)
@@ -268,9 +278,9 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
         if len(groups) > 1:
             problems.append(f"mixed {what}: " + "; ".join(f"{k}: {len(v)} file(s), e.g. {v[0]}"
                                                          for k, v in groups.items()))
-    if schemas and set(schemas) != {SCHEMA_VERSION}:
-        old = [f for k, v in schemas.items() if k != SCHEMA_VERSION for f in v]
-        problems.append(f"made by an older runner (result format other than {SCHEMA_VERSION}): "
+    if schemas and not set(schemas) <= set(CURRENT_SCHEMAS):
+        old = [f for k, v in schemas.items() if k not in CURRENT_SCHEMAS for f in v]
+        problems.append(f"made by an older runner (result format other than {', '.join(map(str, CURRENT_SCHEMAS))}): "
                         f"{len(old)} file(s), e.g. {old[0]}")
     problems += [f"missing: {stem}" for stem in expected if stem not in seen]
     ckpts = folder / ".checkpoints"
@@ -280,35 +290,88 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     return problems
 
 
+def _predictions_problem(f: Path, data: dict) -> list[str]:
+    """A result whose predictions file is missing or is not the one it records."""
+    import hashlib
+    pred = data.get("predictions")
+    if not isinstance(pred, dict):
+        return []
+    path = f.with_name(pred["file"])
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return [f"predictions missing: {f.name} names {pred['file']}, which cannot be read"]
+    return [] if digest == pred["sha256"] else [f"predictions changed: {pred['file']} is not the file {f.name} records"]
+
+
 def select(profile: str, results: Path, write: bool = False) -> int:
-    """Print each arm's rate chosen from the profile's complete grid
-    (:mod:`actbook.analysis.selection`); with ``write``, record them as the
-    profile's ``chosen_rates`` in the file it comes from. 0 when chosen."""
+    """Print each arm's rate chosen from the complete grid (the profile's own,
+    or that of the profile its ``rates_from`` names), by the rule of
+    :mod:`actbook.analysis.selection`, edge rule included.
+
+    Where the edge rule asks for one more rate, nothing is chosen yet: with
+    ``write``, the extension is recorded in the grid's profile
+    (``grid.extended``), whose ``--stage grid`` run then trains those cells.
+    Otherwise, with ``write``, the choice is recorded as the profile's
+    ``chosen_rates`` in the file it comes from. 0 when chosen, 3 when the
+    grid must be extended first, 1 when the grid is incomplete."""
     from actbook.analysis import selection
     config = get_profile(profile)
-    if not config.get("grid"):
-        raise UsageError(f"profile {profile!r} has no learning-rate grid")
-    problems = check(profile, results, stage="grid")
+    source = config.get("rates_from") or profile
+    grid_config = config if source == profile else get_profile(source)
+    grid = grid_config.get("grid")
+    if not grid:
+        raise UsageError(f"profile {source!r} has no learning-rate grid" +
+                         (f" (profile {profile!r} takes its rates from it)" if source != profile else ""))
+    unknown = [a for a in config["arms"] if a not in grid_config["arms"]]
+    if unknown:
+        raise UsageError(f"the grid of {source!r} has no cells for {', '.join(unknown)}")
+    problems = check(source, results, stage="grid")
     if problems:
         print("\n".join(problems[:20]))
         print(f"the grid is not complete and consistent ({len(problems)} problem(s)); no rate is chosen")
         return 1
-    frame = selection.grid_frame(selection.load_grid(results, profile))
-    chosen = selection.choose_rates(frame, config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"])
+    frame = selection.grid_frame(selection.load_grid(results, source))
+    chosen = selection.choose_rates(frame, config["arms"], grid["learning_rates"], grid["seeds"],
+                                    grid.get("extended"))
     print(chosen.to_string())
+    pending = {a: float(r) for a, r in chosen["extend"].items() if not math.isnan(r)}
+    if pending:
+        print(f"the edge rule extends the grid of {source!r} before the choice is final: "
+              + ", ".join(f"{a} at {r:g}" for a, r in pending.items()))
+        if write:
+            extended = dict(grid.get("extended") or {})
+            for arm, rate in pending.items():
+                extended[arm] = sorted({*extended.get(arm, []), rate})
+            path = _write_profile_setting(source, ("grid", "extended"), extended)
+            print(f"grid.extended of {source!r} written to {path}; now run "
+                  f"`python -m actbook.experiment run --profile {source} --stage grid --results {results}`, "
+                  f"then select again")
+        else:
+            print(json.dumps({"grid.extended": pending}))
+        return 3
     rates = {a: float(r) for a, r in chosen["rate"].items()}
     if write:
-        path = _profile_file(profile)
-        profiles = json.loads(path.read_text())
-        profiles[profile]["chosen_rates"] = rates
-        P.validate(profile, profiles[profile])
-        from actbook.runner.files import write_bytes_atomic
-        text = (json.dumps(profiles, indent=2, allow_nan=False) + "\n").encode()  # the file's own layout
-        write_bytes_atomic(path, lambda f: f.write(text))
+        path = _write_profile_setting(profile, ("chosen_rates",), rates)
         print(f"chosen_rates of {profile!r} written to {path}")
     else:
         print(json.dumps({"chosen_rates": rates}))
     return 0
+
+
+def _write_profile_setting(profile: str, keys: tuple, value) -> Path:
+    """Set one setting of ``profile`` in the file it comes from, validated, in the file's own layout."""
+    path = _profile_file(profile)
+    profiles = json.loads(path.read_text())
+    node = profiles[profile]
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+    P.validate(profile, profiles[profile])
+    from actbook.runner.files import write_bytes_atomic
+    text = (json.dumps(profiles, indent=2, allow_nan=False) + "\n").encode()
+    write_bytes_atomic(path, lambda f: f.write(text))
+    return path
 
 
 def _profile_file(profile: str) -> Path:

@@ -45,7 +45,7 @@ from actbook import arms
 from actbook.runner.architectures import MODEL_KWARGS  # the model_kwargs each model takes
 from actbook.runner.data import CLASSES, PER_CLASS
 
-__all__ = ["UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
+__all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
            "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
            "overrides_tag", "Cell", "plan", "cell_config", "parse_shard", "result_path", "stage_folder",
            "profile_folder", "split_folder", "training_images"]
@@ -60,11 +60,11 @@ TEST_IMAGES = PER_CLASS["test"] * len(CLASSES)    # 10,000
 
 #: What the runner uses for an optional setting a profile leaves out.
 DEFAULTS = {"init": "he", "eval_every": 1, "train_eval_size": None, "validation_size": None, "evaluate_test": True,
-            "optimizer.warmup_epochs": 0.0}
+            "optimizer.warmup_epochs": 0.0, "seeding": "offset", "subset_per_seed": False}
 
 #: Settings that choose which cells a profile has, not what any cell computes
 #: (a cell's own learning rate is in its config's ``optimizer.learning_rate``).
-PLAN_KEYS = ("arms", "seeds", "extra_seeds", "later_arms", "grid", "chosen_rates")
+PLAN_KEYS = ("arms", "seeds", "extra_seeds", "later_arms", "grid", "chosen_rates", "rates_from")
 
 #: The stages of a profile with a ``grid``: the learning-rate grid, then the final cells.
 STAGES = ("grid", "final")
@@ -102,6 +102,15 @@ SCHEMA = {
                            "weight_decay": {"type": "number", "minimum": 0}},
         },
         "init": {"enum": ["he", "per_activation"]},
+        # How a cell's seed becomes the seeds of its layers. "offset" (the
+        # earlier sweeps): layer k gets seed + k, so seed s + 1's layer k starts
+        # from seed s's layer k + 1 numbers. "independent": every layer, dropout
+        # and RReLU generator gets its own seed from SeedSequence([seed, kind, k]).
+        "seeding": {"enum": ["offset", "independent"]},
+        # True: each seed trains on its own class-balanced subset of train_size
+        # images, drawn from the images left after the validation hold-out
+        # (which, like the test images, stays the same for every seed).
+        "subset_per_seed": {"type": "boolean"},
         "train_size": _size(TRAIN_IMAGES),
         "test_size": _size(TEST_IMAGES),
         "data_seed": _SEED,
@@ -150,8 +159,18 @@ SCHEMA = {
                 "learning_rates": {"type": "array", "minItems": 2, "uniqueItems": True,
                                    "items": {"type": "number", "exclusiveMinimum": 0}},
                 "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED},
+                # The edge rule's extension: an arm whose rate was chosen at an end
+                # of the grid gets one more rate a factor of 2 beyond it, once
+                # (written by ``select --write``, never typed in).
+                "extended": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
+                             "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 2,
+                                                      "uniqueItems": True,
+                                                      "items": {"type": "number", "exclusiveMinimum": 0}}},
             },
         },
+        # A profile whose final cells take their rates from another profile's
+        # grid (its validation images): that profile's name.
+        "rates_from": {"type": "string"},
         # Each arm's peak learning rate for the final cells, as chosen from the
         # grid by ``python -m actbook.experiment select --write`` (never typed in).
         "chosen_rates": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
@@ -209,6 +228,9 @@ def _rules(config: dict) -> list[str]:
     measured, trained = config.get("train_eval_size"), training_images(config)
     if measured is not None and measured > trained:
         problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
+    if config.get("subset_per_seed") and config["train_size"] is None:
+        problems.append("subset_per_seed: a subset per seed needs a train_size (with none, every seed trains on "
+                        "all the images)")
     grid = config.get("grid")
     if grid:
         if not config.get("validation_size"):
@@ -221,13 +243,28 @@ def _rules(config: dict) -> list[str]:
             if config.get(key):
                 problems.append(f"{key}: a profile with a grid gives every arm the same seeds")
     chosen = config.get("chosen_rates") or {}
-    if chosen and not grid:
-        problems.append("chosen_rates: without a grid there is nothing they were chosen from")
+    if grid and config.get("rates_from"):
+        problems.append("rates_from: a profile with a grid of its own chooses its rates from it")
+    if chosen and not grid and not config.get("rates_from"):
+        problems.append("chosen_rates: without a grid (or rates_from) there is nothing they were chosen from")
     if grid:
-        off = {a: r for a, r in chosen.items() if r not in grid["learning_rates"]}
+        for arm, extra in (grid.get("extended") or {}).items():
+            base = sorted(grid["learning_rates"])
+            allowed = {base[0] / 2, base[-1] * 2}
+            if not set(extra) <= allowed:
+                problems.append(f"grid.extended.{arm}: {extra}; the edge rule adds only {base[0] / 2:g} or "
+                                f"{base[-1] * 2:g} (a factor of 2 beyond an end of the grid)")
+        off = {a: r for a, r in chosen.items() if r not in grid_rates(config, a)}
         if off:
-            problems.append(f"chosen_rates: {off} not among grid.learning_rates {grid['learning_rates']}")
+            problems.append(f"chosen_rates: {off} not among grid.learning_rates {grid['learning_rates']} "
+                            f"or the arm's grid.extended")
     return problems
+
+
+def grid_rates(config: dict, arm: str) -> list[float]:
+    """The rates of ``arm`` in a profile's grid: the grid's own and its edge-rule extension, ascending."""
+    grid = config.get("grid") or {}
+    return sorted({*grid.get("learning_rates", []), *(grid.get("extended") or {}).get(arm, [])})
 
 
 def training_images(config: dict) -> int:
@@ -594,16 +631,17 @@ def cell_config(config: dict, cell: Cell) -> dict:
     out = copy.deepcopy(config)
     if cell.stage == "grid":
         grid = config.get("grid") or {}
-        if cell.learning_rate not in grid.get("learning_rates", []):
+        if cell.learning_rate not in grid_rates(config, cell.arm):
             raise UsageError(f"{cell.stem}: learning rate {cell.learning_rate} is not in the profile's grid")
         out["optimizer"]["learning_rate"] = float(cell.learning_rate)
         out["evaluate_test"] = False
-    elif config.get("grid"):
+    elif config.get("grid") or config.get("rates_from"):
         chosen = config.get("chosen_rates") or {}
         if cell.arm not in chosen:
-            raise UsageError(f"no learning rate chosen for {cell.arm!r} in profile {cell.profile!r} yet: run its "
-                             f"grid (--stage grid), then `python -m actbook.experiment select --profile "
-                             f"{cell.profile} --results DIR --write`")
+            source = config.get("rates_from") or cell.profile
+            raise UsageError(f"no learning rate chosen for {cell.arm!r} in profile {cell.profile!r} yet: run the "
+                             f"grid of {source!r} (--stage grid), then `python -m actbook.experiment select "
+                             f"--profile {cell.profile} --results DIR --write`")
         out["optimizer"]["learning_rate"] = float(chosen[cell.arm])
     return out
 
@@ -661,8 +699,12 @@ def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrid
         raise UsageError(f"seeds must be integers in [0, {MAX_SEED}], got {bad}")
     chosen, seeds = list(dict.fromkeys(chosen)), list(dict.fromkeys(seeds))  # duplicates run once
     if stage == "grid":
+        # The grid's own rates, then the edge rule's extensions (so a sweep's
+        # earlier cells keep their place in the order).
         cells = [Cell(profile, a, s, float(r)) for s in seeds for r in config["grid"]["learning_rates"]
                  for a in chosen]
+        cells += [Cell(profile, a, s, float(r)) for s in seeds for a in chosen
+                  for r in (config["grid"].get("extended") or {}).get(a, [])]
     else:
         cells = [Cell(profile, a, s) for s in seeds for a in chosen]
     if stage == "final" and arms_ is None and seeds_given is None:  # the profile's own plan: its extra seeds and later arms too

@@ -33,7 +33,7 @@ from actbook.runner.models import build_model  # noqa: E402
 from actbook.runner.profiles import Cell, result_path  # noqa: E402
 from actbook.runner.stream import make_eval_stream, make_train_stream  # noqa: E402
 
-__all__ = ["run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch", "cell_identity"]
+__all__ = ["predictions_path", "run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch", "cell_identity"]
 
 from actbook.runner.experiment import SCHEMA_VERSION  # noqa: E402  (the result format; results refuses unknown ones)
 
@@ -100,9 +100,14 @@ def compile_model(model, config: dict, steps_per_epoch: int) -> None:
     if opt["name"] != "sgd":
         raise ValueError(f"unknown optimizer {opt['name']!r}; valid: sgd")
     lr = learning_rate(opt, steps_per_epoch, config["epochs"])
+    # The loss Keras reports is the objective: cross-entropy plus each arm's L2
+    # penalty, which differs between arms. "xent" is the cross-entropy alone,
+    # the quantity two arms can be compared on. A metric reads the outputs and
+    # never enters the gradient, so it leaves the training numbers unchanged.
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=opt["momentum"], nesterov=opt["nesterov"]),
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")])
 
 
 # --------------------------------------------------------------------------
@@ -213,6 +218,63 @@ def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):
 
 
 # --------------------------------------------------------------------------
+# Per-image predictions and the calibrated loss
+# --------------------------------------------------------------------------
+
+def predictions_path(result: Path) -> Path:
+    """The per-image predictions beside a final cell's result: ``<stem>.predictions.npz``."""
+    return Path(result).with_name(Path(result).stem + ".predictions.npz")
+
+
+def _logits_and_probabilities(model, x, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs of the model's softmax (float64) and its outputs (float32), in inference mode."""
+    head = model.get_layer("probabilities")
+    both = keras.Model(model.inputs, [head.input, model.outputs[0]])
+    logits, probabilities = both.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(logits, np.float64), np.asarray(probabilities, np.float32)
+
+
+def _write_predictions(path: Path, predicted: np.ndarray, p_true: np.ndarray) -> str:
+    """Write the predictions file atomically; its sha256."""
+    import hashlib
+    import io
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, predicted=predicted, p_true=p_true)
+    data = buffer.getvalue()
+    write_bytes_atomic(path, lambda f: f.write(data))
+    return hashlib.sha256(data).hexdigest()
+
+
+def _predictions_and_calibration(model, prepared: D.Prepared, batch_size: int, out: Path) -> tuple[dict, dict | None]:
+    """Each test image's predicted class and the probability of its true class,
+    written beside the result, and the test cross-entropy after one softmax
+    temperature is fitted on the validation images (``None`` without them)."""
+    import hashlib
+
+    from actbook.runner.calibration import cross_entropy, fit_temperature
+    logits, probabilities = _logits_and_probabilities(model, prepared.x_test, batch_size)
+    y = np.asarray(prepared.y_test, np.int64)
+    predicted = probabilities.argmax(axis=1).astype(np.uint8)
+    p_true = probabilities[np.arange(len(y)), y]
+    path = predictions_path(out)
+    digest = _write_predictions(path, predicted, p_true)
+    predictions = {"file": path.name, "sha256": digest, "images": int(len(y)),
+                   "test_labels_sha256": hashlib.sha256(y.astype("<i8").tobytes()).hexdigest(),
+                   "error": float(np.mean(predicted != y))}
+    if prepared.y_val is None:
+        return predictions, None
+    val_logits, _ = _logits_and_probabilities(model, prepared.x_val, batch_size)
+    y_val = np.asarray(prepared.y_val, np.int64)
+    t = fit_temperature(val_logits, y_val)
+    calibration = {"temperature": t,
+                   "val_xent": cross_entropy(val_logits, y_val), "val_xent_calibrated": cross_entropy(val_logits / t, y_val),
+                   "test_xent": cross_entropy(logits, y), "test_xent_calibrated": cross_entropy(logits / t, y),
+                   "how": "one softmax temperature T minimising the validation cross-entropy of logits / T; "
+                          "cross-entropies in float64 from the logits"}
+    return predictions, calibration
+
+
+# --------------------------------------------------------------------------
 # One cell
 # --------------------------------------------------------------------------
 
@@ -250,9 +312,10 @@ def _layer_diagnostics(model, x_test) -> dict:
     return diag
 
 
-def _evaluate(model, batches) -> tuple[float, float]:
-    loss, accuracy = model.evaluate(batches, verbose=0)
-    return float(loss), float(1 - accuracy)
+def _evaluate(model, batches) -> tuple[float, float, float]:
+    """(objective, error, cross-entropy) on fixed batches, in inference mode."""
+    m = model.evaluate(batches, verbose=0, return_dict=True)
+    return float(m["loss"]), float(1 - m["accuracy"]), float(m["xent"])
 
 
 def _command_line() -> str | None:
@@ -322,8 +385,12 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
         with B.distribution_scope(devices):
             resumed = load_checkpoint(ckpt_dir, identity, steps)
             if resumed is None:
+                # Seeded again: loading a checkpoint that was then discarded
+                # draws from the global generators, and an RReLU layer without
+                # a seed of its own takes its generator's seed from them.
+                B.seed_everything(cell.seed)
                 model = build_model(config["model"], cell.arm, seed=cell.seed, init=config.get("init", "he"),
-                                    **config["model_kwargs"])
+                                    seeding=config.get("seeding", "offset"), **config["model_kwargs"])
                 compile_model(model, config, steps)
                 history, started, segments = [], provenance.now(), []
             else:
@@ -344,16 +411,20 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                 train_loss = float(fit.history["loss"][-1])
                 finite = math.isfinite(train_loss)
                 measure = finite and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs)
-                test_loss, test_error = _evaluate(model, test) if measure and test else (None, None)
-                val_loss, val_error = _evaluate(model, val) if measure and val else (None, None)
+                none = (None, None, None)
+                test_loss, test_error, test_xent = _evaluate(model, test) if measure and test else none
+                val_loss, val_error, val_xent = _evaluate(model, val) if measure and val else none
                 # Training error in inference mode: no dropout, augmentation or RReLU noise.
-                train_eval_loss, train_eval_error = _evaluate(model, train_eval) if measure else (None, None)
+                train_eval_loss, train_eval_error, train_eval_xent = _evaluate(model, train_eval) if measure else none
+                # *_loss: the objective (penalty included); *_xent: cross-entropy alone.
                 row = {"epoch": epoch + 1,
                        "train_loss": train_loss,
                        "train_error": float(1 - fit.history["accuracy"][-1]),
+                       "train_xent": float(fit.history["xent"][-1]),
                        "train_eval_loss": train_eval_loss, "train_eval_error": train_eval_error,
-                       "test_loss": test_loss, "test_error": test_error,
-                       "val_loss": val_loss, "val_error": val_error,
+                       "train_eval_xent": train_eval_xent,
+                       "test_loss": test_loss, "test_error": test_error, "test_xent": test_xent,
+                       "val_loss": val_loss, "val_error": val_error, "val_xent": val_xent,
                        "seconds": time.perf_counter() - t0,
                        "train_images_per_second": len(prepared.y_train) / train_seconds}
                 history.append(row)
@@ -376,9 +447,13 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
             probe = prepared.x_test if scores_test else (prepared.x_val if prepared.y_val is not None
                                                          else prepared.x_train)
             diagnostics = None if diverged_epoch else _layer_diagnostics(model, probe)
+            predictions, calibration = None, None
+            if scores_test and not diverged_epoch:
+                predictions, calibration = _predictions_and_calibration(model, prepared, bs * 4, out)
 
     result = {
         "schema": SCHEMA_VERSION,
+        "predictions": predictions, "calibration": calibration,
         "profile": cell.profile, "activation": cell.arm, "seed": cell.seed, "stage": cell.stage,
         "config": config, "overrides": overrides or None,
         "outcome": "diverged" if diverged_epoch else "finished", "diverged_epoch": diverged_epoch,
@@ -390,6 +465,7 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                        "test_images_used": int(len(prepared.y_test)) if scores_test else 0,
                        "validation_images_used": 0 if prepared.y_val is None else int(len(prepared.y_val)),
                        "train_eval_images_used": int(len(y_measured)),
+                       "train_subset": prepared.train_subset,
                        "command": _command_line()},
     }
     write_json_atomic(out, result)

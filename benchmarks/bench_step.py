@@ -12,7 +12,7 @@ median over rounds is reported, with every round's time, the step time
 relative to ReLU (from the medians, and paired round by round with its
 range over rounds, which a slow phase of the machine cannot bias) and the
 two RReLU ratios the issue tracker asks for (targets: per example and
-channel <= 1.10, per element <= 1.30 of Leaky ReLU (a = 5.5)). Synthetic
+channel <= 1.10, per element <= 1.30 of Leaky ReLU (slope 1/5.5)). Synthetic
 inputs of CIFAR-10's shape, so only compute is timed. Writes a JSON file
 with the numbers and their provenance (the training chapter reads it).
 """

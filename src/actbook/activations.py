@@ -5,17 +5,18 @@ elements), keeps ``float32`` as ``float32`` and ``float64`` as ``float64``,
 turns integer or boolean input into ``float64``, and lets NaN through
 element-wise.
 
-Convention at the kink: the branch ``x > 0`` has slope 1 and ``x <= 0`` takes
-the negative branch, as TensorFlow's kernels do. So ``relu_grad(0) == 0``,
+Convention at the kink: the derivative at 0 takes the negative branch (the
+branch ``x > 0`` has slope 1, SELU's ``scale`` λ), as TensorFlow's kernels do
+except for SELU. So ``relu_grad(0) == 0``,
 ``leaky_relu_grad(0, a) == a``, ``prelu_grad(0, a) == a``,
 ``rrelu_grad(0) == 2 / (lower + upper)``, ``elu_grad(0, a) == a`` and
 ``selu_grad(0) == scale * alpha`` (there TensorFlow's kernel takes ``scale``).
 tanh, GELU and SiLU are smooth: no kink, no convention needed.
 
-Sources: ReLU (Nair & Hinton 2010), Leaky ReLU (Maas et al. 2013), PReLU
+References used (not necessarily where a function first appeared): ReLU (Nair & Hinton 2010), Leaky ReLU (Maas et al. 2013), PReLU
 (He et al. 2015), RReLU (Xu et al. 2015), ELU (Clevert et al. 2016), tanh
-(LeCun et al. 1998), SELU (Klambauer et al. 2017), GELU (Hendrycks & Gimpel
-2016), SiLU (Elfwing et al. 2018; Swish, Ramachandran et al. 2017).
+(recommended by LeCun et al. 1998), SELU (Klambauer et al. 2017), GELU (Hendrycks & Gimpel
+2016), SiLU (named by Hendrycks & Gimpel 2016; Elfwing et al. 2018; Swish, Ramachandran et al. 2017).
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ def sigmoid(x):
     r"""Logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`, range (0, 1).
 
     Evaluated through :math:`e^{-|x|}`, which never overflows, so the whole
-    float range is safe; the result rounds to exactly 0 or 1 only where the
-    true value is closer to it than the dtype can resolve (e.g. ``|x| = 1e4``).
+    float range is safe. For large positive x, ``1 + e^{-x}`` rounds to 1 from
+    x = 53 ln 2 (float64; 24 ln 2 in float32), one ulp before the correctly
+    rounded value reaches 1 (54 ln 2); for large negative x the result is
+    ``e^x / (1 + e^x)``, which underflows only with ``e^x`` itself.
     """
     x = _as_float(x)
     e = np.exp(-np.abs(x))  # in (0, 1]: no overflow anywhere
@@ -524,10 +527,10 @@ REGISTRY: dict[str, Activation] = {
         Activation("rrelu", rrelu, rrelu_grad, {"lower": RRELU_LOWER, "upper": RRELU_UPPER}, "Xu et al. 2015"),
         Activation("elu", elu, elu_grad, {"alpha": ELU_ALPHA}, "Clevert et al. 2016"),
         Activation("softmax", softmax, softmax_jacobian, {}, "Bridle 1990"),
-        Activation("tanh", tanh, tanh_grad, {}, "LeCun et al. 1998"),
+        Activation("tanh", tanh, tanh_grad, {}, "recommended by LeCun et al. 1998"),
         Activation("selu", selu, selu_grad, {"alpha": SELU_ALPHA, "scale": SELU_SCALE}, "Klambauer et al. 2017"),
         Activation("gelu", gelu, gelu_grad, {"approximate": False}, "Hendrycks & Gimpel 2016"),
-        Activation("silu", silu, silu_grad, {}, "Elfwing et al. 2018; Ramachandran et al. 2017"),
+        Activation("silu", silu, silu_grad, {}, "named by Hendrycks & Gimpel 2016; Elfwing et al. 2018; Ramachandran et al. 2017 (Swish, β = 1)"),
     ]
 }
 

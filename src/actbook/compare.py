@@ -63,7 +63,7 @@ COUNTERPARTS: dict[str, list[Counterpart]] = {
                     lambda dt, p: lambda x: keras.activations.leaky_relu(x, negative_slope=p["alpha"])),
     ],
     "prelu": [
-        Counterpart("keras.layers.PReLU(alpha=0.25)", "prelu",
+        Counterpart("keras.layers.PReLU(alpha_initializer=Constant(0.25))", "prelu",
                     lambda dt, p: keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(p["alpha"]),
                                                      dtype=dt)),
         Counterpart("actbook.layers.ChannelPReLU(0.25)", "prelu_shared",
@@ -171,7 +171,7 @@ def keras_defaults() -> pd.DataFrame:
     # (callable, what the parameter is, its argument's name there, Keras's default, the paper's value)
     rows = [
         ("keras.layers.LeakyReLU()", "negative slope", "negative_slope", keras.layers.LeakyReLU().negative_slope,
-         "0.01 (Maas et al. 2013; a = 100 in Xu et al. 2015)"),
+         "0.01 (Maas et al. 2013)"),
         ("keras.activations.leaky_relu", "negative slope", "negative_slope",
          default(keras.activations.leaky_relu, "negative_slope"), "0.01"),
         ("tf.nn.leaky_relu", "negative slope", "alpha", default(tf.nn.leaky_relu, "alpha"), "0.01"),

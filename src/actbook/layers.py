@@ -205,8 +205,10 @@ class ChannelPReLU(keras.layers.Layer):
 
 
 # How each NumPy reference becomes a Keras layer, given the arm's parameters
-# and layer options. Keras's own defaults (LeakyReLU 0.3, PReLU alpha 0) are
-# never used: every parameter comes from the arm table.
+# and layer options. Keras's defaults that differ from the reference
+# (LeakyReLU 0.3, PReLU alpha 0) are never used: those parameters come from
+# the arm table. ReLU's layer uses keras.layers.ReLU's defaults and SELU
+# Keras's built-in constants; both equal the reference (actbook.compare).
 _KERAS = {
     "sigmoid": lambda p, o, **kw: keras.layers.Activation("sigmoid", **kw),
     "relu": lambda p, o, **kw: keras.layers.ReLU(**kw),

@@ -73,9 +73,10 @@ def moments_through_depth(arm: str, init: str = "lecun", depth: int = 32, width:
     The input is ``batch`` vectors with i.i.d. ``N(input_mean, input_std**2)``
     entries; each layer is ``width`` x ``width`` with weights
     ``N(0, arms.init_variance(init, width, width))``, no biases, followed by the arm's NumPy
-    reference. The moments are over all units and examples of a layer: the
-    quantities (mu, nu) whose fixed point (0, 1) Klambauer et al. (2017)
-    prove attracting for SELU with LeCun-normal weights.
+    reference. The moments are pooled over all units and examples of a layer:
+    not Klambauer et al.'s (2017) per-unit (mu, nu), whose fixed point (0, 1)
+    they prove attracting for SELU with LeCun-normal weights; after the first
+    layer, per-unit offsets count in the pooled variance, not in the pooled mean.
     """
     spec = arms.get(arm)
     rng = np.random.default_rng(seed)

@@ -86,6 +86,10 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     # The reader's report of the grid as designed: its own rates only, unless told the extension.
     report = S.grid_report(results, "gridded", extended=extended)
     assert report.complete and report.chosen["rate"].to_dict() == expected and report.planned == 6
+    # Without it, the grid as designed: the extension's cells are left out, not mixed in.
+    designed = S.grid_report(results, "gridded")
+    assert designed.planned == 4 and len(designed.frame) == 4 and len(designed.cells) == 4
+    assert set(designed.frame.learning_rate) == {0.01, 0.05}
     assert len(report.at_chosen()) == 2 and report.progress() == "every cell of the one grid seed"
     assert list(S.chosen_table(report.chosen).index) == ["relu", "rrelu"]
     assert S.final_progress(results, "gridded", report.config) == (0, 4)

@@ -21,15 +21,17 @@ The test set plays no part: the grid's cells never evaluate it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from actbook import arms as arm_table
-from actbook.analysis.results import ResultsError, _and, expected_cells, outcome, parse_folder, read_cell
+from actbook.analysis.results import (ResultsError, _and, _planned_only, check_consistent, expected_cells,
+                                     experiment_identity, outcome, parse_folder, read_cell)
 
-__all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "choose_rates", "edge_sentence", "progress_clause",
+__all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "grid_plan", "choose_rates", "edge_sentence", "progress_clause",
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
            "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread"]
 
@@ -53,7 +55,40 @@ def load_grid(results: str | Path, folder: str) -> list[dict]:
         if cell.get("stage") != "grid":
             raise ResultsError(f"{f}: not a grid cell (stage {cell.get('stage')!r})")
         cells.append(cell)
+    # What check refuses, the choice of rates must not use: cells off the grid
+    # (left out, with a warning), two files for one cell, and cells of another
+    # config, data set or backend.
+    cells = _planned_only(cells, where, _grid_key, grid_plan)
+    seen = {}
+    for c in cells:
+        if _grid_key(c) in seen:
+            a, r, s = _grid_key(c)
+            raise ResultsError(f"{where}: two files for {a} at {r:g} seed {s}: {Path(seen[_grid_key(c)]).name} "
+                               f"and {Path(c['file']).name}")
+        seen[_grid_key(c)] = c["file"]
+    check_consistent(cells, where, _grid_identity)
     return cells
+
+
+def _grid_key(cell: dict) -> tuple[str, float, int]:
+    return cell["activation"], float(cell["config"]["optimizer"]["learning_rate"]), cell["seed"]
+
+
+def grid_plan(cells: list[dict]) -> set[tuple[str, float, int]]:
+    """Every (arm, rate, seed) the grids of the cells' configs plan: each arm at
+    the grid's rates and its edge-rule extension (``grid.extended``), at the grid's seeds."""
+    planned = set()
+    for config in {json.dumps(c["config"], sort_keys=True): c["config"] for c in cells}.values():
+        grid = config["grid"]
+        planned |= {(a, r, s) for a in config["arms"] for r in arm_rates(a, grid["learning_rates"], grid.get("extended"))
+                    for s in grid["seeds"]}
+    return planned
+
+
+def _grid_identity(config: dict) -> dict:
+    """What every cell of a grid shares: the identity less the learning rate, which is the cell's own."""
+    identity = experiment_identity(config)
+    return {**identity, "optimizer": {k: v for k, v in identity["optimizer"].items() if k != "learning_rate"}}
 
 
 def grid_frame(cells: list[dict]) -> pd.DataFrame:
@@ -228,11 +263,14 @@ def grid_report(results: str | Path, folder: str, extended: dict | None = None) 
 
     ``extended`` (a profile's ``grid.extended``): the edge rule's extensions
     to choose over; without it, the choice over the grid's own rates (as the
-    sweeps made before the rule chose)."""
+    sweeps made before the rule chose). Cells at other rates (an extension
+    not asked for) are left out of the report, so it shows one design."""
     cells = load_grid(results, folder)
     config = cells[0]["config"]
-    frame = grid_frame(cells)
     arms, rates, seeds = config["arms"], config["grid"]["learning_rates"], config["grid"]["seeds"]
+    cells = [c for c in cells
+             if float(c["config"]["optimizer"]["learning_rate"]) in arm_rates(c["activation"], rates, extended)]
+    frame = grid_frame(cells)
     planned = planned_cells(config) + len(seeds) * sum(len(v) for a, v in (extended or {}).items() if a in arms)
     have = set(zip(frame.activation, frame.learning_rate, frame.seed))
     complete = all((a, float(r), s) in have for a in arms for r in arm_rates(a, rates, extended) for s in seeds)

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from actbook.runner.files import Unreadable, read_json_file
+
 __all__ = ["load_predictions", "ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
            "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell",
-           "sweep_facts"]
+           "sweep_facts", "check_consistent", "measured_metrics"]
 
 
 class ResultsError(RuntimeError):
@@ -131,6 +133,7 @@ def result_problems(data) -> list[str]:
             if v is not None and not (isinstance(v, dict) and all(
                     isinstance(ks, list) and all(_is_int(k) for k in ks) for ks in v.values())):
                 problems.append(f"config.{key} must map names to lists of seeds, found {v!r}")
+        problems += _config_problems(config, data.get("stage"))
     problems += _provenance_problems(prov, schema)
     if schema >= 5:
         problems += _prediction_problems(data)
@@ -144,13 +147,74 @@ def result_problems(data) -> list[str]:
         if "train_loss" not in row:
             problems.append(f"history row {i} (epoch {i + 1}) has no train_loss")
             break
-        bad = [k for k in METRICS if row.get(k) is not None and not _is_number(row[k])]
+        bad = [k for k in METRICS if row.get(k) is not None and not _finite(row[k])]
         if bad:
-            problems.append(f"history row {i} (epoch {i + 1}): {', '.join(bad)} must be numbers or null")
+            problems.append(f"history row {i} (epoch {i + 1}): {', '.join(bad)} must be finite numbers or null")
             break
     if problems or epochs is None:
         return problems
-    return _length_problems(data, schema, epochs)
+    return _length_problems(data, schema, epochs) or _measured_problems(data, schema)
+
+
+def measured_metrics(data: dict) -> tuple[str, ...]:
+    """The metrics a finished cell's last epoch measures, by its config and result format:
+    the training loss and error; the inference-mode training loss and error (format 2 on);
+    the test loss and error unless the config skips the test set; the validation loss and
+    error where it holds images out (format 4 on); each loss also as cross-entropy (format 5)."""
+    schema, config = data.get("schema", 1), data["config"]
+    losses = ["train"]
+    if schema >= 2:
+        losses.append("train_eval")
+    if config.get("evaluate_test", True) is not False:
+        losses.append("test")
+    if schema >= 4 and config.get("validation_size"):
+        losses.append("val")
+    out = [f"{k}_{m}" for k in losses for m in ("loss", "error")]
+    if schema >= 5:
+        out += [f"{k}_xent" for k in losses]
+    return tuple(out)
+
+
+def _measured_problems(data: dict, schema: int) -> list[str]:
+    # A finished cell without a metric its config measures would drop out of a
+    # comparison (a NaN in a paired table) without a word: it is malformed instead.
+    history = data["history"]
+    if outcome(data) != "finished" or not history:
+        return []
+    last = history[-1]
+    absent = [k for k in measured_metrics(data) if not _finite(last.get(k))]
+    if absent:
+        return [f"finished, but its last epoch ({last['epoch']}) has no {', '.join(absent)}, which its config "
+                f"measures"]
+    return []
+
+
+def _rates(v) -> bool:
+    return isinstance(v, list) and all(_finite(r) and r > 0 for r in v)
+
+
+def _config_problems(config: dict, stage) -> list[str]:
+    """What the loaders and ``check`` read from a config beyond its plan: the
+    optimizer's learning rate, the chosen rates, a grid cell's grid."""
+    problems = []
+    opt = config.get("optimizer")
+    if not (isinstance(opt, dict) and _finite(opt.get("learning_rate")) and opt["learning_rate"] > 0):
+        found = opt.get("learning_rate") if isinstance(opt, dict) else opt
+        problems.append(f"config.optimizer must be an object with a positive learning_rate, found {found!r}")
+    chosen = config.get("chosen_rates")
+    if chosen is not None and not (isinstance(chosen, dict) and _rates(list(chosen.values()))):
+        problems.append(f"config.chosen_rates must map names to positive rates, found {chosen!r}")
+    grid = config.get("grid")
+    if grid is None:
+        if stage == "grid":
+            problems.append("a grid cell whose config has no grid")
+        return problems
+    extended = grid.get("extended") if isinstance(grid, dict) else None
+    if not (isinstance(grid, dict) and _rates(grid.get("learning_rates")) and grid["learning_rates"]
+            and isinstance(grid.get("seeds"), list) and grid["seeds"] and all(_is_int(k) for k in grid["seeds"])
+            and (extended is None or (isinstance(extended, dict) and all(map(_rates, extended.values()))))):
+        problems.append(f"config.grid must hold learning_rates, seeds and (optionally) extended, found {grid!r}")
+    return problems
 
 
 def _prediction_problems(data: dict) -> list[str]:
@@ -249,8 +313,10 @@ def _kernels(cell: dict) -> str:
 def read_cell(f: Path, profile: str) -> dict:
     """One result file, refused unless it is readable, well-formed and of ``profile``."""
     try:
-        cell = json.loads(f.read_text())
-    except (OSError, ValueError) as e:
+        cell = read_json_file(f)
+    except OSError as e:
+        raise ResultsError(f"{f}: unreadable result file ({e.strerror or e})") from None
+    except Unreadable as e:
         raise ResultsError(f"{f}: unreadable result file ({e})") from None
     problems = result_problems(cell)
     if problems:
@@ -272,11 +338,14 @@ def load_predictions(cell: dict) -> dict:
     if not isinstance(pred, dict):
         raise ResultsError(f"{cell.get('file', 'this cell')}: no per-image predictions (result format "
                            f"{cell.get('schema', 1)}; they start with format 5)")
+    from actbook.runner.files import MAX_RESULT_BYTES, read_regular_file
     path = Path(cell["file"]).with_name(pred["file"])
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_RESULT_BYTES)
     except OSError as e:
         raise ResultsError(f"{path}: cannot read the predictions file ({e.strerror})") from None
+    except Unreadable as e:
+        raise ResultsError(f"{path}: cannot read the predictions file ({e})") from None
     if hashlib.sha256(data).hexdigest() != pred["sha256"]:
         raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
     import io
@@ -321,7 +390,8 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     if not files:
         raise ResultsError(f"no result files in {where}: run "
                            f"`python -m actbook.experiment run --profile {profile} --results {results}`")
-    cells = [read_cell(f, profile) for f in files]
+    cells = _planned_only([read_cell(f, profile) for f in files], where,
+                          lambda c: (c["activation"], c["seed"]), expected_cells)
     seen = {}
     for c in cells:
         key = (c["activation"], c["seed"])
@@ -338,7 +408,15 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
         if chosen is not None and chosen.get(c["activation"]) != c["config"]["optimizer"]["learning_rate"]:
             raise ResultsError(f"{c['file']}: trained at learning rate {c['config']['optimizer']['learning_rate']}, "
                                f"not its arm's chosen rate {chosen.get(c['activation'])}")
-    configs = {json.dumps(_shared_identity(c["config"]), sort_keys=True) for c in cells}
+    check_consistent(cells, where, _shared_identity)
+    return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
+
+
+def check_consistent(cells: list[dict], where: Path, identity) -> None:
+    """One config (``identity`` of each cell's, which leaves out what may differ
+    between cells), one data set and one backend across ``cells``, else
+    :class:`ResultsError`; kernels that differ are warned about."""
+    configs = {json.dumps(identity(c["config"]), sort_keys=True) for c in cells}
     if len(configs) > 1:
         raise ResultsError(f"{where}: cells were run with {len(configs)} different configs; "
                            f"keep one profile version per folder")
@@ -355,8 +433,26 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
         warnings.warn(f"{where}: cells ran on different kernels, which the precision policy does not "
                       f"promise to agree bit for bit: " + "; ".join(f"{k}: {len(v)} files ({v[0]}, ...)"
                                                                      for k, v in by_kernels.items()),
-                      ResultsWarning, stacklevel=2)
-    return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
+                      ResultsWarning, stacklevel=3)
+
+
+def _planned_only(cells: list[dict], where: Path, key, planned) -> list[dict]:
+    """``cells`` less those their own profile does not plan (a ``run --seeds 7``
+    or ``--activations`` beyond it, into a sweep's folder), with a warning
+    naming them: a chapter's numbers come from the design's cells only, as
+    ``check`` (which reports them "outside the plan") demands."""
+    plan = planned(cells)
+    # The earlier sweeps (no stage, before format 4) were closed as they stand, with
+    # arms run beyond the plan their configs record; the plan binds from format 4 on.
+    outside = [c for c in cells if key(c) not in plan and "stage" in c]
+    if outside:
+        warnings.warn(f"{where}: left out {len(outside)} cell(s) outside the plan of the profile they name: "
+                      f"{_names([Path(c['file']).name for c in outside])}", ResultsWarning, stacklevel=3)
+    left_out = {id(c) for c in outside}
+    kept = [c for c in cells if id(c) not in left_out]
+    if not kept:
+        raise ResultsError(f"{where}: no cell of the plan, only cells outside it")
+    return kept
 
 
 def _shared_identity(config: dict) -> dict:

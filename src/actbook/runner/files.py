@@ -5,10 +5,98 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_json_atomic", "write_bytes_atomic", "json_safe", "cell_lock", "LockBusy"]
+__all__ = ["write_json_atomic", "write_bytes_atomic", "json_safe", "cell_lock", "LockBusy", "Unreadable",
+           "read_regular_file", "read_json_file", "parse_json", "MAX_RESULT_BYTES"]
+
+#: A result file is about 35 kB; anything near this is not one, and is not read into memory.
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+
+
+class Unreadable(ValueError):
+    """A file that is not a regular file, too large, not UTF-8 or not JSON; the message says which."""
+
+
+def read_regular_file(path, max_bytes: int) -> bytes:
+    """The bytes of ``path``: a regular file of at most ``max_bytes``.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO
+    does not hang and ``/dev/zero`` is not read into memory; raises
+    :class:`Unreadable` (or ``OSError`` when it cannot be opened).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable("not a regular file")
+        if info.st_size > max_bytes:
+            raise Unreadable(f"{info.st_size:,} bytes, more than the {max_bytes:,} allowed")
+        data = b""
+        while len(data) <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # grew after the check
+        raise Unreadable(f"more than the {max_bytes:,} bytes allowed")
+    return data
+
+
+def _refuse_constant(name):
+    # The runner writes non-finite numbers as null; a NaN in a file was put there by something else.
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+#: Result and profile files nest about 6 deep; deeper JSON would make later code recurse without bound.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth(obj) -> int:
+    """How deeply ``obj`` nests (a scalar: 0), counted without recursion."""
+    deepest, todo = 0, [(obj, 0)]
+    while todo:
+        value, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            todo += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            todo += [(v, depth + 1) for v in value]
+    return deepest
+
+
+def read_json_file(path, max_bytes: int = MAX_RESULT_BYTES):
+    """The parsed JSON of a regular file (see :func:`read_regular_file`), with
+    NaN and infinities refused and at most :data:`MAX_JSON_DEPTH` levels. Every
+    way it can fail is :class:`Unreadable` (``OSError`` aside)."""
+    data = read_regular_file(path, max_bytes)
+    try:
+        return parse_json(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise Unreadable(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def parse_json(text: str, allow_nan: bool = False):
+    """``json.loads`` of ``text`` with at most :data:`MAX_JSON_DEPTH` levels and,
+    unless ``allow_nan`` (for a caller that names them itself), NaN and
+    infinities refused; every failure is :class:`Unreadable`."""
+    try:
+        obj = json.loads(text) if allow_nan else json.loads(text, parse_constant=_refuse_constant)
+        if json_depth(obj) > MAX_JSON_DEPTH:
+            raise Unreadable(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        return obj
+    except Unreadable:
+        raise
+    except ValueError as e:
+        raise Unreadable(f"not JSON ({e})") from None
+    except RecursionError:
+        raise Unreadable("JSON nested too deeply") from None
+    except MemoryError:
+        raise Unreadable("too large to parse") from None
 
 
 def json_safe(obj):
@@ -62,7 +150,13 @@ def cell_lock(path: Path):
     """
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(path) + ".lock", timeout=0)
+    from actbook.runner.profiles import UsageError
+    lock_path = Path(str(path) + ".lock")
+    if lock_path.is_symlink() or (lock_path.exists() and not lock_path.is_file()):
+        # Taking the lock truncates its file: through a link that is a file outside the results.
+        raise UsageError(f"{lock_path} is {'a symbolic link' if lock_path.is_symlink() else 'not a regular file'}; "
+                         f"move it away")
+    lock = FileLock(str(lock_path), timeout=0)
 
     class _Ctx:
         def __enter__(self):

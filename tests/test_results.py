@@ -15,11 +15,13 @@ from actbook.analysis.stats import paired_comparison, summary_table, verdict
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "data" / "earlier"  # the shared-rate sweeps of the earlier runner
 CONFIG = {"description": "a test profile", "model": "small_cnn", "model_kwargs": {"width": 8}, "epochs": 3,
-          "batch_size": 8, "arms": ["relu", "elu"], "seeds": [0, 1]}
+          "batch_size": 8, "optimizer": {"name": "sgd", "learning_rate": 0.05}, "arms": ["relu", "elu"],
+          "seeds": [0, 1]}
 
 
 def _row(epoch, loss=1.0):
-    return {"epoch": epoch, "train_loss": loss, "train_error": 0.5, "test_loss": 1.0, "test_error": 0.5, "seconds": 1.0}
+    return {"epoch": epoch, "train_loss": loss, "train_error": 0.5, "train_eval_loss": 1.0, "train_eval_error": 0.5,
+            "test_loss": 1.0, "test_error": 0.5, "seconds": 1.0}
 
 
 def _cell(activation="relu", seed=0, profile="p", schema=2, backend=None, epochs=3, **extra):

@@ -16,8 +16,8 @@ def _cell(activation="relu", seed=0, config=None, sha="a" * 64, isa="AVX512_CORE
     config = config or E.get_profile("smoke")
     return {"schema": 2, "profile": "smoke", "activation": activation, "seed": seed, "config": config,
             "provenance": {"dataset": {"sha256": sha}, "hardware": {"kernels": {"effective_isa": isa}}},
-            "history": [{"epoch": 1, "train_loss": 1.0, "train_error": 0.5, "test_loss": 1.0,
-                         "test_error": 0.5, "seconds": 1.0}], **extra}
+            "history": [{"epoch": 1, "train_loss": 1.0, "train_error": 0.5, "train_eval_loss": 1.0,
+                         "train_eval_error": 0.5, "test_loss": 1.0, "test_error": 0.5, "seconds": 1.0}], **extra}
 
 
 @pytest.fixture

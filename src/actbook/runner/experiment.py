@@ -57,8 +57,10 @@ ASSUMED_RATE = {("gpu", "mixed_bfloat16"): 100e12, ("gpu", "float32"): 20e12,
 
 
 def _read_result(path: Path):
+    """The parsed result file, or None when it is not a regular, readable JSON object (never blocks on a FIFO)."""
+    from actbook.runner.files import read_json_file
     try:
-        data = json.loads(path.read_text())
+        data = read_json_file(path)
         return data if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None
@@ -126,6 +128,8 @@ def _folder_datasets(folder: Path) -> dict:
 def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress=True, data=None,
         overrides: dict | None = None, rerun_stale: bool = False, stage: str = "final") -> list[Path]:
     """Run every cell of the plan (of ``stage``) that has no complete result yet."""
+    if not str(results).strip():
+        raise UsageError("the results folder is empty; name one (e.g. data/results)")
     profile_config = get_profile(profile, overrides)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     cells = plan(profile, arms, seeds, shard, overrides, stage=stage)
@@ -142,9 +146,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     status = {c: cell_status(paths[c], configs[c]) for c in cells}
     stale = [c.stem for c, s in status.items() if s == "stale"]
     if stale and not rerun_stale:
-        raise UsageError(f"{len(stale)} result(s) in {folder} were made with another version of profile "
-                         f"{profile!r} or by an older runner ({', '.join(stale[:5])}"
-                         f"{', ...' if len(stale) > 5 else ''}); move them away or pass --rerun-stale to replace them")
+        raise _stale_error(stale, folder, profile)
     todo = [c for c in cells if status[c] != "complete"]
     what = f"{profile} ({stage})" if profile_config.get("grid") else profile
     print(f"{what}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
@@ -165,18 +167,19 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     source = data if data is not None else (D.load_cifar10() if per_seed else None)
     # The data do not depend on the cell's learning rate; with a subset per seed they depend on its seed.
     prepared = D.prepare(config, source, seed=todo[0].seed if per_seed else None)
-    others = {sha: files for sha, files in _folder_datasets(folder).items() if sha != prepared.dataset["sha256"]}
-    if others:
-        sha, files = next(iter(others.items()))
-        raise UsageError(f"{folder} holds results made from another data set (sha256 {sha[:12]}..., e.g. "
-                         f"{files[0]}) than this run's {prepared.dataset['sha256'][:12]}... "
-                         f"({prepared.dataset['dataset']}); use another results folder")
+    _refuse_other_data(folder, prepared.dataset)
     for cell in todo:
         out = paths[cell]
         try:
             with cell_lock(out):
-                if cell_status(out, configs[cell]) == "complete":  # finished by another process meanwhile
+                # Another run (of this profile version or another) may have worked here
+                # since start-up: its result is checked again, now that no one else can write it.
+                now = cell_status(out, configs[cell])
+                if now == "complete":
                     continue
+                if now == "stale" and not rerun_stale:
+                    raise _stale_error([cell.stem], folder, profile)
+                _refuse_other_data(folder, prepared.dataset)
                 if per_seed and prepared.train_subset["key"][-1] != cell.seed:
                     prepared = D.prepare(config, source, seed=cell.seed)
                 run_cell(cell, results, configs[cell], prepared, overrides, progress=progress, devices=devices,
@@ -184,6 +187,21 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         except LockBusy as e:
             print(f"skipping {cell.stem}: {e}", file=sys.stderr, flush=True)
     return [paths[c] for c in cells]
+
+
+def _stale_error(stale: list[str], folder: Path, profile: str) -> UsageError:
+    return UsageError(f"{len(stale)} result(s) in {folder} were made with another version of profile "
+                      f"{profile!r} or by an older runner ({', '.join(stale[:5])}"
+                      f"{', ...' if len(stale) > 5 else ''}); move them away or pass --rerun-stale to replace them")
+
+
+def _refuse_other_data(folder: Path, dataset: dict) -> None:
+    others = {sha: files for sha, files in _folder_datasets(folder).items() if sha != dataset["sha256"]}
+    if others:
+        sha, files = next(iter(others.items()))
+        raise UsageError(f"{folder} holds results made from another data set (sha256 {sha[:12]}..., e.g. "
+                         f"{files[0]}) than this run's {dataset['sha256'][:12]}... "
+                         f"({dataset['dataset']}); use another results folder")
 
 
 def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict:
@@ -249,25 +267,11 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
         if malformed:
             problems.append(f"not a well-formed result file: {f.name} ({'; '.join(malformed[:3])})")
             continue
-        key = _file_cell(data).stem
-        if key in seen:
-            problems.append(f"duplicate: {f.name} and {seen[key]} are both {key}")
-        seen[key] = f.name
-        if key not in expected:
-            problems.append(f"outside the plan: {f.name} ({key} is not a {stage} cell of profile {profile!r})")
-        if data.get("stage", "final") != stage:
-            problems.append(f"wrong stage: {f.name} is a {data.get('stage', 'final')} cell in the {stage} folder")
-        if key in expected and key not in wanted:
-            pass  # the profile cannot say yet what this cell should be (reported above)
-        elif P.experiment_identity(data["config"]) != P.experiment_identity(wanted.get(key, config)):
-            problems.append(f"config differs from profile {profile!r}: {f.name}")
-        elif not _finished(data, config):
-            problems.append(f"unfinished: {f.name} ({len(data['history'])} of {config['epochs']} epochs)")
-        else:
-            finished.add(key)
-        if f.name != f"{key}.json":
-            problems.append(f"misnamed: {f.name} holds {key}")
-        problems += _predictions_problem(f, data)
+        try:
+            problems += _file_problems(f, data, profile, stage, config, expected, wanted, seen, finished)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a shape result_problems does not know
+            problems.append(f"not a well-formed result file: {f.name} ({type(e).__name__}: {e})")
+            continue
         prov = data["provenance"]
         datasets.setdefault((prov.get("dataset") or {}).get("sha256"), []).append(f.name)
         kernels.setdefault(((prov.get("hardware") or {}).get("kernels") or {}).get("effective_isa"), []).append(f.name)
@@ -290,16 +294,45 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     return problems
 
 
+def _file_problems(f: Path, data: dict, profile: str, stage: str, config: dict, expected: dict, wanted: dict,
+                   seen: dict, finished: set) -> list[str]:
+    """The problems of one well-formed result file of ``check``'s folder (``seen``
+    and ``finished`` gather the cells met so far)."""
+    problems = []
+    if data["profile"] != profile:
+        problems.append(f"foreign: {f.name} belongs to profile {data['profile']!r}, not {profile!r}")
+    key = _file_cell(data).stem
+    if key in seen:
+        problems.append(f"duplicate: {f.name} and {seen[key]} are both {key}")
+    seen[key] = f.name
+    if key not in expected:
+        problems.append(f"outside the plan: {f.name} ({key} is not a {stage} cell of profile {profile!r})")
+    if data.get("stage", "final") != stage:
+        problems.append(f"wrong stage: {f.name} is a {data.get('stage', 'final')} cell in the {stage} folder")
+    if key in expected and key not in wanted:
+        pass  # the profile cannot say yet what this cell should be (reported above)
+    elif P.experiment_identity(data["config"]) != P.experiment_identity(wanted.get(key, config)):
+        problems.append(f"config differs from profile {profile!r}: {f.name}")
+    elif not _finished(data, config):
+        problems.append(f"unfinished: {f.name} ({len(data['history'])} of {config['epochs']} epochs)")
+    else:
+        finished.add(key)
+    if f.name != f"{key}.json":
+        problems.append(f"misnamed: {f.name} holds {key}")
+    return problems + _predictions_problem(f, data)
+
+
 def _predictions_problem(f: Path, data: dict) -> list[str]:
     """A result whose predictions file is missing or is not the one it records."""
     import hashlib
     pred = data.get("predictions")
     if not isinstance(pred, dict):
         return []
+    from actbook.runner.files import MAX_RESULT_BYTES, read_regular_file
     path = f.with_name(pred["file"])
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        digest = hashlib.sha256(read_regular_file(path, MAX_RESULT_BYTES)).hexdigest()
+    except (OSError, ValueError):
         return [f"predictions missing: {f.name} names {pred['file']}, which cannot be read"]
     return [] if digest == pred["sha256"] else [f"predictions changed: {pred['file']} is not the file {f.name} records"]
 
@@ -331,7 +364,11 @@ def select(profile: str, results: Path, write: bool = False) -> int:
         print("\n".join(problems[:20]))
         print(f"the grid is not complete and consistent ({len(problems)} problem(s)); no rate is chosen")
         return 1
-    frame = selection.grid_frame(selection.load_grid(results, source))
+    from actbook.analysis.results import ResultsError
+    try:
+        frame = selection.grid_frame(selection.load_grid(results, source))
+    except ResultsError as e:  # what check let through but the choice cannot use
+        raise UsageError(f"{e}; no rate is chosen") from None
     chosen = selection.choose_rates(frame, config["arms"], grid["learning_rates"], grid["seeds"],
                                     grid.get("extended"))
     print(chosen.to_string())
@@ -410,6 +447,15 @@ def _seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
+def _results_dir(value: str):
+    # Path("") is ".": an empty --results (an unset shell variable) would write into the current folder.
+    return Path(value) if value.strip() else _EMPTY_RESULTS
+
+
+#: ``--results ''``, refused in :func:`main` as one error line (argparse would print its usage too).
+_EMPTY_RESULTS = object()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m actbook.experiment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -422,7 +468,7 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--profile", required=True)
         if name == "select":
-            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--write", action="store_true",
                            help="record the chosen rates in the profile's file (chosen_rates)")
             continue
@@ -431,7 +477,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                        help="override a setting (dotted keys, JSON values); results go to <profile>+<hash>/")
         if name == "check":
-            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--runtime", default="", help="the folder's runtime tag, e.g. jax-cpu (default: none, "
                                                          "TensorFlow on one CPU)")
             continue
@@ -439,7 +485,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
         p.add_argument("--shard", default=None, help="K/N: every N-th cell starting at the K-th")
         if name == "run":
-            p.add_argument("--results", required=True, type=Path)
+            p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
             p.add_argument("--rerun-stale", action="store_true",
                            help="replace results made with another version of the profile")
@@ -449,6 +495,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "results", None) is _EMPTY_RESULTS:
+            raise UsageError("--results is empty; name the results folder (e.g. --results data/results)")
         if args.command == "list":
             print(json.dumps(P.load_profiles(), indent=1))
             return 0

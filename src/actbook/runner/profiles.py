@@ -352,8 +352,9 @@ def load_profiles() -> dict:
     profiles = shipped_profiles()
     extra = os.environ.get("ACTBOOK_PROFILES")
     if extra:
+        from actbook.runner.files import parse_json
         try:
-            more = json.loads(_read_profiles_file(extra))
+            more = parse_json(_read_profiles_file(extra), allow_nan=True)  # validate names the setting
         except ValueError as e:
             if isinstance(e, UsageError):
                 raise
@@ -392,8 +393,13 @@ def parse_set(items) -> dict:
             value = json.loads(raw, parse_constant=_refuse_constant)
         except _NotFinite:
             raise refused from None
+        except RecursionError:
+            raise UsageError(f"--set {key}: the value is nested too deeply") from None
         except ValueError:
             value = raw
+        from actbook.runner.files import MAX_JSON_DEPTH, json_depth
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise UsageError(f"--set {key}: the value is nested more than {MAX_JSON_DEPTH} levels deep")
         if any(_non_finite(value)):  # 1e999 parses as infinity
             raise refused
         out[key] = value

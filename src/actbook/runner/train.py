@@ -169,6 +169,20 @@ def _remove_partial(path: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def checkpoint_dir(out: Path, stem: str) -> Path:
+    """``<folder of out>/.checkpoints/<stem>``, refused where either is a
+    symbolic link or not a folder: the runner writes there and deletes the
+    cell's folder when the cell is done, so a link would let it write and
+    delete outside the results folder."""
+    from actbook.runner.profiles import UsageError
+    base = Path(out).parent / ".checkpoints"
+    for path in (base, base / stem):
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise UsageError(f"{path} is {'a symbolic link' if path.is_symlink() else 'not a folder'}; the runner "
+                             f"keeps checkpoints only in a real folder inside the results folder: move it away")
+    return base / stem
+
+
 def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
     """Model, then state. The state records the optimizer's step count, so a
     kill between the two writes is detected on resume (:func:`load_checkpoint`)."""
@@ -360,7 +374,7 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
 
     devices = devices or B.device_names()
     out = result_path(results, cell, overrides, runtime_tag)
-    ckpt_dir = out.parent / ".checkpoints" / cell.stem
+    ckpt_dir = checkpoint_dir(out, cell.stem)
     bs, epochs, eval_every = config["batch_size"], config["epochs"], config.get("eval_every", 1)
     steps = math.ceil(len(prepared.y_train) / bs)
     runtime = B.describe(devices, config["threads"])

@@ -1,0 +1,290 @@
+"""Issue 40: the runner and the book's loaders against damaged folders, escapes
+and hangs. Each case ends in a clear refusal or a warning, never in a number
+the book prints silently changed, a write outside ``--results``, a hang or a
+traceback.
+
+Cells are trained once per module (one epoch each) and copied; the other
+cells a test needs are those copies, edited as a hostile or careless user would.
+"""
+
+import json
+import os
+import shutil
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+from actbook.analysis import results as R
+from actbook.analysis import selection as S
+from actbook.runner import experiment as E
+from synthetic import TINY, synthetic_cifar, write_profiles
+
+FINAL = {**TINY, "epochs": 1, "eval_every": 1, "arms": ["relu", "rrelu"], "seeds": [0]}
+GRID = {**FINAL, "validation_size": 50, "grid": {"learning_rates": [0.01, 0.05], "seeds": [100]}}
+#: The validation errors given to the grid's copies, so the choice is known: ReLU at 0.05, RReLU at 0.01.
+VAL_ERRORS = {("relu", 0.01): 0.5, ("relu", 0.05): 0.4, ("rrelu", 0.01): 0.3, ("rrelu", 0.05): 0.45}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A results folder with the final cells of ``tiny`` and the complete grid of ``g``."""
+    root = tmp_path_factory.mktemp("template")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACTBOOK_PROFILES", write_profiles(root / "profiles.json", tiny=FINAL, g=GRID))
+        data = synthetic_cifar()
+        E.run("tiny", root / "results", data=data, progress=False)
+        E.run("g", root / "results", data=data, progress=False, stage="grid", arms=["relu"])
+    grid = root / "results" / "g" / "grid"
+    for rate in (0.01, 0.05):
+        cell = _read(grid / f"relu-lr{rate:g}-seed100.json")
+        for arm in ("relu", "rrelu"):
+            cell.update(activation=arm)
+            cell["history"][-1]["val_error"] = VAL_ERRORS[arm, rate]
+            _write(grid / f"{arm}-lr{rate:g}-seed100.json", cell)
+    return root
+
+
+@pytest.fixture
+def folder(template, tmp_path, monkeypatch):
+    """A fresh copy of the template's results folder (its profiles in force)."""
+    shutil.copytree(template, tmp_path / "t")
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(tmp_path / "t" / "profiles.json"))
+    return tmp_path / "t" / "results"
+
+
+def _read(path):
+    return json.loads(Path(path).read_text())
+
+
+def _write(path, cell):
+    Path(path).write_text(json.dumps(cell))
+
+
+def _finishes(fn, fifo: Path, seconds: float = 20):
+    """``fn()``'s result, or a failure if it does not return within ``seconds``
+    (a reader blocked on ``fifo`` is then let go by opening its other end)."""
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(value=_call(fn)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        thread.join(seconds)
+        pytest.fail(f"hung on the FIFO {fifo.name}")
+    return out["value"]
+
+
+def _call(fn):
+    try:
+        return fn()
+    except Exception as e:  # handed to the test, which says what it expects
+        return e
+
+
+# --------------------------------------------------------------------------
+# The book's loaders and check
+# --------------------------------------------------------------------------
+
+def test_a_cell_outside_the_plan_is_left_out_of_the_sweep_with_a_warning(folder):
+    """`run --seeds 7` into a sweep's folder, and an arm the profile does not plan."""
+    cell = _read(folder / "tiny" / "relu-seed0.json")
+    cell["history"][-1]["test_error"] = 0.0  # a bad extra seed that would move relu's mean
+    _write(folder / "tiny" / "relu-seed7.json", {**cell, "seed": 7})
+    _write(folder / "tiny" / "elu-seed0.json", {**cell, "activation": "elu"})
+    with pytest.warns(R.ResultsWarning, match="2 cell.s. outside the plan"):
+        sweep = R.load_sweep(folder, "tiny")
+    assert sorted(zip(sweep.final.activation, sweep.final.seed)) == [("relu", 0), ("rrelu", 0)]
+    assert len(sweep.cells) == 2 and sweep.planned == 2
+
+
+@pytest.mark.parametrize("metric, value", [("test_error", None), ("test_error", "NaN"), ("train_eval_loss", None),
+                                           ("test_xent", None)])
+def test_a_finished_cell_without_a_metric_it_measures_is_refused(folder, metric, value):
+    """The pair would drop out of the comparison without a word, and check said "complete"."""
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["history"][-1][metric] = "@@"
+    path.write_text(json.dumps(cell).replace('"@@"', "NaN" if value == "NaN" else "null"))
+    problems = E.check("tiny", folder)
+    assert problems and "rrelu-seed0.json" in problems[0]
+    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
+        R.load_sweep(folder, "tiny")
+
+
+def test_a_final_cell_without_an_optimizer_is_malformed(folder):
+    for arm in ("relu", "rrelu"):
+        path = folder / "tiny" / f"{arm}-seed0.json"
+        cell = _read(path)
+        del cell["config"]["optimizer"]
+        _write(path, cell)
+    with pytest.raises(R.ResultsError, match="config.optimizer"):
+        R.load_sweep(folder, "tiny")
+    problems = E.check("tiny", folder)
+    assert [p.split(" (")[0] for p in problems if "well-formed" in p] == [
+        "not a well-formed result file: relu-seed0.json", "not a well-formed result file: rrelu-seed0.json"]
+
+
+def test_an_off_grid_cell_is_left_out_of_the_grid(folder):
+    """The chapter printed "5 of the 4" cells, and the off-grid rate entered the choice."""
+    cell = _read(folder / "g" / "grid" / "relu-lr0.05-seed100.json")
+    cell["config"]["optimizer"]["learning_rate"] = 0.2
+    cell["history"][-1]["val_error"] = 0.1
+    _write(folder / "g" / "grid" / "relu-lr0.2-seed100.json", cell)
+    with pytest.warns(R.ResultsWarning, match="outside the plan.*relu-lr0.2-seed100.json"):
+        grid = S.grid_report(folder, "g")
+    assert len(grid.frame) == grid.planned == 4
+    assert grid.chosen.loc["relu", "rate"] == 0.05
+
+
+@pytest.mark.parametrize("change, message", [
+    ("duplicate", "two files for relu at 0.05 seed 100"),
+    ("data", "different data sets"),
+    ("config", "different configs"),
+])
+def test_a_grid_cell_of_another_data_set_or_config_or_a_duplicate_is_refused(folder, change, message):
+    """Each would move ReLU's chosen rate from 0.05 to 0.01."""
+    grid = folder / "g" / "grid"
+    cell = _read(grid / "relu-lr0.05-seed100.json")
+    cell["history"][-1]["val_error"] = 0.9
+    if change == "duplicate":
+        _write(grid / "relu-lr0.05-seed100-copy.json", cell)
+    else:
+        if change == "data":
+            cell["provenance"]["dataset"]["sha256"] = "9" * 64
+        else:
+            cell["config"]["batch_size"] = 64
+        _write(grid / "relu-lr0.05-seed100.json", cell)
+    with pytest.raises(R.ResultsError, match=message):
+        S.grid_report(folder, "g")
+
+
+@pytest.mark.parametrize("change", ["null val_error", "another profile"])
+def test_select_on_a_grid_check_flags_ends_in_no_traceback(folder, change, capsys):
+    path = folder / "g" / "grid" / "rrelu-lr0.01-seed100.json"
+    cell = _read(path)
+    if change == "null val_error":
+        cell["history"][-1]["val_error"] = None
+    else:
+        cell["profile"] = "tiny"
+    _write(path, cell)
+    assert E.check("g", folder, stage="grid")
+    assert E.main(["select", "--profile", "g", "--results", str(folder)]) == 1
+    assert "no rate is chosen" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change", ["no optimizer", "rate as a string", "deep nesting"])
+def test_check_names_a_malformed_grid_cell_without_a_traceback(folder, change, capsys):
+    path = folder / "g" / "grid" / "relu-lr0.01-seed100.json"
+    cell = _read(path)
+    if change == "no optimizer":
+        del cell["config"]["optimizer"]
+        _write(path, cell)
+    elif change == "rate as a string":
+        cell["config"]["optimizer"]["learning_rate"] = "0.01"
+        _write(path, cell)
+    else:
+        path.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert E.main(["check", "--profile", "g", "--stage", "grid", "--results", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "relu-lr0.01-seed100.json" in out and "Traceback" not in out
+
+
+def test_a_result_file_that_is_a_fifo_hangs_nothing(folder):
+    fifo = folder / "tiny" / "elu-seed0.json"
+    os.mkfifo(fifo)
+    problems = _finishes(lambda: E.check("tiny", folder), fifo)
+    assert "unreadable: elu-seed0.json" in problems
+    error = _finishes(lambda: R.load_sweep(folder, "tiny"), fifo)
+    assert isinstance(error, R.ResultsError) and "not a regular file" in str(error)
+
+
+# --------------------------------------------------------------------------
+# Writes outside --results, and results lost to another run
+# --------------------------------------------------------------------------
+
+def test_a_checkpoints_folder_that_is_a_link_is_refused(folder, tmp_path):
+    """The run wrote its checkpoints through the link, then deleted the cell's folder there."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "relu-seed0").mkdir(parents=True)
+    (elsewhere / "relu-seed0" / "mine.txt").write_text("not the runner's")
+    (folder / "tiny" / "relu-seed0.json").unlink()
+    shutil.rmtree(folder / "tiny" / ".checkpoints", ignore_errors=True)
+    (folder / "tiny" / ".checkpoints").symlink_to(elsewhere)
+    with pytest.raises(E.UsageError, match="symbolic link"):
+        E.run("tiny", folder, data=synthetic_cifar(), progress=False, arms=["relu"])
+    assert [p.name for p in (elsewhere / "relu-seed0").iterdir()] == ["mine.txt"]
+
+
+def test_a_lock_file_that_is_a_link_is_refused(folder, tmp_path):
+    """Taking the lock truncates its file: through a link, someone else's."""
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (folder / "tiny" / "relu-seed0.json").unlink()
+    (folder / "tiny" / "relu-seed0.json.lock").unlink(missing_ok=True)  # a run leaves its lock file
+    (folder / "tiny" / "relu-seed0.json.lock").symlink_to(target)
+    with pytest.raises(E.UsageError, match="symbolic link"):
+        E.run("tiny", folder, data=synthetic_cifar(), progress=False, arms=["relu"])
+    assert target.read_text() == "keep me"
+
+
+def test_an_empty_results_folder_is_refused(tmp_path, monkeypatch, capsys):
+    """``--results ''`` (an unset shell variable) wrote into the current folder."""
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "p.json", tiny=FINAL))
+    monkeypatch.chdir(tmp_path)
+    from actbook.runner import data as D
+    monkeypatch.setattr(D, "prepare", lambda config, data=None, seed=None: pytest.fail("data loaded"))
+    for command in ("run", "check", "select"):
+        assert E.main([command, "--profile", "tiny", "--results", ""]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --results is empty") and err.count("\n") == 1
+    with pytest.raises(E.UsageError, match="empty"):
+        E.run("tiny", "", progress=False)
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_a_result_another_profile_version_finished_meanwhile_is_not_replaced(folder, monkeypatch):
+    """Two runs of different versions of a profile on one folder: the second
+    found the cell missing at start-up, and overwrote the first's result."""
+    from actbook.runner import files
+    path = folder / "tiny" / "relu-seed0.json"
+    theirs = _read(path)
+    theirs["config"]["batch_size"] = 64  # another version of the profile
+    path.unlink()
+    real = files.cell_lock
+
+    class FinishedMeanwhile:
+        def __init__(self, out):
+            self.lock = real(out)
+
+        def __enter__(self):
+            _write(path, theirs)  # the other run, done while this one got ready
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc):
+            return self.lock.__exit__(*exc)
+
+    monkeypatch.setattr(files, "cell_lock", FinishedMeanwhile)
+    with pytest.raises(E.UsageError, match="another version of profile"):
+        E.run("tiny", folder, data=synthetic_cifar(), progress=False, arms=["relu"])
+    assert _read(path) == theirs
+
+
+# --------------------------------------------------------------------------
+# Profiles and --set
+# --------------------------------------------------------------------------
+
+def test_deeply_nested_json_in_profiles_or_set_is_one_error_line(tmp_path, monkeypatch, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "p.json").write_text('{"tiny": ' + deep + "}")
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(tmp_path / "p.json"))
+    assert E.main(["plan", "--profile", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    monkeypatch.delenv("ACTBOOK_PROFILES")
+    for value in (deep, "[" * 200 + "]" * 200):
+        assert E.main(["plan", "--profile", "smoke", "--set", f"model_kwargs={value}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --set model_kwargs") and err.count("\n") == 1

@@ -248,3 +248,16 @@ def test_the_edge_rule_extends_once_per_side():
     assert second.loc["a", "rate"] == 0.005 and second.loc["a", "at_edge"] and np.isnan(second.loc["a", "extend"])
     with pytest.raises(R.ResultsError, match="not complete"):
         S.choose_rates(frame, ["a", "b"], [0.01, 0.02, 0.04], [0], {"a": [0.005]})
+
+
+def test_a_folder_may_mix_formats_4_and_5(fit, tmp_path):
+    """Format 5 repeats format 4's numbers and adds measurements: the earlier
+    grid's format 4 cells and the edge rule's format 5 cells are one grid."""
+    paths = E.run("tiny", tmp_path, data=fit, progress=False)
+    cell = json.loads(paths[0].read_text())
+    cell["schema"] = 4
+    paths[0].write_text(json.dumps(cell))
+    assert E.check("tiny", tmp_path) == []
+    cell["schema"] = 3
+    paths[0].write_text(json.dumps(cell))
+    assert any("older runner" in p for p in E.check("tiny", tmp_path))

@@ -277,7 +277,11 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
         kernels.setdefault(((prov.get("hardware") or {}).get("kernels") or {}).get("effective_isa"), []).append(f.name)
         schemas.setdefault(data.get("schema", 1), []).append(f.name)
         backends.setdefault((prov.get("backend") or {}).get("name", "tensorflow"), []).append(f.name)
-    for what, groups in [("data sets", datasets), ("kernels", kernels), ("result formats", schemas),
+    # Formats 4 and 5 hold the same numbers (5 adds measurements): a folder may mix them.
+    formats = {}
+    for k, v in schemas.items():
+        formats.setdefault("4 or 5" if k in CURRENT_SCHEMAS else k, []).extend(v)
+    for what, groups in [("data sets", datasets), ("kernels", kernels), ("result formats", formats),
                          ("backends", backends)]:
         if len(groups) > 1:
             problems.append(f"mixed {what}: " + "; ".join(f"{k}: {len(v)} file(s), e.g. {v[0]}"

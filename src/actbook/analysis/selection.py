@@ -307,7 +307,7 @@ def planned_label(cells: list[dict]):
     if "stage" not in cells[0]:
         return "closed (earlier run)"
     if cells[0]["stage"] == "grid":
-        return planned_cells(cells[0]["config"])
+        return len(grid_plan(cells))  # the edge rule's extension included
     return len(expected_cells(cells))
 
 

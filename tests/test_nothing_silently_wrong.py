@@ -288,3 +288,70 @@ def test_deeply_nested_json_in_profiles_or_set_is_one_error_line(tmp_path, monke
         assert E.main(["plan", "--profile", "smoke", "--set", f"model_kwargs={value}"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --set model_kwargs") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["epochs=100000000000000000000000000"], "epochs: .* greater than the maximum of 10000"),
+    (["model_kwargs.width=100000"], "width: 100000 is greater than the maximum of 1024"),
+    (["train_size=null", "validation_size=50000"], "leaving none to train on"),
+])
+def test_settings_beyond_any_run_are_refused_before_training(overrides, message, capsys):
+    assert E.main(["plan", "--profile", "smoke", *[f"--set={o}" for o in overrides]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    import re
+    assert re.search(message, err), err
+
+
+def test_a_profile_with_too_many_seeds_is_refused_quickly(tmp_path, monkeypatch, capsys):
+    """Every cell's config holds all the seeds, so check's memory grew with their square (7.6 GB at
+    60,000 seeds); 1,500 (beyond the bound, and harmless to the code before it) show the refusal."""
+    many = {**FINAL, "seeds": list(range(1500))}
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "p.json", many=many))
+    assert E.main(["check", "--profile", "many", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "seeds: 1500 items, more than the 1000 allowed" in err and len(err) < 500
+
+
+def test_a_device_index_beyond_any_machine_is_refused(monkeypatch):
+    from actbook.runner import backend as B
+    monkeypatch.setenv("ACTBOOK_DEVICES", "/cpu:200000")
+    with pytest.raises(B.BackendError, match="indices go up to 255"):
+        B.requested_devices()
+
+
+def test_a_backend_that_is_not_installed_is_one_error_line(tmp_path):
+    import importlib.util
+    import subprocess
+    import sys
+    missing = next((b for b in ("jax", "torch") if importlib.util.find_spec(b) is None), None)
+    if missing is None:
+        pytest.skip("JAX and PyTorch are both installed")
+    env = dict(os.environ, KERAS_BACKEND=missing, ACTBOOK_PROFILES=write_profiles(tmp_path / "p.json", tiny=FINAL))
+    proc = subprocess.run([sys.executable, "-m", "actbook.experiment", "run", "--profile", "tiny", "--results",
+                           str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr == f"error: KERAS_BACKEND={missing!r}, but {missing} is not " \
+        f"installed{' (pip install -r requirements-jax.txt)' if missing == 'jax' else ''}\n"
+
+
+def test_select_write_keeps_a_linked_profiles_file_a_link(folder, tmp_path, monkeypatch):
+    real = tmp_path / "t" / "profiles.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(link))
+    assert E.main(["select", "--profile", "g", "--results", str(folder), "--write"]) == 3  # the edge rule extends
+    assert link.is_symlink() and "extended" in _read(real)["g"]["grid"]
+
+
+def test_select_write_to_a_file_it_cannot_write_is_one_error_line(folder, monkeypatch, capsys):
+    from actbook.runner import files
+    before = (folder.parent / "profiles.json").read_text()
+
+    def refused(path, write):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "write_bytes_atomic", refused)
+    assert E.main(["select", "--profile", "g", "--results", str(folder), "--write"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and err.count("\n") == 1
+    assert (folder.parent / "profiles.json").read_text() == before

@@ -34,6 +34,8 @@ __all__ = ["BackendError", "name", "keras_module", "setup", "seed_everything", "
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEVICES_VAR = "ACTBOOK_DEVICES"
+#: The largest device index ``ACTBOOK_DEVICES`` may name.
+MAX_DEVICE_INDEX = 255
 
 
 class BackendError(RuntimeError):
@@ -88,6 +90,10 @@ def setup(threads: int) -> None:
     backend = name()
     if backend not in BACKENDS:
         raise BackendError(f"KERAS_BACKEND={backend!r} is not one the runner supports ({', '.join(BACKENDS)})")
+    import importlib.util
+    if "keras" not in sys.modules and importlib.util.find_spec(backend) is None:  # Keras would fail to import
+        hint = " (pip install -r requirements-jax.txt)" if backend == "jax" else ""
+        raise BackendError(f"KERAS_BACKEND={backend!r}, but {backend} is not installed{hint}")
     if backend == "jax":
         flags = os.environ.get("XLA_FLAGS", "")
         if "--xla_gpu_deterministic_ops" not in flags:
@@ -173,6 +179,8 @@ def _parse_device(text: str) -> tuple[str, int]:
     kind, sep, index = spec.partition(":")
     if not sep or kind not in ("cpu", "gpu") or not index.isdigit():
         raise BackendError(f"{DEVICES_VAR}: {text!r} is not a device name like /cpu:0 or /gpu:1")
+    if int(index) > MAX_DEVICE_INDEX:  # /cpu:K makes K + 1 logical CPUs: a huge K would never finish
+        raise BackendError(f"{DEVICES_VAR}: {text!r}; device indices go up to {MAX_DEVICE_INDEX}")
     return kind, int(index)
 
 

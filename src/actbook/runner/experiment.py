@@ -402,23 +402,36 @@ def select(profile: str, results: Path, write: bool = False) -> int:
 
 def _write_profile_setting(profile: str, keys: tuple, value) -> Path:
     """Set one setting of ``profile`` in the file it comes from, validated, in the file's own layout."""
-    path = _profile_file(profile)
-    profiles = json.loads(path.read_text())
+    from actbook.runner.files import parse_json, write_bytes_atomic
+    # Through a symbolic link, the file it names is rewritten and the link kept.
+    path = _profile_file(profile).resolve()
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"{path} is not writable; make it writable or run select without --write and copy "
+                         f"the printed setting into it")
+    profiles = parse_json(P._read_profiles_file(str(path)), allow_nan=True)
     node = profiles[profile]
     for k in keys[:-1]:
         node = node[k]
     node[keys[-1]] = value
     P.validate(profile, profiles[profile])
-    from actbook.runner.files import write_bytes_atomic
     text = (json.dumps(profiles, indent=2, allow_nan=False) + "\n").encode()
-    write_bytes_atomic(path, lambda f: f.write(text))
+    try:
+        write_bytes_atomic(path, lambda f: f.write(text))
+    except OSError as e:
+        raise UsageError(f"cannot write {path} ({e.strerror or e}); nothing was changed") from None
     return path
+
+
+def _profile_names(path: str) -> set:
+    from actbook.runner.files import parse_json
+    profiles = parse_json(P._read_profiles_file(path), allow_nan=True)
+    return set(profiles) if isinstance(profiles, dict) else set()
 
 
 def _profile_file(profile: str) -> Path:
     """The JSON file a profile comes from: ``ACTBOOK_PROFILES`` when it defines it, else the shipped one."""
     extra = os.environ.get("ACTBOOK_PROFILES")
-    if extra and profile in json.loads(Path(extra).read_text()):
+    if extra and profile in _profile_names(extra):
         return Path(extra)
     from importlib import resources
     return Path(str(resources.files("actbook.runner").joinpath("profiles.json")))

@@ -75,7 +75,15 @@ class UsageError(ValueError):
 
 
 _POS_INT = {"type": "integer", "minimum": 1}
+#: Bounds far beyond any profile's (the paper's 120 epochs, NIN's 192 channels), so a
+#: typo is an error line instead of a run that overflows, exhausts memory or never ends.
+MAX_EPOCHS = 10_000
+MAX_WIDTH = 1024
+_EPOCHS = {**_POS_INT, "maximum": MAX_EPOCHS}
 _SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
+#: Seeds a profile may list (per list). Every cell's config holds the whole
+#: profile, so a run and ``check`` hold seeds x cells numbers: bounded here.
+MAX_SEEDS = 1000
 
 
 def _size(maximum: int) -> dict:
@@ -85,7 +93,8 @@ def _size(maximum: int) -> dict:
 
 def _seeds_by_arm() -> dict:
     return {"type": "object", "propertyNames": {"enum": arms.train_arms()},
-            "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED}}
+            "additionalProperties": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "uniqueItems": True,
+                                     "items": _SEED}}
 
 
 SCHEMA = {
@@ -98,7 +107,7 @@ SCHEMA = {
         "model": {"enum": list(MODEL_KWARGS)},
         "model_kwargs": {
             "type": "object", "additionalProperties": False,
-            "properties": {"width": _POS_INT, "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            "properties": {"width": {**_POS_INT, "maximum": MAX_WIDTH}, "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
                            "weight_decay": {"type": "number", "minimum": 0}},
         },
         "init": {"enum": ["he", "per_activation"]},
@@ -114,8 +123,8 @@ SCHEMA = {
         "train_size": _size(TRAIN_IMAGES),
         "test_size": _size(TEST_IMAGES),
         "data_seed": _SEED,
-        "epochs": _POS_INT,
-        "eval_every": _POS_INT,
+        "epochs": _EPOCHS,
+        "eval_every": _EPOCHS,
         # Inference-mode training error on a fixed class-balanced subset of
         # this many training images (all of them when absent or null).
         "train_eval_size": _size(TRAIN_IMAGES),
@@ -124,7 +133,7 @@ SCHEMA = {
         "validation_size": _size(TRAIN_IMAGES),
         # False for the grid's cells: they are scored on the validation images only.
         "evaluate_test": {"type": "boolean"},
-        "batch_size": _POS_INT,
+        "batch_size": {**_POS_INT, "maximum": TRAIN_IMAGES},
         "augment": {"type": "boolean"},
         "precision": {"enum": ["float32", "mixed_bfloat16"]},
         # CPU threads of the backend's pools: float sums are ordered by how
@@ -145,7 +154,7 @@ SCHEMA = {
             },
         },
         "arms": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": arms.train_arms()}},
-        "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED},
+        "seeds": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "uniqueItems": True, "items": _SEED},
         # More seeds for the arms of a key contrast: {"rrelu": [3, 4], ...}
         "extra_seeds": _seeds_by_arm(),
         # Arms added to the study after its main sweep, with their seeds:
@@ -158,7 +167,7 @@ SCHEMA = {
             "properties": {
                 "learning_rates": {"type": "array", "minItems": 2, "uniqueItems": True,
                                    "items": {"type": "number", "exclusiveMinimum": 0}},
-                "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _SEED},
+                "seeds": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "uniqueItems": True, "items": _SEED},
                 # The edge rule's extension: an arm whose rate was chosen at an end
                 # of the grid gets one more rate a factor of 2 beyond it, once
                 # (written by ``select --write``, never typed in).
@@ -225,6 +234,9 @@ def _rules(config: dict) -> list[str]:
     if config["train_size"] is not None and config["train_size"] + held_out > TRAIN_IMAGES:
         problems.append(f"train_size + validation_size: {config['train_size']} + {held_out} is more than the "
                         f"{TRAIN_IMAGES:,} training images")
+    elif config["train_size"] is None and held_out >= TRAIN_IMAGES:
+        problems.append(f"validation_size: {held_out} holds out every one of the {TRAIN_IMAGES:,} training images, "
+                        f"leaving none to train on")
     measured, trained = config.get("train_eval_size"), training_images(config)
     if measured is not None and measured > trained:
         problems.append(f"train_eval_size: {measured} is more than the {trained} training images")
@@ -289,7 +301,9 @@ def validate(name: str, config) -> dict:
     for e in errors:
         where = ".".join(map(str, e.path)) or "(profile)"
         if where not in bad:  # one message per problem: "NaN is not finite" says it
-            problems.append(f"{where}: {e.message}")
+            message = (f"{len(e.instance)} items, more than the {e.validator_value} allowed"
+                       if e.validator == "maxItems" else e.message)
+            problems.append(f"{where}: {message if len(message) <= 300 else message[:300] + ' ...'}")
     if not problems:
         problems = _rules(config)
     if problems:

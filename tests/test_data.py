@@ -279,3 +279,94 @@ def test_stale_temp_files_are_cleaned(tmp_path):
 def test_special_files_are_refused():
     with pytest.raises(D.DataError, match="not a regular file or folder"):
         D.load_cifar10("/dev/zero")
+
+
+# --------------------------------------------------------------------------
+# Issue 40: the bytes hashed are the bytes decoded; files that are not what they claim
+# --------------------------------------------------------------------------
+
+def test_an_archive_changed_after_hashing_is_not_decoded_under_the_old_checksum(tmp_path, monkeypatch):
+    """The archive is swapped for another right after its checksum is taken:
+    the arrays are still those of the bytes that were hashed."""
+    archive = make_tar(make_tree(tmp_path / "a"), tmp_path / "mine.tar.gz")
+    original = D.load_cifar10(archive, use_cache=False)
+    tree_b = make_tree(tmp_path / "b")
+    for f in sorted((tree_b / "train").rglob("*.png"))[:5]:  # other images than the original's
+        f.write_bytes(_png(12345 + len(f.name)))
+    other = make_tar(tree_b, tmp_path / "other.tar.gz")
+    import hashlib
+    real, swapped = hashlib.sha256, []
+
+    class SwapAfterHashing:
+        def __init__(self, *a):
+            self.h = real(*a)
+
+        def update(self, b):
+            self.h.update(b)
+
+        def hexdigest(self):
+            if not swapped:
+                swapped.append(True)
+                os.replace(other, archive)
+            return self.h.hexdigest()
+
+    monkeypatch.setattr(D.hashlib, "sha256", SwapAfterHashing)
+    loaded = D.load_cifar10(archive, use_cache=False)
+    assert swapped and loaded.sha256 == original.sha256
+    np.testing.assert_array_equal(loaded.x_train, original.x_train)
+
+
+def test_the_folder_checksum_is_unchanged(tmp_path):
+    """Hashing the images once read gives the checksum the committed cells record."""
+    tree = make_tree(tmp_path)
+    assert D._sha256_images(tree, D._folder_images(tree)) == D._sha256_tree(tree)
+    assert D.load_cifar10(tree).sha256 == D._sha256_tree(tree)
+
+
+def _finishes(fn, fifo, seconds=20):
+    import threading
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(value=fn()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(seconds)
+        pytest.fail(f"hung on the FIFO {fifo}")
+    return out.get("value")
+
+
+def test_a_fifo_where_the_cache_should_be_does_not_hang(tmp_path):
+    archive = make_tar(make_tree(tmp_path), tmp_path / "mine.tar.gz")
+    import hashlib
+    cache = D._cache_path("cifar10", hashlib.sha256(archive.read_bytes()).hexdigest())
+    cache.parent.mkdir(parents=True)
+    os.mkfifo(cache)
+    loaded = _finishes(lambda: D.load_cifar10(archive), cache)
+    assert loaded is not None and loaded.x_train.shape == (20, 32, 32, 3)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_refused_before_it_inflates(tmp_path):
+    tree = make_tree(tmp_path)
+    (tree / "train" / "cat" / "0000.png").write_bytes(_png_header(40_000, 40_000))
+    with pytest.raises(D.DataError, match="0000.png.*40000x40000|0000.png.*decompression bomb"):
+        D.load_cifar10(tree)
+
+
+def test_an_archive_member_far_larger_than_an_image_is_refused_unread(tmp_path):
+    tree = make_tree(tmp_path)
+    (tree / "train" / "cat" / "0000.png").write_bytes(b"\0" * (2 << 20))
+    with pytest.raises(D.DataError, match="0000.png has 2,097,152 bytes, not a 32x32 image"):
+        D.load_cifar10(make_tar(tree, tmp_path / "big.tar.gz"))

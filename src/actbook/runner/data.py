@@ -199,6 +199,13 @@ def _cache_path(name: str, digest: str) -> Path:
 
 
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: CIFAR-10's arrays take 185 MB; a cache file far larger is not one.
+MAX_CACHE_BYTES = 1 << 30
+#: The official archives are 163 MB and less: a source is read into memory once,
+#: hashed and decoded from those same bytes, so it cannot change in between.
+MAX_ARCHIVE_BYTES = 1 << 30
+#: A 32x32 image is a few kB; a member far larger is not one (and may inflate to gigabytes).
+MAX_IMAGE_BYTES = 1 << 20
 
 
 def arrays_digest(arrays: dict) -> str:
@@ -221,9 +228,12 @@ def _save_cache(path: Path, arrays: dict) -> None:
 
 
 def _load_cache(path: Path) -> dict | None:
-    """The cached arrays if the file is readable and matches its checksum; else None (decode again)."""
+    """The cached arrays if the file is a readable regular file (a FIFO never
+    blocks) and matches its checksum; else None (decode again)."""
+    from actbook.runner.files import read_regular_file
     try:
-        with np.load(path, allow_pickle=False) as z:
+        data = read_regular_file(path, MAX_CACHE_BYTES)
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in ARRAY_KEYS}
             digest = str(z["digest"])
     except Exception:  # truncated, not a zip, missing keys...: decode again and overwrite
@@ -248,11 +258,13 @@ def _decode_image(data: bytes, name: str, where: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.size != (32, 32):  # from the header: a decompression bomb is refused before it inflates
+                raise DataError(f"{where}: image {name!r} is {im.size[0]}x{im.size[1]} pixels, expected 32x32")
             if im.mode not in EIGHT_BIT_MODES:  # 16-bit or float images would clip to white
                 raise DataError(f"{where}: image {name!r} is {im.mode!r}, not 8 bits per channel "
                                 f"(expected one of {', '.join(EIGHT_BIT_MODES)})")
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{where}: cannot decode image {name!r} ({e})") from None
     if arr.shape != (32, 32, 3):
         raise DataError(f"{where}: image {name!r} has shape {arr.shape}, expected (32, 32, 3)")
@@ -287,24 +299,55 @@ def _collect(items, where: Path) -> dict:
     return out
 
 
+def _folder_images(root: Path) -> list[tuple[str, bytes]]:
+    """(relative path, bytes) of every image of a folder, each read once, sorted by path."""
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            if p.stat().st_size > MAX_IMAGE_BYTES:
+                raise DataError(f"{root}: {p.relative_to(root)} has {p.stat().st_size:,} bytes, not a 32x32 image")
+            out.append((p.relative_to(root).as_posix(), p.read_bytes()))
+    return out
+
+
 def _read_image_folder(root: Path) -> dict:
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return _collect(((p.relative_to(root).as_posix(), p.read_bytes()) for p in files), root)
+    return _collect(_folder_images(root), root)
 
 
-def _read_image_tar(path: Path) -> dict:
+def _sha256_images(root: Path, images: list[tuple[str, bytes]]) -> str:
+    """:func:`_sha256_tree`'s checksum, of images already read."""
+    h = hashlib.sha256()
+    for rel, data in images:
+        h.update(rel.encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def _read_archive(path: Path) -> bytes:
+    from actbook.runner.files import Unreadable, read_regular_file
+    try:
+        return read_regular_file(path, MAX_ARCHIVE_BYTES)
+    except Unreadable as e:
+        raise DataError(f"{path}: {e}") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _read_image_tar(path: Path, data: bytes) -> dict:
     def members():
-        with tarfile.open(path) as tar:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for m in tar:
                 if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                    if m.size > MAX_IMAGE_BYTES:
+                        raise DataError(f"{path}: {m.name} has {m.size:,} bytes, not a 32x32 image")
                     yield m.name, tar.extractfile(m).read()
     return _collect(members(), path)
 
 
-def _read_official_python(path: Path) -> dict:
+def _read_official_python(path: Path, data: bytes) -> dict:
     """The official pickled release; only called after its sha256 matched."""
     batches = {}
-    with tarfile.open(path) as tar:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for m in tar:
             name = PurePosixPath(m.name).name
             if m.isfile() and (name.startswith("data_batch_") or name == "test_batch"):
@@ -320,8 +363,8 @@ def _read_official_python(path: Path) -> dict:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _is_official_python_tar(path: Path) -> bool:
-    with tarfile.open(path) as tar:
+def _is_official_python_tar(data: bytes) -> bool:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for m in tar:
             if PurePosixPath(m.name).name == "data_batch_1":
                 return True
@@ -334,18 +377,19 @@ def _is_official_python_tar(path: Path) -> bool:
 # Loading
 # --------------------------------------------------------------------------
 
-def _decode_source(path: Path, digest: str) -> dict:
-    """Decode a verified local source; every failure names the file."""
+def _decode_source(path: Path, digest: str, data) -> dict:
+    """Decode a verified local source from the bytes that were hashed (an
+    archive's, or a folder's images); every failure names the file."""
     if path.is_dir():
-        return _read_image_folder(path)
+        return _collect(data, path)
     try:
-        if _is_official_python_tar(path):
+        if _is_official_python_tar(data):
             if digest != OFFICIAL_PYTHON_SHA256:
                 raise DataError(
                     f"{path}: looks like the pickled CIFAR-10 release but its sha256 {digest} is not the "
                     f"official {OFFICIAL_PYTHON_SHA256}; refusing to unpickle an unverified file")
-            return _read_official_python(path)
-        return _read_image_tar(path)
+            return _read_official_python(path, data)
+        return _read_image_tar(path, data)
     except DataError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, KeyError) as e:
@@ -370,7 +414,10 @@ def load_cifar10(source: str | os.PathLike | None = None, use_cache: bool = True
                         f"a .tar/.tar.gz of one, or cifar-10-python.tar.gz)")
     if not (path.is_dir() or path.is_file()):  # /dev/zero, a FIFO: would be hashed forever
         raise DataError(f"{path}: not a regular file or folder")
-    digest = _sha256_tree(path) if path.is_dir() else sha256_file(path)
+    # One read: the bytes hashed are the bytes decoded, so a file changed meanwhile
+    # is never trained on under the checksum of what it was.
+    data = _folder_images(path) if path.is_dir() else _read_archive(path)
+    digest = _sha256_images(path, data) if path.is_dir() else hashlib.sha256(data).hexdigest()
     expected = KNOWN_NAMES.get(path.name)
     if expected is not None and digest != expected:
         raise DataError(f"{path}: sha256 {digest} does not match the known {expected} for {path.name} "
@@ -380,7 +427,7 @@ def load_cifar10(source: str | os.PathLike | None = None, use_cache: bool = True
     if use_cache and cache.exists():
         arrays = _load_cache(cache)
     if arrays is None:
-        arrays = _decode_source(path, digest)
+        arrays = _decode_source(path, digest, data)
         check_counts(arrays, path)
         if use_cache:
             if cache.parent.is_dir():

@@ -355,3 +355,16 @@ def test_select_write_to_a_file_it_cannot_write_is_one_error_line(folder, monkey
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write") and err.count("\n") == 1
     assert (folder.parent / "profiles.json").read_text() == before
+
+
+@pytest.mark.parametrize("error", [MemoryError(), type("ResourceExhaustedError", (RuntimeError,), {})("OOM when "
+                                                                                                      "allocating")])
+def test_running_out_of_memory_is_one_error_line(error, tmp_path, monkeypatch, capsys):
+    """``--set model_kwargs.width`` large enough to exhaust the machine's memory, within the bound."""
+    def exhausted(*a, **k):
+        raise error
+
+    monkeypatch.setattr(E, "run", exhausted)
+    assert E.main(["run", "--profile", "smoke", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory") and err.count("\n") == 1

@@ -464,6 +464,12 @@ def _seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """Python's, TensorFlow's, PyTorch's or XLA's out-of-memory error (named, so no framework is imported)."""
+    return (isinstance(e, MemoryError) or type(e).__name__ in ("ResourceExhaustedError", "OutOfMemoryError")
+            or "RESOURCE_EXHAUSTED" in str(e)[:200])
+
+
 def _results_dir(value: str):
     # Path("") is ".": an empty --results (an unset shell variable) would write into the current folder.
     return Path(value) if value.strip() else _EMPTY_RESULTS
@@ -566,6 +572,13 @@ def main(argv=None) -> int:
             print("\ninterrupted: finished epochs are kept in the cell's checkpoint; rerun the same command "
                   "to resume", file=sys.stderr)
             return 130
+        except Exception as e:
+            if not _out_of_memory(e):
+                raise
+            print(f"error: out of memory ({type(e).__name__}); finished cells and the last checkpoint are kept: "
+                  f"a smaller model_kwargs.width or batch_size, or a machine with more memory, is needed",
+                  file=sys.stderr)
+            return 2
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

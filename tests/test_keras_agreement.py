@@ -48,7 +48,7 @@ def test_numpy_matches_keras(ref, c, dtype):
         assert row["f'(0) keras"] == pytest.approx(A.SELU_SCALE, rel=eps)
         assert row["f'(0) numpy"] == pytest.approx(A.SELU_SCALE * A.SELU_ALPHA, rel=eps)
         assert row["max |diff| f'"] == pytest.approx(A.SELU_SCALE * (A.SELU_ALPHA - 1), rel=1e-6)
-    elif c.label == "keras.layers.PReLU(alpha=0.25)":
+    elif c.label == "keras.layers.PReLU(alpha_initializer=Constant(0.25))":
         # Keras computes relu(x) - alpha * relu(-x): gradient 0 at exactly x = 0.
         assert row["f'(0) keras"] == 0.0 and row["f'(0) numpy"] == 0.25
         assert row["max |diff| f'"] == 0.25

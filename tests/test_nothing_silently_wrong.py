@@ -127,6 +127,18 @@ def test_a_final_cell_without_an_optimizer_is_malformed(folder):
         "not a well-formed result file: relu-seed0.json", "not a well-formed result file: rrelu-seed0.json"]
 
 
+@pytest.mark.parametrize("key", ["hardware", "started", "dataset"])
+def test_a_cell_without_the_provenance_the_chapters_read_is_malformed(folder, key):
+    """The chapters' sweep_facts and made_by read these of every cell: a KeyError in a chapter before."""
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    del cell["provenance"][key]
+    _write(path, cell)
+    with pytest.raises(R.ResultsError, match=f"rrelu-seed0.json: .*provenance.{key}"):
+        R.load_sweep(folder, "tiny")
+    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
+
+
 def test_an_off_grid_cell_is_left_out_of_the_grid(folder):
     """The chapter printed "5 of the 4" cells, and the off-grid rate entered the choice."""
     cell = _read(folder / "g" / "grid" / "relu-lr0.05-seed100.json")

@@ -25,8 +25,10 @@ def _row(epoch, loss=1.0):
 
 
 def _cell(activation="relu", seed=0, profile="p", schema=2, backend=None, epochs=3, **extra):
-    prov = {"git": {"commit": "0123456789abcdef", "dirty": False}, "dataset": {"sha256": "a" * 64},
-            "hardware": {"kernels": {"effective_isa": "AVX512_CORE_BF16"}}}
+    prov = {"git": {"commit": "0123456789abcdef", "dirty": False}, "dataset": {"sha256": "a" * 64, "dataset": "test"},
+            "hardware": {"kernels": {"effective_isa": "AVX512_CORE_BF16"}, "cpu": "test"},
+            "started": "2026-01-01T00:00:00", "finished": "2026-01-01T00:01:00", "train_images_used": 100,
+            "test_images_used": 100}
     cell = {"schema": schema, "profile": profile, "activation": activation, "seed": seed,
             "config": copy.deepcopy(CONFIG), "overrides": None, "provenance": prov,
             "history": [_row(e) for e in range(1, epochs + 1)]}

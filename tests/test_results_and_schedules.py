@@ -15,7 +15,10 @@ from actbook.runner import train as T
 def _cell(activation="relu", seed=0, config=None, sha="a" * 64, isa="AVX512_CORE_BF16", **extra):
     config = config or E.get_profile("smoke")
     return {"schema": 2, "profile": "smoke", "activation": activation, "seed": seed, "config": config,
-            "provenance": {"dataset": {"sha256": sha}, "hardware": {"kernels": {"effective_isa": isa}}},
+            "provenance": {"dataset": {"sha256": sha, "dataset": "test"},
+                           "hardware": {"kernels": {"effective_isa": isa}, "cpu": "test"},
+                           "started": "2026-01-01T00:00:00", "finished": "2026-01-01T00:01:00",
+                           "train_images_used": 100, "test_images_used": 100},
             "history": [{"epoch": 1, "train_loss": 1.0, "train_error": 0.5, "train_eval_loss": 1.0,
                          "train_eval_error": 0.5, "test_loss": 1.0, "test_error": 0.5, "seconds": 1.0}], **extra}
 

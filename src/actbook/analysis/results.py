@@ -237,6 +237,17 @@ def _provenance_problems(prov, schema: int) -> list[str]:
         return [f"provenance must be an object, found {_kind(prov)}"]
     problems = [f"provenance.{k} must be an object, found {_kind(prov[k])}"
                 for k in ("git", "versions", "hardware", "dataset") if k in prov and not isinstance(prov[k], dict)]
+    if schema >= 2 and not problems:
+        # What the chapters read of every cell (sweep_facts, made_by), and the data set it came from.
+        needed = {"dataset.sha256": (prov.get("dataset") or {}).get("sha256"),
+                  "dataset.dataset": (prov.get("dataset") or {}).get("dataset"),
+                  "hardware.cpu": (prov.get("hardware") or {}).get("cpu"),
+                  "started": prov.get("started"), "finished": prov.get("finished")}
+        problems += [f"provenance.{k} must be a string, found {_kind(v)}" for k, v in needed.items()
+                     if not isinstance(v, str)]
+        problems += [f"provenance.{k} must be a non-negative integer, found {_kind(prov.get(k))}"
+                     for k in ("train_images_used", "test_images_used")
+                     if not (_is_int(prov.get(k)) and prov[k] >= 0)]
     be = prov.get("backend")
     if schema < 3 and be is None:
         return problems

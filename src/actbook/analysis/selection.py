@@ -187,8 +187,7 @@ def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame
             verb = "is" if len(arms_) == 1 else "are"
             parts.append(f"{_and(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
                          f"so a better rate may lie {beyond} it")
-    text = ("; ".join(parts) + ". The grid is not extended: its budget was fixed with the design, and the "
-            "final cells use these rates." if parts else
+    text = ("; ".join(parts) + ". The final cells use these rates." if parts else
             "Every chosen rate lies inside the grid, with no better rate on either side.")
     if stuck:
         names = [display(a) for a in chosen.index if a in stuck]

@@ -237,8 +237,8 @@ def test_an_activation_at_chance_at_every_rate_is_named_apart_from_the_edges():
     scores = pd.DataFrame({"activation": ["sigmoid"] * 2 + ["relu"] * 2 + ["elu"] * 2,
                            "learning_rate": [0.0125, 0.1] * 3, "score": [0.9, 0.895, 0.5, 0.6, 0.55, 0.5]})
     text = S.edge_sentence(chosen, [0.0125, 0.05, 0.1], scores=scores)
-    assert text == ("relu is best at the grid's smallest rate, 0.0125, so a better rate may lie below it. The grid is "
-                    "not extended: its budget was fixed with the design, and the final cells use these rates. sigmoid "
+    assert text == ("relu is best at the grid's smallest rate, 0.0125, so a better rate may lie below it. The final "
+                    "cells use these rates. sigmoid "
                     "stays within 2 pp of chance at every rate of the grid: it trains at none of them, so its chosen "
                     "rate says nothing about the rate it would need.")
 

@@ -54,7 +54,7 @@ def refused(config: dict, message: str):
 
 def test_every_shipped_profile_says_how_many_threads():
     assert {name: c["threads"] for name, c in P.load_profiles().items()} == dict.fromkeys(
-        ["smoke", "demo", "cpu", "paper", "overfit"], 2)
+        ["smoke", "demo", "cpu", "paper", "overfit", "fit1k"], 2)
 
 
 @pytest.mark.parametrize("threads, message", [
@@ -91,7 +91,9 @@ def test_the_comparison_profiles_give_every_arm_the_same_seeds_and_a_grid():
         assert len(per_arm) == n_arms and all(s == list(range(n_seeds)) for s in per_arm.values())
         rates = sorted(config["grid"]["learning_rates"])
         assert len(rates) == n_rates and all(b == 2 * a for a, b in zip(rates, rates[1:]))
-        assert len(grid) == n_arms * n_rates * n_grid_seeds and len(set(grid)) == len(grid)
+        # The edge rule's extension (grid.extended) adds its cells after the grid's own.
+        extension = sum(len(r) for r in config["grid"].get("extended", {}).values()) * n_grid_seeds
+        assert len(grid) == n_arms * n_rates * n_grid_seeds + extension and len(set(grid)) == len(grid)
         assert not {c.seed for c in grid} & {c.seed for c in final}
         assert config["validation_size"] and not config.get("extra_seeds") and not config.get("later_arms")
     assert P.get_profile("overfit")["eval_every"] == 5  # learning curves every 5 epochs

@@ -299,7 +299,7 @@ def test_origin_sentence_names_the_commits_and_says_the_runner_changed(tmp_path)
     for commit in {c["provenance"]["git"]["commit"][:10] for c in cpu + of}:
         assert commit in old
     assert "(regime 1)" in old and "the runner has since changed" in old.lower()
-    assert "new data stream" in old and "replace them" in old
+    assert "new data stream" in old and "does not reproduce these numbers" in old
     new = [_cell(schema=3, backend="jax")]
     assert "those of regime 1 with the earlier TensorFlow runner" in R.origin_sentence({"regime 1": cpu, "regime 2": new})
     assert R.origin_sentence({"regime 1": new}) == ("The committed results were made by the current runner, "

@@ -276,7 +276,7 @@ def test_profiles_file_that_is_a_folder_or_too_big_or_missing(tmp_path, monkeypa
     big = tmp_path / "big.json"
     big.write_text(json.dumps({"tiny": TINY2, "pad": "x" * P.MAX_PROFILES_BYTES}))
     monkeypatch.setenv("ACTBOOK_PROFILES", str(big))
-    with pytest.raises(P.UsageError, match="more than the 1,000,000 a profiles file may have"):
+    with pytest.raises(P.UsageError, match="more than the 1,000,000 bytes a profiles file may have"):
         P.load_profiles()
     bad = tmp_path / "latin1.json"
     bad.write_bytes(b'{"caf\xe9": 1}')

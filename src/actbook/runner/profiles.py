@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,6 +43,7 @@ import jsonschema
 from actbook import arms
 from actbook.runner.architectures import MODEL_KWARGS  # the model_kwargs each model takes
 from actbook.runner.data import CLASSES, PER_CLASS
+from actbook.runner.files import Unreadable, read_regular_file
 
 __all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
            "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
@@ -312,35 +312,19 @@ def validate(name: str, config) -> dict:
 
 
 def _read_profiles_file(path: str) -> str:
-    """The text of ``ACTBOOK_PROFILES``: a regular file of at most :data:`MAX_PROFILES_BYTES`.
-
-    Opened without blocking and checked on the open descriptor, so a FIFO
-    does not hang and ``/dev/zero`` is not read into memory.
-    """
+    """The text of ``ACTBOOK_PROFILES``: a regular file of at most :data:`MAX_PROFILES_BYTES`
+    (:func:`actbook.runner.files.read_regular_file`: a FIFO does not hang and
+    ``/dev/zero`` is not read into memory)."""
     what = f"ACTBOOK_PROFILES={path}"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular_file(path, MAX_PROFILES_BYTES)
     except OSError as e:
         raise UsageError(f"{what}: cannot open ({e.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"{what}: not a regular file; name a JSON file of profiles")
-        if info.st_size > MAX_PROFILES_BYTES:
-            raise UsageError(f"{what}: {info.st_size:,} bytes, more than the {MAX_PROFILES_BYTES:,} "
-                             f"a profiles file may have")
-        data = b""
-        while len(data) <= MAX_PROFILES_BYTES:
-            chunk = os.read(fd, MAX_PROFILES_BYTES + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
-    except OSError as e:
-        raise UsageError(f"{what}: cannot read ({e.strerror})") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_PROFILES_BYTES:  # grew after the check
-        raise UsageError(f"{what}: more than the {MAX_PROFILES_BYTES:,} bytes a profiles file may have")
+    except Unreadable as e:
+        if str(e) == "not a regular file":
+            raise UsageError(f"{what}: not a regular file; name a JSON file of profiles") from None
+        raise UsageError(f"{what}: more than the {MAX_PROFILES_BYTES:,} bytes a profiles file may have "
+                         f"({e})") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

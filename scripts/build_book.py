@@ -16,8 +16,9 @@ nothing changed, a rebuild re-executes nothing.
 The PDF is Jupyter Book's LaTeX builder run with XeLaTeX; on Debian or
 Ubuntu its tools come from ``apt-get install texlive-latex-extra
 texlive-latex-recommended texlive-fonts-recommended texlive-fonts-extra
-texlive-xetex latexmk`` (about 80 s; ``texlive-fonts-extra`` only for
-``bbm.sty``, which Jupyter Book's preamble loads). It lands in
+texlive-xetex latexmk xindy`` (about 80 s; ``texlive-fonts-extra`` only for
+``bbm.sty``, which Jupyter Book's preamble loads; ``xindy`` sorts the index,
+which Sphinx builds with it under XeLaTeX). It lands in
 ``_build/latex/actbook.pdf`` and, copied, in ``_build/html/actbook.pdf``,
 which every page's download menu links.
 """
@@ -36,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 STAMP = BUILD / ".inputs-sha256"
 PDF = "actbook.pdf"  # latex_documents.targetname in _config.yml, as a PDF
-TEX_TOOLS = ("latexmk", "xelatex")
+TEX_TOOLS = ("latexmk", "xelatex", "xindy")
 TEX_PACKAGES = ("texlive-latex-extra texlive-latex-recommended texlive-fonts-recommended texlive-fonts-extra "
-                "texlive-xetex latexmk")
+                "texlive-xetex latexmk xindy")
 HASHED = ["src/actbook", "data", "_ext", "references.bib", "_config.yml", "_toc.yml"]
 
 

@@ -24,7 +24,7 @@ def built_book():
     and the build time land in _build/ for CI to keep."""
     start = time.perf_counter()
     # With TeX Live installed (CI installs it) the same build makes the PDF too.
-    pdf = ["--pdf"] if all(shutil.which(t) for t in ("xelatex", "latexmk")) else []
+    pdf = ["--pdf"] if all(shutil.which(t) for t in ("xelatex", "latexmk", "xindy")) else []
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), *pdf],
                           cwd=ROOT, capture_output=True, text=True)
     log = proc.stdout + proc.stderr

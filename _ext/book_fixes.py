@@ -42,7 +42,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
 def _point_launch_buttons_at_notebooks(app, pagename, templatename, context, doctree):
     source = f"{pagename}.md"
     target = f"notebooks/{Path(pagename).name}.ipynb"
-    if not pagename.startswith("chapters/") or not (ROOT / target).exists():
+    if not (ROOT / target).exists():  # a chapter, or the introduction, that is a notebook
         return
     for group in context.get("header_buttons") or []:
         if group.get("label") != "launch-buttons":

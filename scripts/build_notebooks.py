@@ -32,10 +32,11 @@ INSTALL_TAG = "actbook-install"
 
 
 def chapters() -> list[str]:
-    """The chapters of the table of contents that are notebooks (``chapters/<name>``)."""
+    """The pages of the table of contents that are notebooks: the root page
+    (the introduction) and ``chapters/<name>``."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [f for f in files if f.startswith("chapters/")
+    files = [toc["root"], *(c["file"] for part in toc["parts"] for c in part["chapters"])]
+    return [f for f in files if (f == toc["root"] or f.startswith("chapters/"))
             and (ROOT / f"{f}.md").read_text().lstrip().startswith("---\njupytext:")]
 
 

@@ -25,9 +25,9 @@ from actbook.tf_runtime import tf  # first: applies the kernel policy before Ten
 import keras
 import numpy as np
 
-from actbook.runner.experiment import get_profile
-from actbook.arms import STUDY_ARMS
-from actbook.runner.models import build_model, forward_flops
+from actbook.runner.profiles import get_profile
+from actbook.runner.architectures import forward_flops
+from actbook.runner.models import build_model
 
 
 def matmul_peak(dtype, n=2048, reps=10) -> float:
@@ -63,7 +63,7 @@ def train_rate(arm: str, precision: str, batch: int, steps: int, cache: bool = T
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     rate = steps * batch / (time.perf_counter() - t)
     keras.mixed_precision.set_global_policy("float32")
-    return rate, forward_flops(model)
+    return rate, forward_flops(cfg["model"], **cfg["model_kwargs"])
 
 
 def main():
@@ -81,9 +81,9 @@ def main():
     print(f"{'arm':>12} {'precision':>15} {'img/s':>8} {'vs relu':>8} {'GFLOP/s':>8} {'MFU':>6}")
     rates, flops = {}, None
     for precision in ("float32", "mixed_bfloat16"):
-        for arm in STUDY_ARMS:
+        for arm in cfg["arms"]:
             rates[arm, precision], flops = train_rate(arm, precision, batch, steps)
-        for arm in STUDY_ARMS:
+        for arm in cfg["arms"]:
             rate = rates[arm, precision]
             achieved = 3 * flops * rate / 1e9  # forward + backward ~ 3x forward
             print(f"{arm:>12} {precision:>15} {rate:8.0f} {rate / rates['relu', precision]:8.2f} "

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from actbook.runner import backend as B
-from actbook.runner.experiment import get_profile
+from actbook.runner.profiles import get_profile
 from actbook.runner.models import build_model
 from actbook.runner.stream import make_train_stream
 from actbook.runner.train import compile_model

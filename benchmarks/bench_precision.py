@@ -22,7 +22,7 @@ from pathlib import Path
 from actbook.tf_runtime import tf  # noqa: F401  (first: the kernel policy before oneDNN loads)
 import numpy as np
 
-from actbook.runner import precision, provenance
+from actbook.runner import backend as B, precision, provenance
 from actbook.runner.files import write_json_atomic
 from actbook.runner.profiles import get_profile
 from actbook.runner.train import precision_policy
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     write_json_atomic(args.out, {"rows": rows,
                                  "settings": {"rounds": args.rounds, "steps_per_round": args.steps,
                                               "op_determinism": True, "conditions": args.conditions},
-                                 "kernels": precision.describe(),
+                                 "kernels": precision.describe(B.name()),
                                  "provenance": {**provenance.collect(), "finished": provenance.now()}})
     print(f"wrote {args.out}")
     return 0

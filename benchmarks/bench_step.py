@@ -30,13 +30,12 @@ import keras
 import numpy as np
 
 from actbook.runner import backend, provenance
-from actbook.arms import OVERFIT_ARMS
 from actbook.runner.files import write_json_atomic
 from actbook.runner.models import build_model
 from actbook.runner.profiles import get_profile
 from actbook.runner.train import compile_model, precision_policy
 
-ARMS = (*OVERFIT_ARMS, "tanh", "selu", "gelu", "silu")
+ARMS = (*get_profile("overfit")["arms"], "tanh", "selu", "gelu", "silu")
 
 
 def step_function(arm: str, config: dict, x, y):

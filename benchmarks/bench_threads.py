@@ -27,7 +27,7 @@ threads, images = int(sys.argv[1]), int(sys.argv[2])
 from actbook.runner import backend as B
 B.setup(threads)
 keras = B.keras_module()
-from actbook.runner.experiment import get_profile
+from actbook.runner.profiles import get_profile
 from actbook.runner.models import build_model
 from actbook.runner.stream import make_train_stream
 from actbook.runner.train import compile_model

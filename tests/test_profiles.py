@@ -114,20 +114,6 @@ def test_later_arms_are_checked_like_extra_seeds(tiny):
     assert len(P.plan("tiny", overrides={"later_arms.relu": [0]})) == 2
 
 
-def test_study_arms_come_from_the_profiles(monkeypatch):
-    assert A.STUDY_ARMS == tuple(P.get_profile("cpu")["arms"])
-    assert A.OVERFIT_ARMS == tuple(P.get_profile("overfit")["arms"])
-    assert isinstance(A.STUDY_ARMS, tuple) and A.OVERFIT_ARMS[6] == "rrelu_channel"
-    shipped = P.shipped_profiles()
-    shipped["cpu"]["arms"] = ["relu", "elu"]
-    monkeypatch.setattr(P, "shipped_profiles", lambda: shipped)
-    assert A.STUDY_ARMS == ("relu", "elu")  # read, not typed a second time
-    from actbook.arms import STUDY_ARMS
-    assert STUDY_ARMS == ("relu", "elu")
-    with pytest.raises(AttributeError):
-        A.NO_SUCH_ARMS
-
-
 # --------------------------------------------------------------------------
 # 3. validation without holes
 # --------------------------------------------------------------------------

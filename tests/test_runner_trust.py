@@ -163,7 +163,7 @@ def test_kernel_settings_the_policy_does_not_know_are_refused(tiny, tmp_path, mo
 def test_eigen_kernels_are_recorded_as_no_onednn(monkeypatch):
     from actbook.runner import precision
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
-    kernels = precision.describe()
+    kernels = precision.describe("tensorflow")
     assert kernels["onednn"] is False and kernels["effective_isa"] is None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from actbook import activations as A
 
-__all__ = ["Arm", "ARMS", "STUDY_ARMS", "OVERFIT_ARMS", "INITS", "init_variance", "get", "names", "slug", "display",
+__all__ = ["Arm", "ARMS", "INITS", "init_variance", "get", "names", "slug", "display",
            "train_arms", "rrelu_mean_slope"]
 
 
@@ -99,21 +99,6 @@ ARMS: dict[str, Arm] = {
     "gelu": Arm("gelu", "GELU"),
     "silu": Arm("silu", "SiLU"),
 }
-
-#: The arms of a study, read from the shipped profile that runs it (written
-#: once, in ``profiles.json``): ``STUDY_ARMS`` are the ``cpu`` comparison's,
-#: ``OVERFIT_ARMS`` the ``overfit`` one's (which adds the paper's
-#: per-(example, channel) RReLU). Later arms of a profile are not included.
-_STUDIES = {"STUDY_ARMS": "cpu", "OVERFIT_ARMS": "overfit"}
-
-
-def __getattr__(name: str):
-    # Lazy, because actbook.runner.profiles imports this module for its arm names.
-    if name in _STUDIES:
-        from actbook.runner.profiles import shipped_profiles
-        return tuple(shipped_profiles()[_STUDIES[name]]["arms"])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def names() -> list[str]:
     return list(ARMS)

@@ -17,9 +17,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from actbook.runner.precision import apply_kernel_policy  # noqa: E402
+from actbook import kernel_policy  # noqa: E402
 
-apply_kernel_policy()  # before TensorFlow loads oneDNN: the same kernels on every CPU
+kernel_policy.apply()  # before TensorFlow loads oneDNN: the same kernels on every CPU
 
 
 @contextlib.contextmanager

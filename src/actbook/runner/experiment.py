@@ -36,14 +36,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actbook.runner import profiles as P  # noqa: E402  (no TensorFlow)
-from actbook.runner.profiles import Cell, UsageError, get_profile, plan, result_path  # noqa: E402
+from actbook.runner.errors import UsageError  # noqa: E402
+from actbook.runner.profiles import Cell, get_profile, plan, result_path  # noqa: E402
 
-#: The result format this runner writes (kept here so ``check`` and ``plan`` need no framework).
-SCHEMA_VERSION = 5
-#: Result formats whose cells this runner repeats bit for bit when their config
-#: is the profile's: 5 only adds measurements (cross-entropy alone, per-image
-#: predictions, the calibrated loss) to 4 and changes no number 4 has.
-CURRENT_SCHEMAS = (4, 5)
+from actbook.runner.result_format import CURRENT_SCHEMAS  # noqa: E402
 
 __all__ = ["run", "check", "cost", "select", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
 

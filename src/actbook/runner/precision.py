@@ -9,7 +9,8 @@ applied only where oneDNN runs (the TensorFlow backend):
 
 - profiles train in **float32** (the portable precision);
 - ``ONEDNN_MAX_CPU_ISA`` defaults to ``AVX512_CORE_BF16`` (:data:`PINNED_ISA`),
-  so AMX hosts run the same kernels as AVX-512 BF16 ones;
+  so AMX hosts run the same kernels as AVX-512 BF16 ones
+  (:mod:`actbook.kernel_policy` sets it before TensorFlow loads);
 - ``TF_ENABLE_ONEDNN_OPTS=1`` is made explicit, so Eigen's kernels are never
   silently swapped in;
 - both are defaults: a value already in the environment wins, every result
@@ -24,26 +25,16 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["PINNED_ISA", "ISA_ORDER", "apply_kernel_policy", "cpu_flags", "cpu_isa", "effective_isa", "describe",
+from actbook import kernel_policy
+from actbook.kernel_policy import PINNED_ISA
+
+__all__ = ["PINNED_ISA", "ISA_ORDER", "cpu_flags", "cpu_isa", "effective_isa", "describe",
            "check_supported", "PrecisionUnsupported", "onednn_enabled", "unknown_settings"]
 
-PINNED_ISA = "AVX512_CORE_BF16"
 #: oneDNN's ISA names, weakest first (the ones that matter on x86-64 here).
 ISA_ORDER = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16",
              "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "ALL")
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-
-_applied_before_tf: bool | None = None
-
-
-def apply_kernel_policy() -> None:
-    """Set the policy's environment defaults; call before TensorFlow is imported."""
-    global _applied_before_tf
-    if _applied_before_tf is None:
-        _applied_before_tf = "tensorflow" not in sys.modules
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", PINNED_ISA)
-
 
 def cpu_flags() -> set[str]:
     try:
@@ -103,20 +94,19 @@ def unknown_settings() -> list[str]:
     return problems
 
 
-def describe() -> dict:
-    """What a result records about the kernels that made it.
+def describe(backend: str) -> dict:
+    """What a result records about the kernels that made it, on the Keras ``backend``.
 
     ``effective_isa`` is the oneDNN level that ran, ``None`` where no oneDNN
     kernel ran (``TF_ENABLE_ONEDNN_OPTS=0``, or a backend other than TensorFlow).
     """
-    from actbook.runner.backend import name as backend_name
     flags = cpu_flags()
     threads = None
     if "tensorflow" in sys.modules:
         import tensorflow as tf
         threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
-    onednn = backend_name() == "tensorflow" and onednn_enabled()
+    onednn = backend == "tensorflow" and onednn_enabled()
     return {
         "isa_flags": {f: f in flags for f in RELEVANT_FLAGS},
         "cpu_isa": cpu_isa(flags),
@@ -124,7 +114,7 @@ def describe() -> dict:
         "effective_isa": effective_isa(flags=flags) if onednn else None,
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-        "policy_set_before_tensorflow_import": _applied_before_tf,
+        "policy_set_before_tensorflow_import": kernel_policy.set_before_tensorflow_import(),
         "cpu_count": os.cpu_count(),
         "tf_threads": threads,
     }
@@ -151,6 +141,6 @@ def check_supported(precision_name: str, isa: str | None = None) -> None:
             and ISA_ORDER.index(isa) < ISA_ORDER.index(PINNED_ISA)):
         raise PrecisionUnsupported(
             f"this profile trains in bf16, but oneDNN's kernels run at {isa} here, below the {PINNED_ISA} "
-            f"the committed results were made with ({'no bf16 convolution at all' if ISA_ORDER.index(isa) < ISA_ORDER.index('AVX512_CORE') else 'bf16 is emulated and ends points away'}). "
+            f"the committed results were made with ({'no bf16 convolution at all' if ISA_ORDER.index(isa) < ISA_ORDER.index('AVX512_CORE') else 'bf16 is only emulated, and its numbers are far from the pinned kernels'}). "
             f"Run it in float32 with --set precision='\"float32\"' (its results go to their own folder "
             f"and differ from the committed bf16 ones), or on a CPU with AVX-512 BF16 or AMX")

@@ -43,6 +43,7 @@ import jsonschema
 from actbook import arms
 from actbook.runner.architectures import MODEL_KWARGS  # the model_kwargs each model takes
 from actbook.runner.data import CLASSES, PER_CLASS
+from actbook.runner.errors import UsageError
 from actbook.runner.files import Unreadable, read_regular_file
 
 __all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
@@ -68,10 +69,6 @@ PLAN_KEYS = ("arms", "seeds", "extra_seeds", "later_arms", "grid", "chosen_rates
 
 #: The stages of a profile with a ``grid``: the learning-rate grid, then the final cells.
 STAGES = ("grid", "final")
-
-
-class UsageError(ValueError):
-    """Bad user input (command line, profile); the CLI prints it and exits with status 2."""
 
 
 _POS_INT = {"type": "integer", "minimum": 1}

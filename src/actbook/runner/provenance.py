@@ -69,10 +69,10 @@ def _cpu_model() -> str:
 
 
 def hardware(include_gpus: bool = True) -> dict:
+    from actbook.runner.backend import affinity, name
     from actbook.runner.precision import describe
-    from actbook.runner.backend import affinity
     info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "affinity": affinity(),
-            "platform": platform.platform(), "kernels": describe()}
+            "platform": platform.platform(), "kernels": describe(name())}
     if include_gpus and "tensorflow" in sys.modules:
         import tensorflow as tf
         gpus = tf.config.list_physical_devices("GPU")

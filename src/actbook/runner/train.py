@@ -33,9 +33,9 @@ from actbook.runner.models import build_model  # noqa: E402
 from actbook.runner.profiles import Cell, result_path  # noqa: E402
 from actbook.runner.stream import make_eval_stream, make_train_stream  # noqa: E402
 
-__all__ = ["predictions_path", "run_cell", "learning_rate", "WarmupThen", "SCHEMA_VERSION", "CheckpointMismatch", "cell_identity"]
+from actbook.runner.result_format import SCHEMA_VERSION  # noqa: E402
 
-from actbook.runner.experiment import SCHEMA_VERSION  # noqa: E402  (the result format; results refuses unknown ones)
+__all__ = ["predictions_path", "run_cell", "learning_rate", "WarmupThen", "CheckpointMismatch", "cell_identity"]
 
 
 class CheckpointMismatch(RuntimeError):
@@ -133,7 +133,7 @@ def cell_identity(cell: Cell, config: dict, overrides: dict | None, dataset: dic
     """What a checkpoint must match to be resumed: the cell, its config, the
     data set's checksum, the kernels and the backend with its devices and threads."""
     from actbook.runner import precision
-    kernels = precision.describe()
+    kernels = precision.describe(runtime["name"])
     return {"profile": cell.profile, "activation": cell.arm, "seed": cell.seed, "overrides": overrides or None,
             "config": config, "dataset_sha256": dataset.get("sha256"),
             "kernels": {k: kernels.get(k) for k in ("effective_isa", "TF_ENABLE_ONEDNN_OPTS", "onednn")},
@@ -174,7 +174,7 @@ def checkpoint_dir(out: Path, stem: str) -> Path:
     symbolic link or not a folder: the runner writes there and deletes the
     cell's folder when the cell is done, so a link would let it write and
     delete outside the results folder."""
-    from actbook.runner.profiles import UsageError
+    from actbook.runner.errors import UsageError
     base = Path(out).parent / ".checkpoints"
     for path in (base, base / stem):
         if path.is_symlink() or (path.exists() and not path.is_dir()):

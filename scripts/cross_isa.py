@@ -45,7 +45,7 @@ def run_one(profile, arm, seed, isa, prec, results: Path, sets: dict) -> dict:
     path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa, PYTHONPATH=path)
     overrides = dict(sets, **({"precision": prec} if prec != get_profile(profile)["precision"] else {}))
-    cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", profile, "--activations", arm,
+    cmd = [sys.executable, "-m", "actbook", "run", "--profile", profile, "--activations", arm,
            "--seeds", str(seed), "--results", str(results), "--no-progress",
            *[f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]]
     t0 = time.perf_counter()

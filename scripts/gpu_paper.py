@@ -52,8 +52,8 @@ def log(*parts) -> None:
 
 
 def run_command(out: Path, arms: list[str], seeds: list[int], overrides: list[str]) -> list[str]:
-    """``python -m actbook.experiment run`` for some cells of the paper profile into ``out``."""
-    cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", "paper", "--results", str(out),
+    """``python -m actbook run`` for some cells of the paper profile into ``out``."""
+    cmd = [sys.executable, "-m", "actbook", "run", "--profile", "paper", "--results", str(out),
            "--activations", ",".join(arms), "--seeds", ",".join(map(str, seeds)), "--no-progress"]
     for item in overrides:
         cmd += ["--set", item]

@@ -12,9 +12,9 @@
 # with --set, the folder is <profile>+<hash> instead of <profile>, and under
 # another backend or on several devices <profile>@<runtime>, e.g. paper@jax-gpu):
 #   mkdir -p merged/paper && cp RESULTS_OF_EACH_SHARD/paper/*.json merged/paper/
-#   python -m actbook.experiment check --profile paper --results merged/
+#   python -m actbook check --profile paper --results merged/
 # What a shard will train and roughly how long it takes:
-#   python -m actbook.experiment plan --profile paper --shard 2/8
+#   python -m actbook plan --profile paper --shard 2/8
 #
 # Settings (environment, passed through by sbatch):
 #   PROFILE     profile name (default: paper)
@@ -66,7 +66,7 @@ if (( shard > SHARDS )); then
 fi
 
 read -r -a extra <<< "${EXTRA_ARGS:-}"
-cmd=("$PYTHON" -m actbook.experiment run --profile "$PROFILE" --results "$RESULTS"
+cmd=("$PYTHON" -m actbook run --profile "$PROFILE" --results "$RESULTS"
      --shard "${shard}/${SHARDS}" --no-progress ${extra[@]+"${extra[@]}"} "$@")
 
 echo "[$(date -u +%FT%TZ)] ${SLURM_JOB_ID:-?} task ${SLURM_ARRAY_TASK_ID} on $(hostname)" \

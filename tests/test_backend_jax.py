@@ -46,13 +46,13 @@ def test_cells_repeat_resume_and_name_their_backend(tiny, tmp_path, monkeypatch)
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("ACTBOOK_CIFAR10"), reason="ACTBOOK_CIFAR10 not set")
 def test_smoke_profile_from_the_command_line(tmp_path):
-    """The acceptance command: ``KERAS_BACKEND=jax python -m actbook.experiment run --profile smoke``."""
-    cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", "smoke", "--results", str(tmp_path),
+    """The acceptance command: ``KERAS_BACKEND=jax python -m actbook run --profile smoke``."""
+    cmd = [sys.executable, "-m", "actbook", "run", "--profile", "smoke", "--results", str(tmp_path),
            "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     files = sorted((tmp_path / "smoke@jax-cpu").glob("*.json"))
     assert [f.name for f in files] == ["relu-seed0.json", "rrelu-seed0.json"]
-    check = subprocess.run([sys.executable, "-m", "actbook.experiment", "check", "--profile", "smoke", "--results",
+    check = subprocess.run([sys.executable, "-m", "actbook", "check", "--profile", "smoke", "--results",
                             str(tmp_path), "--runtime", "jax-cpu"], capture_output=True, text=True, cwd=ROOT)
     assert check.returncode == 0 and "complete and consistent" in check.stdout, check.stdout

@@ -303,7 +303,7 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     smoke = P.get_profile("smoke")
     two_epochs = dict(smoke, epochs=2, arms=["prelu"], train_size=1000)
     env = dict(os.environ, ACTBOOK_PROFILES=write_profiles(tmp_path / "profiles.json", smoke2=two_epochs))
-    cmd = [sys.executable, "-m", "actbook.experiment", "run", "--profile", "smoke2",
+    cmd = [sys.executable, "-m", "actbook", "run", "--profile", "smoke2",
            "--results", str(tmp_path / "res"), "--no-progress"]
     state = tmp_path / "res" / "smoke2" / ".checkpoints" / "prelu-seed0" / "state.json"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -57,3 +57,17 @@ def test_in_a_clone_the_repository_data_folder_is_used(monkeypatch, tmp_path):
     monkeypatch.setenv(results.ENV_VAR, str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="is not a folder"):
         results.data_dir()
+
+
+def test_the_wheel_installs_the_actbook_command(wheel):
+    archive = zipfile.ZipFile(wheel)
+    entry_points = next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))
+    text = archive.read(entry_points).decode()
+    assert "[console_scripts]" in text and "actbook = actbook.runner.experiment:main" in text
+
+
+def test_python_m_actbook_is_the_command_line():
+    proc = subprocess.run([sys.executable, "-m", "actbook", "plan", "--profile", "no_such_profile"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown profile 'no_such_profile'")
+    assert proc.stderr.count("\n") == 1

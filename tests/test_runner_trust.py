@@ -143,10 +143,12 @@ def test_a_dirty_tree_records_a_hash_of_its_diff():
     assert ("diff_sha256" in state) == bool(state["dirty"])
 
 
-def test_the_command_keeps_no_path_outside_the_repository(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["experiment.py", "run", "--results", "/home/someone/runs/results",
+@pytest.mark.parametrize("program, command", [("/venv/lib/actbook/__main__.py", "python -m actbook"),
+                                              ("/venv/bin/actbook", "actbook")])
+def test_the_command_keeps_no_path_outside_the_repository(monkeypatch, program, command):
+    monkeypatch.setattr(sys, "argv", [program, "run", "--results", "/home/someone/runs/results",
                                       f"--results={provenance.REPO}/data/results", "--profile", "cpu"])
-    assert T._command_line() == "python -m actbook.experiment run --results results --results=data/results --profile cpu"
+    assert T._command_line() == f"{command} run --results results --results=data/results --profile cpu"
 
 
 @pytest.mark.parametrize("env, message", [({"ONEDNN_MAX_CPU_ISA": "AVX2_VNNI_2"}, "AVX2_VNNI_2"),

@@ -248,7 +248,7 @@ def test_slurm_script_runs_one_shard_per_array_task():
     done = _slurm({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "8", "RESULTS": "/r",
                    "EXTRA_ARGS": "--seeds 0"}, "--set", "epochs=1")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == ("-m actbook.experiment run --profile paper --results /r --shard 2/8 "
+    assert done.stdout.splitlines()[-1] == ("-m actbook run --profile paper --results /r --shard 2/8 "
                                             "--no-progress --seeds 0 --set epochs=1")
     alone = _slurm({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "1", "SHARDS": "8", "PROFILE": "cpu"})
     assert alone.returncode == 0 and "--profile cpu --results data/results --shard 4/8" in alone.stdout

@@ -7,6 +7,6 @@
 - ``backend``: the Keras backend, its threads, determinism and devices;
   ``precision``: the kernel policy where oneDNN runs.
 - ``train``: one cell, top to bottom; ``experiment``: plan, run and check
-  from the command line (``python -m actbook.experiment``).
+  from the command line (``actbook``).
 - ``files``: atomic writes and cell locks; ``provenance``: where a result came from.
 """

@@ -1,12 +1,14 @@
 """The CIFAR-10 comparison from the command line: plan, run, check.
 
-    python -m actbook.experiment list
-    python -m actbook.experiment plan  --profile paper [--shard 2/8] [--set epochs=1 ...]
-    python -m actbook.experiment run   --profile cpu --results data/results \\
+    actbook list
+    actbook plan   --profile paper [--shard 2/8] [--set epochs=1 ...]
+    actbook run    --profile cpu --results data/results \\
         [--activations relu,elu] [--seeds 0,1,2] [--shard K/N] [--set KEY=VALUE ...]
-    python -m actbook.experiment check --profile cpu --results data/results
-    python -m actbook.experiment run    --profile overfit --stage grid --results data/results
-    python -m actbook.experiment select --profile overfit --results data/results [--write]
+    actbook check  --profile cpu --results data/results
+    actbook run    --profile overfit --stage grid --results data/results
+    actbook select --profile overfit --results data/results [--write]
+
+(``actbook`` is the installed command; ``python -m actbook`` is the same.)
 
 A profile with a learning-rate ``grid`` runs in two stages: ``--stage grid``
 trains every activation at every rate of the grid (scored on held-out
@@ -382,7 +384,7 @@ def select(profile: str, results: Path, write: bool = False) -> int:
                 extended[arm] = sorted({*extended.get(arm, []), rate})
             path = _write_profile_setting(source, ("grid", "extended"), extended)
             print(f"grid.extended of {source!r} written to {path}; now run "
-                  f"`python -m actbook.experiment run --profile {source} --stage grid --results {results}`, "
+                  f"`actbook run --profile {source} --stage grid --results {results}`, "
                   f"then select again")
         else:
             print(json.dumps({"grid.extended": pending}))
@@ -476,7 +478,7 @@ _EMPTY_RESULTS = object()
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m actbook.experiment", description=__doc__,
+    parser = argparse.ArgumentParser(prog="actbook", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="print the profiles and their configs")
@@ -580,6 +582,3 @@ def main(argv=None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

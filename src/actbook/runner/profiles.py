@@ -178,7 +178,7 @@ SCHEMA = {
         # grid (its validation images): that profile's name.
         "rates_from": {"type": "string"},
         # Each arm's peak learning rate for the final cells, as chosen from the
-        # grid by ``python -m actbook.experiment select --write`` (never typed in).
+        # grid by ``actbook select --write`` (never typed in).
         "chosen_rates": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
                          "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
     },
@@ -641,7 +641,7 @@ def cell_config(config: dict, cell: Cell) -> dict:
         if cell.arm not in chosen:
             source = config.get("rates_from") or cell.profile
             raise UsageError(f"no learning rate chosen for {cell.arm!r} in profile {cell.profile!r} yet: run the "
-                             f"grid of {source!r} (--stage grid), then `python -m actbook.experiment select "
+                             f"grid of {source!r} (--stage grid), then `actbook select "
                              f"--profile {cell.profile} --results DIR --write`")
         out["optimizer"]["learning_rate"] = float(chosen[cell.arm])
     return out

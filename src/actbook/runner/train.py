@@ -349,8 +349,8 @@ def _command_line() -> str | None:
         return f"{key}{eq}{shown}"
 
     args = [clean(a) for a in sys.argv[1:]]
-    if Path(sys.argv[0]).name in ("experiment.py", "__main__.py"):
-        return " ".join(["python -m actbook.experiment", *args])
+    if Path(sys.argv[0]).name == "__main__.py":
+        return " ".join(["python -m actbook", *args])
     return " ".join([Path(sys.argv[0]).name, *args])
 
 

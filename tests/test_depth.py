@@ -115,10 +115,17 @@ def test_selu_exact_constants():
 
 
 def test_selu_exact_constants_against_mpmath():
+    """The decimal closed form against the same closed form in mpmath, all three constants to 50 digits."""
     mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 60
-    alpha = mpmath.sqrt(2 / mpmath.pi) / (1 - mpmath.exp(0.5) * mpmath.erfc(1 / mpmath.sqrt(2)))
-    assert abs(Decimal(mpmath.nstr(alpha, 55)) - depth.selu_constants_exact()["alpha"]) < Decimal("1e-45")
+    with mpmath.workdps(70):
+        phi = lambda t: mpmath.erfc(-t / mpmath.sqrt(2)) / 2             # standard normal CDF
+        alpha = mpmath.sqrt(2 / mpmath.pi) / (1 - mpmath.exp(0.5) * mpmath.erfc(1 / mpmath.sqrt(2)))
+        neg = mpmath.exp(2) * phi(-2) - 2 * mpmath.exp(0.5) * phi(-1) + mpmath.mpf(1) / 2
+        scale = 1 / mpmath.sqrt(mpmath.mpf(1) / 2 + alpha ** 2 * neg)
+        expected = {"alpha": alpha, "lambda": scale, "lambda * alpha": scale * alpha}
+        exact = depth.selu_constants_exact()
+        for name, value in expected.items():
+            assert abs(Decimal(mpmath.nstr(value, 60)) - exact[name]) < Decimal("1e-48"), name
 
 
 def test_selu_ulps_table():

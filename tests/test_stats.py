@@ -88,7 +88,26 @@ def test_sign_flip_p_enumerates_every_sign_assignment():
     # Brute force on a small case: |mean| of each of the 8 flips of (3, -1, 2).
     flips = [abs(a * 3 + b * -1 + c * 2) for a in (1, -1) for b in (1, -1) for c in (1, -1)]
     assert sign_flip_p([3.0, -1.0, 2.0]) == sum(f >= 4 for f in flips) / 8
+    assert sign_flip_p([0.5]) == 1.0  # one seed: both signs are as far from 0
     assert sign_agreement([-0.01, -0.02, 0.01]) == "2/3"
+
+
+def test_sign_flip_p_counts_floating_point_near_ties_as_ties():
+    """Flips whose means are equal in exact arithmetic tie, even where floating
+    point makes the observed mean a few ulps from 0 (all 32 flips are as extreme)."""
+    from actbook.analysis.stats import sign_flip_p
+    d = [0.2, 0.1, 0.1, -0.30000000000000004, -0.1]
+    assert sum(d) != 0 and sign_flip_p(d) == 1.0
+    # Two differences of one test image in 10,000 and three of zero: the flips that keep the two equal
+    # (2 of 4, times 8 for the zeros' free signs) are as extreme as the observed mean.
+    assert sign_flip_p([0.0001, 0.0001, 0.0, 0.0, 0.0]) == 16 / 32
+
+
+def test_sign_flip_p_refuses_what_it_cannot_enumerate():
+    from actbook.analysis.stats import sign_flip_p
+    for n in (0, 21):
+        with pytest.raises(ValueError, match="outside 1..20"):
+            sign_flip_p(np.ones(n))
 
 
 def test_min_detectable_difference_matches_a_simulation():

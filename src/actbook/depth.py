@@ -30,6 +30,7 @@ from scipy import stats as _st
 
 from actbook import activations as A
 from actbook import arms
+from actbook.finite_differences import central_difference
 
 __all__ = ["VANISHING", "ProbeData", "probe_data", "first_over_last", "mean_field", "gradient_estimate",
            "critical_weight_variance", "saturated_fraction", "activation_norms", "unit_statistics", "curve", "dip",
@@ -259,7 +260,7 @@ def dip(arm: str) -> dict:
     ref = A.get(spec.function)
     g = lambda t: float(ref.grad(t, **spec.params))
     x_min = optimize.brentq(g, -3.0, -0.1, xtol=1e-15)
-    second = lambda t: (g(t + 1e-6) - g(t - 1e-6)) / 2e-6
+    second = lambda t: central_difference(g, t, 1e-6)
     g_min_at = optimize.brentq(second, -6.0, -0.5, xtol=1e-12)
     g_max_at = optimize.brentq(second, 0.5, 6.0, xtol=1e-12)
     return {"dip at x": x_min, "dip depth f(x)": float(ref(x_min, **spec.params)),
@@ -354,14 +355,6 @@ def selu_constants_against_exact(values: dict[str, dict[str, float]], digits: in
 # The later arms on CIFAR-10: one table, one sentence
 # --------------------------------------------------------------------------
 
-def _interval(row: pd.Series, diff: float, level: float) -> tuple[float, float]:
-    n, sd = int(row["seeds"]), float(row["sd of diff"])
-    if n < 2 or not np.isfinite(sd):
-        return float("nan"), float("nan")
-    half = _st.t.ppf(1 - (1 - level) / 2, n - 1) * sd / math.sqrt(n)
-    return diff - half, diff + half
-
-
 def later_arms_table(final: pd.DataFrame, later, baseline: str = "relu", reference: str = "lrelu_1/5.5",
                      display=arms.display, alpha: float = 0.05) -> pd.DataFrame:
     """Each of ``later`` paired by seed against ``baseline`` and ``reference`` on the
@@ -378,9 +371,8 @@ def later_arms_table(final: pd.DataFrame, later, baseline: str = "relu", referen
     later = [a for a in later if a in set(final.activation)]
     if not later:
         return pd.DataFrame()
-    vs_base, vs_ref = against_two(final, later, baseline=baseline, reference=reference)
-    m = len(vs_base) + len(vs_ref)
-    level = 1 - alpha / m
+    vs_base, vs_ref = against_two(final, later, baseline=baseline, reference=reference,
+                                  confidence=1 - alpha / (2 * len(later)))
     errors = final.groupby("activation")["test_error"]
     means, sds = errors.mean(), errors.std(ddof=1)
     rows = []
@@ -390,9 +382,10 @@ def later_arms_table(final: pd.DataFrame, later, baseline: str = "relu", referen
         for name, table in ((baseline, vs_base), (reference, vs_ref)):
             r, top = table.loc[arm], f"against {display(name)}"
             diff = float(r[[k for k in r.index if str(k).startswith("mean diff")][0]])
-            lo, hi = _interval(r, diff, level)
+            lo, hi = float(r["ci low"]), float(r["ci high"])
             row[(top, "difference (pp)")] = f"{100 * diff:+.2f}"
-            row[(top, "interval (pp)")] = f"{100 * lo:+.2f} to {100 * hi:+.2f}" if np.isfinite(lo) else "too few seeds"
+            row[(top, "interval (pp)")] = (f"{100 * lo:+.2f} to {100 * hi:+.2f}" if np.isfinite(lo) else
+                                          "too few seeds" if r["seeds"] < 2 else "none (no spread)")
             row[(top, "Holm p")] = float(r["p (Holm)"])
         rows.append(row)
     out = pd.DataFrame(rows, index=pd.Index([display(a) for a in later], name="activation"))

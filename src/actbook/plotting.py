@@ -209,24 +209,26 @@ def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequenc
     return fig
 
 
-def _flat(value, prefix: str = "") -> dict:
-    """Nested settings as dotted keys; lists as comma-separated text."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    text = ", ".join(map(str, value)) if isinstance(value, list) else "none" if value is None else str(value)
-    return {prefix[:-1]: text}
+def _text(value) -> str:
+    """A setting as a table shows it: a list written out, no value as "none"."""
+    if value is None or (isinstance(value, list) and not value):
+        return "none"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def setting_rows(value, prefix: str = "") -> list[tuple[str, str]]:
+def _flat(settings: dict, sep: str) -> dict:
+    """Nested settings as one key each, the levels joined by ``sep`` (``pandas.json_normalize``)."""
+    if not settings:
+        return {}
+    flat = pd.json_normalize(settings, sep=sep).to_dict(orient="records")[0]
+    # json_normalize lists the top level's plain values before its nested ones; a table keeps the settings' order.
+    place = {key: i for i, key in enumerate(settings)}
+    return dict(sorted(flat.items(), key=lambda item: place.get(item[0], place.get(item[0].split(sep, 1)[0]))))
+
+
+def setting_rows(settings: dict) -> list[tuple[str, str]]:
     """Nested settings as one (item, value) row each ("kernels: isa_flags", "avx2, avx512f")."""
-    if isinstance(value, dict):
-        return [row for k, v in value.items() for row in setting_rows(v, f"{prefix}: {k}" if prefix else k)]
-    if value is None or value == []:
-        return [(prefix, "none")]
-    return [(prefix, ", ".join(map(str, value)) if isinstance(value, list) else str(value))]
+    return [(key, _text(value)) for key, value in _flat(settings, ": ").items()]
 
 
 def settings_table(configs: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
@@ -237,7 +239,7 @@ def settings_table(configs: dict, keys: Sequence[str] | None = None) -> pd.DataF
     from actbook.runner.profiles import DEFAULTS
     flat = {}
     for name, config in configs.items():
-        row = _flat({k: v for k, v in config.items() if k != "description"})
+        row = {k: _text(v) for k, v in _flat({k: v for k, v in config.items() if k != "description"}, ".").items()}
         for key, default in DEFAULTS.items():
             row.setdefault(key, f"{'none' if default is None else default} (default)")
         flat[name] = row

@@ -44,21 +44,33 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
+def _rounded_mean(x, axis=-1):
+    return np.round(np.mean(x, axis=axis), 12)
+
+
 def sign_flip_p(differences) -> float:
     """Exact two-sided permutation p-value of paired differences: the share of
     all 2^n sign assignments whose mean is at least as far from 0 as the
     observed one (the identity included, so never 0). Under the null
     hypothesis the sign of each seed's difference is a fair coin; no normality
     is assumed. With n seeds the smallest possible value is 2 / 2^n (1/16 for 5
-    seeds: a family correction can then never reach 0.05)."""
+    seeds: a family correction can then never reach 0.05).
+
+    ``scipy.stats.permutation_test`` with one sample flips signs; with
+    ``n_resamples=inf`` it enumerates every assignment, so ``n`` is capped at 20.
+    The mean is rounded to 12 decimals: assignments whose means are equal in
+    exact arithmetic but differ in the last bits of floating point then tie,
+    which scipy's tolerance (relative to the observed mean) misses when that
+    mean is small or 0."""
     d = np.asarray(differences, dtype=float)
     n = len(d)
     if n == 0 or n > 20:
         raise ValueError(f"sign_flip_p enumerates 2^n sign flips; n = {n} is outside 1..20")
-    signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
-    means = np.abs(signs @ d) / n
-    observed = abs(d.mean())
-    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
+    if n == 1:  # both signs are as far from 0 as the one observed (scipy asks for two observations)
+        return 1.0
+    test = _st.permutation_test((d,), _rounded_mean, permutation_type="samples", n_resamples=np.inf,
+                                alternative="two-sided", vectorized=True)
+    return float(test.pvalue)
 
 
 def sign_agreement(differences) -> str:
@@ -140,21 +152,24 @@ def paired_comparison(final: pd.DataFrame, baseline: str = "relu", metric: str =
     return out
 
 
-def contrast_family(final: pd.DataFrame, baseline: str, arms, contrasts: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def contrast_family(final: pd.DataFrame, baseline: str, arms, contrasts: dict,
+                    confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Comparisons of ``arms`` with ``baseline`` plus named pairwise contrasts,
     Holm-adjusted as one family.
 
     ``contrasts`` maps ``(arm, reference): label``; a contrast whose arms are
     not both in ``final`` is left out. Returns ``(against_baseline, contrasts)``,
     both in :func:`paired_comparison`'s columns (the contrasts' difference
-    column is ``"mean diff"``), with ``"p (Holm)"`` over all rows of both.
+    column is ``"mean diff"``), with ``"p (Holm)"`` over all rows of both
+    and the paired t intervals at ``confidence``.
     """
     present = set(final.activation)
-    against = paired_comparison(final, baseline=baseline, arms=list(arms))
+    against = paired_comparison(final, baseline=baseline, arms=list(arms), confidence=confidence)
     rows = []
     for (a, b), label in contrasts.items():
         if {a, b} <= present:
-            row = paired_comparison(final[final.activation.isin([a, b])], baseline=b, arms=[a]).iloc[0]
+            row = paired_comparison(final[final.activation.isin([a, b])], baseline=b, arms=[a],
+                                    confidence=confidence).iloc[0]
             rows.append(row.rename(label).rename({f"mean diff vs {b}": "mean diff"}))
     pairs = pd.DataFrame(rows, columns=["seeds", "mean diff", "sd of diff", "ci low", "ci high",
                                         "p (paired t)", "sign agreement", "p (sign-flip)", "p (Holm)"])
@@ -164,11 +179,12 @@ def contrast_family(final: pd.DataFrame, baseline: str, arms, contrasts: dict) -
     return against, pairs
 
 
-def against_two(final: pd.DataFrame, arms, baseline: str, reference: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def against_two(final: pd.DataFrame, arms, baseline: str, reference: str,
+                confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each of ``arms`` paired against ``baseline`` and against ``reference``,
     Holm-adjusted as one family; both frames are indexed by arm (the second's
-    difference column is ``"mean diff"``)."""
-    return contrast_family(final, baseline, arms, {(a, reference): a for a in arms})
+    difference column is ``"mean diff"``), the intervals at ``confidence``."""
+    return contrast_family(final, baseline, arms, {(a, reference): a for a in arms}, confidence)
 
 
 def verdict_lines(table: pd.DataFrame, baseline: str, display=str) -> str:

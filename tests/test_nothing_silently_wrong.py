@@ -380,3 +380,87 @@ def test_running_out_of_memory_is_one_error_line(error, tmp_path, monkeypatch, c
     assert E.main(["run", "--profile", "smoke", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: out of memory") and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------
+# The result format: one reader, validated against result.schema.json
+# --------------------------------------------------------------------------
+
+def test_every_committed_result_file_is_a_valid_result():
+    """Final and grid cells, formats 4 and 5: the schema describes what the runner wrote."""
+    from actbook.runner.files import read_result
+    committed = sorted((Path(__file__).parents[1] / "data" / "results").rglob("*.json"))
+    assert len(committed) > 100
+    formats = set()
+    for f in committed:
+        cell = read_result(f)
+        formats.add((cell["schema"], cell["stage"]))
+    assert {(4, "final"), (4, "grid"), (5, "final")} <= formats
+
+
+def test_the_cells_the_runner_writes_now_are_valid_results(template):
+    """A field added to train.py's result without the schema would make every new cell unreadable."""
+    from actbook.runner.files import read_result
+    cells = sorted((template / "results").rglob("*.json"))
+    assert {read_result(f)["stage"] for f in cells} == {"final", "grid"}
+
+
+def _damaged(folder, change):
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    text = None
+    if change == "missing metric":
+        cell["history"][-1]["test_error"] = None
+    elif change == "metric absent":
+        del cell["history"][-1]["val_loss"]
+    elif change == "wrong type":
+        cell["config"]["optimizer"]["learning_rate"] = "0.01"
+    elif change == "error above 1":
+        cell["history"][-1]["train_error"] = 1.5
+    elif change == "unknown top-level key":
+        cell["notes"] = "mine"
+    elif change == "float seed":
+        cell["seed"] = 0.0
+    elif change == "older format":
+        cell["schema"] = 3
+    elif change == "predictions path":
+        cell["predictions"]["file"] = "../../elsewhere.npz"
+    elif change == "diverged but measured":
+        cell.update(outcome="diverged", diverged_epoch=1, diagnostics=None, predictions=None, calibration=None)
+    elif change == "infinite":
+        text = json.dumps(cell).replace('"test_error": ', '"test_error": 1e999, "x": ', 1)
+    _write(path, cell) if text is None else path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("change, field", [
+    ("missing metric", r"history\[0\]\.test_error: null in a finished cell"),
+    ("metric absent", r"history\[0\]: 'val_loss' is a required property"),
+    ("wrong type", r"config\.optimizer\.learning_rate: a string, expected number"),
+    ("error above 1", r"history\[0\]\.train_error: 1\.5 is greater than the maximum of 1"),
+    ("unknown top-level key", r"\(top level\): Additional properties are not allowed \('notes' was unexpected\)"),
+    ("float seed", r"seed: a number, expected integer"),
+    ("older format", r"schema: 3, a result format other than 4, 5"),
+    ("predictions path", r"predictions\.file: '\.\./\.\./elsewhere\.npz' does not match"),
+    ("diverged but measured", r"history\[0\]\.train_loss: a number, but the cell diverged there"),
+    ("infinite", r"1e999 is not a finite number"),
+])
+def test_read_result_names_the_field_a_damaged_file_breaks(folder, change, field):
+    from actbook.runner.files import Unreadable, read_result
+    with pytest.raises(Unreadable, match=field):
+        read_result(_damaged(folder, change))
+
+
+def test_read_result_refuses_what_is_not_a_result_file_without_hanging(folder):
+    from actbook.runner.files import Unreadable, read_result
+    deep = folder / "tiny" / "deep.json"
+    deep.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(Unreadable, match="nested"):
+        read_result(deep)
+    (folder / "tiny" / "list.json").write_text("[1, 2]")
+    with pytest.raises(Unreadable, match=r"\(top level\): a JSON list, expected an object"):
+        read_result(folder / "tiny" / "list.json")
+    fifo = folder / "tiny" / "fifo.json"
+    os.mkfifo(fifo)
+    error = _finishes(lambda: read_result(fifo), fifo)
+    assert isinstance(error, Unreadable) and "not a regular file" in str(error)

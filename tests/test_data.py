@@ -370,3 +370,111 @@ def test_an_archive_member_far_larger_than_an_image_is_refused_unread(tmp_path):
     (tree / "train" / "cat" / "0000.png").write_bytes(b"\0" * (2 << 20))
     with pytest.raises(D.DataError, match="0000.png has 2,097,152 bytes, not a 32x32 image"):
         D.load_cifar10(make_tar(tree, tmp_path / "big.tar.gz"))
+
+
+# --------------------------------------------------------------------------
+# Issue 40: the cache is checked against the source it came from
+# --------------------------------------------------------------------------
+
+def _rewrite_cache(cache: Path, change) -> None:
+    """Alter the cached arrays and record their new checksum, as a deliberate edit would."""
+    with np.load(cache) as z:
+        arrays = {k: z[k].copy() for k in D.ARRAY_KEYS}
+    change(arrays)
+    np.savez(cache, **arrays, digest=np.array(D.arrays_digest(arrays)))
+
+
+def _one_image_changed(arrays):
+    arrays["x_train"][7] = 255 - arrays["x_train"][7]
+
+
+def _labels_swapped(arrays):
+    arrays["y_test"][[0, -1]] = arrays["y_test"][[-1, 0]]
+
+
+@pytest.mark.parametrize("change", [_one_image_changed, _labels_swapped])
+@pytest.mark.parametrize("source", ["folder", "archive"])
+def test_a_cache_rewritten_with_its_checksum_is_not_used_for_an_unknown_source(tmp_path, source, change):
+    """The images are checked against the source at random (every one here: 20 per split,
+    fewer than the sample), the labels all of them."""
+    tree = make_tree(tmp_path)
+    where = tree if source == "folder" else make_tar(tree, tmp_path / "mine.tar.gz")
+    first = D.load_cifar10(where)
+    cache = next((tmp_path / "cache").glob("cifar10-*.npz"))
+    _rewrite_cache(cache, change)
+    assert D._load_cache(cache) is not None  # its own checksum matches: only the source can tell
+    again = D.load_cifar10(where)
+    for k in D.ARRAY_KEYS:
+        np.testing.assert_array_equal(getattr(again, k), getattr(first, k))
+    assert D._matches_source(D._load_cache(cache), where, D._folder_images(tree) if source == "folder"
+                             else where.read_bytes())  # decoded again and rewritten
+
+
+def test_a_cache_rewritten_with_its_checksum_is_not_used_for_a_known_archive(tmp_path, monkeypatch):
+    """For an archive whose decoded arrays are known, any other arrays are refused without a spot check."""
+    archive = make_tar(make_tree(tmp_path), tmp_path / "mine.tar.gz")
+    first = D.load_cifar10(archive)
+    monkeypatch.setitem(D.KNOWN_DECODED, first.sha256, D.arrays_digest(vars(first)))
+    monkeypatch.setattr(D, "_matches_source", lambda *a: pytest.fail("a known archive needs no spot check"))
+    cache = next((tmp_path / "cache").glob("cifar10-*.npz"))
+    _rewrite_cache(cache, _one_image_changed)
+    decoded = []
+    real = D._decode_source
+    monkeypatch.setattr(D, "_decode_source", lambda *a: decoded.append(1) or real(*a))
+    again = D.load_cifar10(archive)
+    assert decoded == [1]
+    np.testing.assert_array_equal(again.x_train, first.x_train)
+    D.load_cifar10(archive)  # the cache rewritten from the source is used
+    assert decoded == [1]
+
+
+def test_a_known_archive_that_decodes_to_other_pixels_warns_and_is_not_cached(tmp_path, monkeypatch):
+    """Another Pillow or libjpeg: the arrays are not those the committed cells trained on."""
+    archive = make_tar(make_tree(tmp_path), tmp_path / "mine.tar.gz")
+    import hashlib
+    monkeypatch.setitem(D.KNOWN_DECODED, hashlib.sha256(archive.read_bytes()).hexdigest(), "0" * 64)
+    with pytest.warns(D.DecodingWarning, match="pinned Pillow"):
+        D.load_cifar10(archive)
+    assert not list((tmp_path / "cache").glob("cifar10-*.npz"))
+
+
+def test_the_known_jpeg_copy_decodes_to_the_committed_arrays():
+    """The committed checksum of the decoded JPEG copy is what this machine's Pillow gives."""
+    source = os.environ.get("ACTBOOK_CIFAR10", "")
+    if Path(source).name != "cifar10-jpeg.tar.gz":
+        pytest.skip("ACTBOOK_CIFAR10 is not the JPEG copy")
+    data = Path(source).read_bytes()
+    import hashlib
+    digest = hashlib.sha256(data).hexdigest()
+    arrays = D._decode_source(Path(source), digest, data)
+    assert D.arrays_digest(arrays) == D.KNOWN_DECODED[digest]
+
+
+def test_the_spot_check_draws_other_images_each_time():
+    draws = {tuple(sorted(D._spot_check_indices(60_000))) for _ in range(3)}
+    assert len(draws) == 3 and all(len(d) == D.SPOT_CHECK_IMAGES for d in draws)
+
+
+def _pickled_release(out: Path) -> Path:
+    """A tiny archive laid out as the pickled release: 2 images per class and split."""
+    rng = np.random.default_rng(0)
+    with tarfile.open(out, "w:gz") as tar:
+        for name, labels in [(f"data_batch_{i}", [2 * i - 2, 2 * i - 1] * 2) for i in range(1, 6)] + [
+                ("test_batch", list(range(10)) * 2)]:
+            payload = pickle.dumps({b"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8),
+                                    b"labels": labels})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return out
+
+
+def test_the_pickled_release_is_never_cached(tmp_path, monkeypatch):
+    """Unpickling it takes as long as reading a cache, which could be altered."""
+    archive = _pickled_release(tmp_path / "cifar-10-python.tar.gz")
+    import hashlib
+    monkeypatch.setattr(D, "OFFICIAL_PYTHON_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    monkeypatch.setitem(D.KNOWN_NAMES, archive.name, D.OFFICIAL_PYTHON_SHA256)
+    first = D.load_cifar10(archive)
+    assert first.x_train.shape == (20, 32, 32, 3)
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*.npz"))

@@ -10,12 +10,17 @@ Where the images come from, in order:
 
 Known archives are checked against their published sha256 before use, and a
 pickled archive is never opened unless it is byte-for-byte the official
-release. Decoded arrays are cached as ``.npz`` keyed by the source's
-checksum, so the second load takes a fraction of a second; the cache
-records a checksum of the decoded arrays and is decoded again whenever the
-file does not match it. A source must hold exactly the official counts
-(10 classes, 5,000 training and 1,000 test images each), or it is refused
-with a message naming what is missing or extra.
+release. A source is read into memory once, and hashed and decoded from
+those same bytes. Decoded images are cached as ``.npz`` keyed by the
+source's checksum, so the second load takes a fraction of a second. The
+cache is used only when it matches the source it came from: for an archive
+whose decoding is known (:data:`KNOWN_DECODED`), its arrays must have the
+committed checksum; for any other source, every label must be the source's
+and a random sample of images, drawn afresh each time, must decode to the
+cached pixels. Anything else is decoded again. (The pickled release is
+never cached: unpickling it is as quick as reading a cache.) A source must
+hold exactly the official counts (10 classes, 5,000 training and 1,000 test
+images each), or it is refused with a message naming what is missing or extra.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ import io
 import os
 import pickle
 import tarfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-__all__ = ["CLASSES", "KNOWN_ARCHIVES", "DataError", "Cifar", "Prepared", "load_cifar10", "prepare", "hold_out",
+__all__ = ["CLASSES", "KNOWN_ARCHIVES", "KNOWN_DECODED", "DataError", "DecodingWarning", "Cifar", "Prepared", "load_cifar10", "prepare", "hold_out",
            "sha256_file", "channel_stats", "normalize", "subset", "subset_indices", "subset_key", "SUBSET_STREAM", "check_counts"]
 
 ENV_VAR = "ACTBOOK_CIFAR10"
@@ -45,6 +51,16 @@ KNOWN_ARCHIVES = {
         "CIFAR-10, JPEG q75 copy (cifar10-jpeg.tar.gz)",
 }
 OFFICIAL_PYTHON_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+#: sha256 of the decoded arrays (:func:`arrays_digest`) of the archives whose decoding was
+#: checked: the JPEG copy decoded twice, identically, with the pinned Pillow 13.0.0
+#: (requirements.txt), to the arrays every committed cell trained on. A cache of such an
+#: archive must hold exactly these arrays, whatever checksum it records of itself.
+KNOWN_DECODED = {
+    "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec":
+        "116a00ba928015e7a31d258495677736d0e5e7d8f993c709dafa1f81b8b8333f",
+}
+#: Images of an unrecognised source decoded again, at random, each time its cache is read.
+SPOT_CHECK_IMAGES = 64
 KNOWN_NAMES = {"cifar-10-python.tar.gz": OFFICIAL_PYTHON_SHA256,
                "cifar10-jpeg.tar.gz": "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -56,6 +72,10 @@ PER_CLASS = {"train": 5000, "test": 1000}
 
 class DataError(RuntimeError):
     """The data set could not be found, verified or decoded; the message says why."""
+
+
+class DecodingWarning(UserWarning):
+    """A known archive decoded here to other pixels than the pinned Pillow's."""
 
 
 @dataclass
@@ -227,9 +247,10 @@ def _save_cache(path: Path, arrays: dict) -> None:
         pass
 
 
-def _load_cache(path: Path) -> dict | None:
+def _load_cache(path: Path, expected: str | None = None) -> dict | None:
     """The cached arrays if the file is a readable regular file (a FIFO never
-    blocks) and matches its checksum; else None (decode again)."""
+    blocks) and matches its checksum, and ``expected`` when given (a known
+    archive's decoded checksum); else None (decode again)."""
     from actbook.runner.files import read_regular_file
     try:
         data = read_regular_file(path, MAX_CACHE_BYTES)
@@ -238,7 +259,35 @@ def _load_cache(path: Path) -> dict | None:
             digest = str(z["digest"])
     except Exception:  # truncated, not a zip, missing keys...: decode again and overwrite
         return None
-    return arrays if arrays_digest(arrays) == digest else None
+    actual = arrays_digest(arrays)
+    return arrays if actual == digest and expected in (None, actual) else None
+
+
+def _spot_check_indices(n: int, k: int = SPOT_CHECK_IMAGES) -> np.ndarray:
+    """``k`` of ``range(n)`` drawn from the operating system's entropy: a cache
+    altered to pass the check cannot know which images it will be."""
+    return np.random.default_rng().choice(n, size=min(k, n), replace=False)
+
+
+def _matches_source(arrays: dict, path: Path, data) -> bool:
+    """Whether cached ``arrays`` of an image source are its own: every label is
+    the one its file's folder gives, and a random sample of images decodes to
+    the cached pixels (:func:`_spot_check_indices`)."""
+    try:
+        rows = _rows(_image_items(path, data), path)
+        for split, found in rows.items():
+            x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+            if len(y) != len(found) or x.shape != (len(found), 32, 32, 3):
+                return False
+            if not np.array_equal(y, np.array([c for _, c, _ in found], dtype=np.int64)):
+                return False
+            for i in _spot_check_indices(len(found)):
+                rel, _, image = found[i]
+                if not np.array_equal(x[i], _decode_image(image, rel, path)):
+                    return False
+    except (DataError, tarfile.TarError, EOFError, zlib.error, OSError):
+        return False  # decoding again says what is wrong with the source
+    return True
 
 
 def _clean_stale_temp(folder: Path) -> None:
@@ -282,18 +331,25 @@ def _split_and_class(rel: PurePosixPath, where: Path):
     return parts[-3], CLASSES.index(cls)
 
 
-def _collect(items, where: Path) -> dict:
-    """Stack decoded images into arrays, in sorted path order for stability."""
+def _rows(items, where: Path) -> dict:
+    """``{"train"|"test": [(path, class index, bytes), ...]}``, in sorted path
+    order: the order of the decoded arrays."""
     split = {"train": [], "test": []}
     for rel, data in items:
         key = _split_and_class(PurePosixPath(rel), where)
         if key is not None:
             split[key[0]].append((rel, key[1], data))
+    for rows in split.values():
+        rows.sort(key=lambda r: r[0])
+    return split
+
+
+def _collect(items, where: Path) -> dict:
+    """Stack decoded images into arrays, in sorted path order for stability."""
     out = {}
-    for name, rows in split.items():
+    for name, rows in _rows(items, where).items():
         if not rows:
             raise DataError(f"{where}: no {name}/<class>/*.jpg|png images found")
-        rows.sort(key=lambda r: r[0])
         out[f"x_{name}"] = np.stack([_decode_image(d, r, where) for r, _, d in rows])
         out[f"y_{name}"] = np.array([c for _, c, _ in rows], dtype=np.int64)
     return out
@@ -333,15 +389,23 @@ def _read_archive(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
+def _tar_images(path: Path, data: bytes):
+    """(member name, bytes) of every image of a tar archive held in ``data``."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar:
+            if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                if m.size > MAX_IMAGE_BYTES:
+                    raise DataError(f"{path}: {m.name} has {m.size:,} bytes, not a 32x32 image")
+                yield m.name, tar.extractfile(m).read()
+
+
+def _image_items(path: Path, data):
+    """(path, bytes) of every image of a folder's images already read, or of a tar archive's bytes."""
+    return data if path.is_dir() else _tar_images(path, data)
+
+
 def _read_image_tar(path: Path, data: bytes) -> dict:
-    def members():
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for m in tar:
-                if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
-                    if m.size > MAX_IMAGE_BYTES:
-                        raise DataError(f"{path}: {m.name} has {m.size:,} bytes, not a 32x32 image")
-                    yield m.name, tar.extractfile(m).read()
-    return _collect(members(), path)
+    return _collect(_tar_images(path, data), path)
 
 
 def _read_official_python(path: Path, data: bytes) -> dict:
@@ -361,6 +425,14 @@ def _read_official_python(path: Path, data: bytes) -> dict:
     x_train, y_train = stack([f"data_batch_{i}" for i in range(1, 6)])
     x_test, y_test = stack(["test_batch"])
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _is_pickled_release(data: bytes) -> bool:
+    """Whether an archive looks like the pickled release (a damaged one: no)."""
+    try:
+        return _is_official_python_tar(data)
+    except (tarfile.TarError, EOFError, zlib.error, OSError):
+        return False
 
 
 def _is_official_python_tar(data: bytes) -> bool:
@@ -424,11 +496,23 @@ def load_cifar10(source: str | os.PathLike | None = None, use_cache: bool = True
                         f"(truncated or modified download?)")
     arrays = None
     cache = _cache_path("cifar10", digest)
+    known = KNOWN_DECODED.get(digest)
+    # The pickled release is never cached: unpickling it is as quick as reading a cache.
+    use_cache = use_cache and not (path.is_file() and _is_pickled_release(data))
     if use_cache and cache.exists():
-        arrays = _load_cache(cache)
+        arrays = _load_cache(cache, known)
+        # A cache made for this checksum but rewritten with another checksum of its own.
+        if arrays is not None and known is None and not _matches_source(arrays, path, data):
+            arrays = None
     if arrays is None:
         arrays = _decode_source(path, digest, data)
         check_counts(arrays, path)
+        if known is not None and arrays_digest(arrays) != known:
+            warnings.warn(f"{path.name}: decoded here to other pixels than with the pinned Pillow 13.0.0 "
+                          f"(requirements.txt), so cells trained on them will not repeat the committed ones; "
+                          f"and since such arrays cannot be told from a tampered cache, every load decodes "
+                          f"the archive again", DecodingWarning, stacklevel=2)
+            use_cache = False
         if use_cache:
             if cache.parent.is_dir():
                 _clean_stale_temp(cache.parent)

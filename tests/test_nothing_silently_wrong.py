@@ -340,7 +340,7 @@ def test_a_backend_that_is_not_installed_is_one_error_line(tmp_path):
     if missing is None:
         pytest.skip("JAX and PyTorch are both installed")
     env = dict(os.environ, KERAS_BACKEND=missing, ACTBOOK_PROFILES=write_profiles(tmp_path / "p.json", tiny=FINAL))
-    proc = subprocess.run([sys.executable, "-m", "actbook.experiment", "run", "--profile", "tiny", "--results",
+    proc = subprocess.run([sys.executable, "-m", "actbook", "run", "--profile", "tiny", "--results",
                            str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr == f"error: KERAS_BACKEND={missing!r}, but {missing} is not " \
         f"installed{' (pip install -r requirements-jax.txt)' if missing == 'jax' else ''}\n"

@@ -9,7 +9,7 @@ from scipy import optimize, special, stats
 
 from actbook import activations as A
 from actbook import arms
-from actbook.depth import selu_output_moments
+from actbook.selu_constants import selu_output_moments
 
 FLOATS = [np.float32, np.float64]
 NEW = {

@@ -60,16 +60,16 @@ def test_regime_1_tests_the_best_arm_against_every_other():
     assert C.family_table(frame, family)["resolved"].all()
 
 
-def test_verdicts_say_what_was_resolved_and_what_could_have_been_detected():
+def test_claim_statuses_say_what_was_resolved_and_what_could_have_been_detected():
     frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
     table = C.family_table(frame, C.OVERFIT_PRIMARY)
-    v = C.verdicts(table)["verdict"].tolist()
+    v = C.claim_statuses(table)["verdict"].tolist()
     assert v[0].startswith("partly supported: 3 of the 5")  # the two slopes at 1/5.5 and RReLU's two forms
     assert v[1].startswith("partly supported: 1 of the 2")  # the gap tracks the test error in this fake data
     assert v[2].startswith("partly supported: 2 of the 3")  # not better than Leaky ReLU (1/5.5), its twin here
     rows = table[table.claim == "3"].assign(resolved=True, **{"mean diff": 0.01})
-    assert C.claim_verdict(rows, 0.01).startswith("contradicted: 3 of the 3")
-    quiet = C.claim_verdict(rows.assign(resolved=False), 0.0123)
+    assert C.claim_status(rows, 0.01).startswith("contradicted: 3 of the 3")
+    quiet = C.claim_status(rows.assign(resolved=False), 0.0123)
     assert quiet == ("not resolved: no comparison resolved either way, where differences of 1.2 pp or more "
                      "would have been detected with 80 % power")
 
@@ -84,7 +84,7 @@ def test_the_power_is_per_metric_never_pooled_across_units():
     assert by["loss gap"] > 10 * by["test error"]
     assert table.attrs["minimum detectable difference"] == by["test error"]
     assert (table.loc[table.metric == "loss gap", "mdd"] == by["loss gap"]).all()
-    quiet = C.claim_verdict(table[table.claim == "2"].assign(resolved=False))
+    quiet = C.claim_status(table[table.claim == "2"].assign(resolved=False))
     assert quiet.endswith(f"differences of {by['loss gap']:.2f} nats in the loss gap or more would have been "
                           "detected with 80 % power")
 
@@ -101,7 +101,7 @@ def test_the_claims_table_gives_each_comparison_with_its_interval():
     assert first[3] == (f"RRELU − RELU {100 * row['mean diff']:+.1f} pp ({100 * row['ci low']:+.1f} to "
                         f"{100 * row['ci high']:+.1f})").replace("-", "−")
     assert " pp" not in out.iloc[1]["this book's result"] and " nats (" in out.iloc[1]["this book's result"]
-    assert out.iloc[0]["verdict"] == C.verdicts(table).iloc[0]["verdict"]
+    assert out.iloc[0]["verdict"] == C.claim_statuses(table).iloc[0]["verdict"]
 
 
 # Made-up test errors (not the paper's, which live in data/literature), with differences easy to check by eye.
@@ -250,4 +250,4 @@ def test_two_comparisons_read_as_both_and_a_whole_mixed_family_as_all():
                                                         "lower in each.")
     assert C.family_sentence(table).startswith("All 3 comparisons are resolved (2 with the first-named activation "
                                                "lower, 1 with it higher).")
-    assert C.claim_verdict(table.iloc[:2]).startswith("supported: both comparisons")
+    assert C.claim_status(table.iloc[:2]).startswith("supported: both comparisons")

@@ -1,10 +1,12 @@
 """Gradient diagnostics: checked against a hand-written NumPy backward pass."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from actbook import activations as A
-from actbook.gradients import DeepMLP, gradient_norms, layer_statistics, train_and_track
+from actbook.gradients import (DeepMLP, activation_norms, first_over_last, gradient_norms, layer_statistics,
+                               train_and_track, unit_statistics)
 
 
 def _numpy_backward(net, x, y):
@@ -80,3 +82,26 @@ def test_tanh_keeps_far_more_gradient_than_sigmoid():
         g = gradient_norms(DeepMLP(arm, depth=12, width=64, init="glorot"), x, y)["weight_grad_norm"]
         ratios[arm] = g.iloc[0] / g.iloc[-1]
     assert ratios["sigmoid"] < 100 * derivative_bound(12) and ratios["tanh"] > 1e4 * ratios["sigmoid"]
+
+
+def test_first_over_last_orders_by_layer():
+    frame = pd.DataFrame({"layer": [3, 1, 2], "weight_grad_norm": [2.0, 1.0, 5.0], "delta_norm": [4.0, 1.0, 1.0]})
+    assert first_over_last(frame) == 0.5
+    assert first_over_last(frame, "delta_norm") == 0.25
+
+
+def test_network_measurements():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 20)).astype(np.float32)
+    net = DeepMLP("relu", depth=3, width=16, init="he", seed=0)
+    norms = activation_norms(net, x)
+    assert list(norms.layer) == [1, 2, 3]
+    assert norms.input_norm.iloc[0] == pytest.approx(float(np.sqrt(np.mean(np.sum(x.astype(float) ** 2, 1)))),
+                                                     rel=1e-6)
+    units = unit_statistics(net, x)
+    _, zs, _ = net.forward(x)
+    assert units.small_slope.iloc[0] == pytest.approx(float(np.mean(zs[0].numpy() <= 0)))
+    # The threshold is inclusive: Leaky ReLU with slope 0.01 counts on its negative side.
+    leaky = DeepMLP("lrelu_0.01", depth=2, width=16, init="he", seed=0)
+    _, zs, _ = leaky.forward(x)
+    assert unit_statistics(leaky, x).small_slope.iloc[0] == pytest.approx(float(np.mean(zs[0].numpy() <= 0)))

@@ -1,12 +1,12 @@
-"""Measured properties and the dead-unit helpers."""
+"""actbook.properties: measured properties of each activation, and its shape."""
 
 import math
 
 import numpy as np
 import pytest
 
-from actbook.dead_units import dead_fraction, dying_relu_experiment
-from actbook.properties import measure, properties_table
+from actbook import activations as A
+from actbook.properties import curve, dip, learned_slopes, measure, properties_table
 
 
 def test_relu_properties_match_theory():
@@ -27,23 +27,7 @@ def test_sigmoid_and_elu_properties():
         measure("softmax")
 
 
-def test_dead_fraction():
-    out = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
-    assert dead_fraction(out) == pytest.approx(1 / 3)
-    conv = np.zeros((2, 4, 4, 5))
-    conv[1, 3, 3, :2] = 1.0  # active at a single position counts as alive
-    assert dead_fraction(conv) == pytest.approx(3 / 5)
-
-
-def test_dying_relu_experiment_marks_divergence():
-    df = dying_relu_experiment(learning_rates=(1e-3, 10.0), n=256, width=16, epochs=1)
-    small, huge = df[df["learning rate"] == 1e-3], df[df["learning rate"] == 10.0]
-    assert not small["diverged"].any() and small["dead after training"].notna().all()
-    assert huge["diverged"].all() and huge["dead after training"].isna().all()
-
-
 def test_sigmoid_grad_inverse_is_closed_form_of_bisection_target():
-    from actbook import activations as A
     from actbook.properties import sigmoid_grad_inverse
     for t in (0.25, 0.1, 1e-2, 1e-4, 1e-12):
         x = sigmoid_grad_inverse(t)
@@ -68,9 +52,7 @@ def test_derivative_bound_counts_n_minus_one_factors():
         derivative_bound(0)
 
 
-def test_learned_slopes_and_never_active_frames():
-    from actbook.dead_units import never_active_frame
-    from actbook.properties import learned_slopes
+def test_learned_slopes_one_row_per_layer_of_each_prelu_cell():
     cells = [{"activation": "prelu", "seed": 0,
               "diagnostics": {"prelu_alpha": {"act_1": [0.5, 0.3], "act_2": [0.1]},
                               "never_active_fraction": {"act_1": 0.0, "act_2": 0.25}}},
@@ -79,27 +61,12 @@ def test_learned_slopes_and_never_active_frames():
     assert list(slopes.layer) == [1, 2] and list(slopes.channels) == [2, 1]
     assert slopes["mean alpha"].iloc[0] == pytest.approx(0.4) and slopes["max"].iloc[0] == 0.5
     assert learned_slopes([]).empty and "mean alpha" in learned_slopes([]).columns
-    dead = never_active_frame(cells)
-    assert len(dead) == 3 and dead["never active"].max() == 0.5
 
 
-def test_dying_experiment_counts_revived_units_and_arms():
-    from actbook.dead_units import dying_units_by_arm
-    df = dying_units_by_arm(arms=("relu", "elu"), learning_rates=(1e-2,), n=256, width=16, epochs=2)
-    assert set(df.arm) == {"relu", "elu"} and list(df.layer.unique()) == [1, 2, 3]
-    assert ((df.revived >= 0) & (df.revived <= 1)).all()
-    # the first hidden layer sees fixed inputs: a unit dead there can never come back
-    assert (df[(df.arm == "relu") & (df.layer == 1)].revived == 0).all()
-
-
-def test_plotting_setup_and_config_table():
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    from actbook import plotting
-    plotting.setup()
-    assert plt.rcParams["axes.grid"] and pd.get_option("display.precision") == plotting.TABLE_PRECISION
-    assert plotting.style is plotting.setup
-    table = plotting.config_table({"epochs": 4, "model_kwargs": {"width": 16}, "other": 1}, ["epochs", "model_kwargs"])
-    assert list(table.index) == ["epochs", "model_kwargs"] and table.loc["model_kwargs", "value"] == '{"width": 16}'
-    a, b = plotting.curve_style(0, markevery=10), plotting.curve_style(1, markevery=10)
-    assert a["color"] != b["color"] and a["ls"] != b["ls"] and a["marker"] != b["marker"]
+def test_curve_and_dip():
+    label, f, df = curve("silu")
+    assert label == "SiLU" and f(1.0) == pytest.approx(A.silu(1.0)) and df(0.0) == 0.5
+    d = dip("silu")
+    assert d["dip at x"] == pytest.approx(-1.2784645427610738, rel=1e-9)
+    assert d["dip depth f(x)"] == pytest.approx(d["dip at x"] + 1, rel=1e-9)
+    assert d["min f'(x)"] < 0 < d["max f'(x)"] - 1

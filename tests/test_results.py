@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from actbook.analysis import reproduction, results as R
-from actbook.analysis.stats import paired_comparison, summary_table, verdict
+from actbook.analysis.stats import comparison_sentence, paired_comparison, summary_table
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "data" / "earlier"  # the shared-rate sweeps of the earlier runner
@@ -290,7 +290,7 @@ def test_statistics_of_a_partial_sweep():
     assert list(table.index) == ["relu", "elu"]
     assert list(summary_table(final, ["gelu"]).index) == []
     row = paired_comparison(final, arms=["elu"]).loc["elu"]            # no seed in common with ReLU
-    assert row["seeds"] == 0 and "no seed in common with ReLU" in verdict(row, "ReLU", "ELU")
+    assert row["seeds"] == 0 and "no seed in common with ReLU" in comparison_sentence(row, "ReLU", "ELU")
 
 
 def test_origin_sentence_names_the_commits_and_says_the_runner_changed(tmp_path):
@@ -411,9 +411,3 @@ def test_a_folder_plans_its_grid_or_its_final_cells_and_earlier_sweeps_are_close
     grid["config"]["grid"] = {"learning_rates": [0.01, 0.02, 0.04], "seeds": [100]}
     assert S.planned_label([grid]) == 2 * 3
     assert S.planned_label([_cell(schema=3, stage="final")]) == 2 * 2  # arms x seeds
-
-
-def test_nested_settings_become_one_row_each():
-    from actbook import plotting
-    rows = plotting.setting_rows({"cpu": "EPYC", "kernels": {"isa": ["avx2", "avx512f"], "flags": None}})
-    assert rows == [("cpu", "EPYC"), ("kernels: isa", "avx2, avx512f"), ("kernels: flags", "none")]

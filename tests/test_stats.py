@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbook.analysis.stats import against_two, contrast_family, holm, mean_std, paired_comparison, resolved, verdict_lines
+from actbook.analysis.stats import (against_two, comparison_list, contrast_family, holm, later_arms_sentence,
+                                   later_arms_table, mean_std, paired_comparison, resolved)
 
 
 def _final():
@@ -67,7 +68,7 @@ def test_against_two_indexes_both_frames_by_arm_and_shares_one_family():
     assert versus.loc["elu", "mean diff"] == pytest.approx(np.mean([-0.62, -0.62, -0.63]))
     raw = [against.loc["elu", "p (paired t)"], versus.loc["elu", "p (paired t)"]]
     np.testing.assert_allclose([against.loc["elu", "p (Holm)"], versus.loc["elu", "p (Holm)"]], holm(raw))
-    lines = verdict_lines(versus, "sigmoid", display=str.upper).splitlines()
+    lines = comparison_list(versus, "sigmoid", display=str.upper).splitlines()
     assert len(lines) == 1 and lines[0].startswith("- ELU: -62.33 pp against sigmoid")
 
 
@@ -150,3 +151,40 @@ def test_resolution_clause_reads_as_the_end_of_a_sentence():
         "which the Holm-adjusted paired t-test resolves (adjusted p = 0.0031, 5 seeds)")
     assert "does not resolve (adjusted p = 0.32" in resolution_clause(pd.Series({"seeds": 3, "p (Holm)": 0.32}))
     assert resolution_clause(pd.Series({"seeds": 0, "p (Holm)": np.nan})) == "with too few paired seeds for a test"
+
+
+# --- the later arms' table -----------------------------------------------------------------
+
+def _later_final(rng_seed=0):
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for seed in range(3):
+        base = 0.5 + 0.01 * rng.standard_normal()
+        rows += [{"activation": "relu", "seed": seed, "test_error": base},
+                 {"activation": "lrelu_1/5.5", "seed": seed, "test_error": base - 0.05 + 0.001 * seed},
+                 {"activation": "tanh", "seed": seed, "test_error": base + 0.002 * (seed - 1)},
+                 {"activation": "silu", "seed": seed, "test_error": base - 0.05 - 0.0005 * seed}]
+    return pd.DataFrame(rows)
+
+
+def test_later_arms_table_and_sentence():
+    table = later_arms_table(_later_final(), ["tanh", "silu", "gelu"])
+    assert list(table.index) == ["tanh", "SiLU"]                     # GELU has no cell
+    assert table[("", "seeds")].tolist() == [3, 3]
+    assert not table.isna().any().any()
+    assert set(table.columns.get_level_values(0)) == {"", "against ReLU", "against Leaky ReLU (slope 1/5.5)"}
+    lo, hi = (float(v) for v in table.loc["SiLU", ("against ReLU", "interval (pp)")].split(" to "))
+    assert lo < float(table.loc["SiLU", ("against ReLU", "difference (pp)")]) < hi
+    sentence = later_arms_sentence(table)
+    assert sentence.startswith("With 3 seeds per arm, against ReLU, SiLU's test error is lower")
+    assert "suggestive only" in sentence                               # 3 seeds < 5
+    assert "- " not in sentence and "((" not in sentence and ") (" not in sentence.split("(Holm")[0]
+    table.loc[:, [c for c in table.columns if c[1] == "Holm p"]] = 1.0
+    assert later_arms_sentence(table) == (
+        "With 3 seeds per arm, no difference from ReLU is resolved; no difference from Leaky ReLU (slope 1/5.5) "
+        "is resolved (Holm-adjusted p below 0.05).")
+
+
+def test_later_arms_empty():
+    assert later_arms_table(_later_final(), ["gelu"]).empty
+    assert "None of the later" in later_arms_sentence(pd.DataFrame())

@@ -2,7 +2,10 @@
 
 import pandas as pd
 
-from actbook.tables import markdown_table
+import numpy as np
+
+from actbook import activations as A
+from actbook.tables import config_table, markdown_table, run_length, setting_rows, settings_table
 
 
 def test_a_frame_becomes_a_pipe_table_with_its_index_and_escaped_cells():
@@ -21,11 +24,39 @@ def test_a_styler_keeps_its_formatting_and_a_multiindex_becomes_columns():
 
 
 def test_settings_side_by_side_are_flat_complete_and_never_nan():
-    from actbook import plotting
     a = {"description": "x", "epochs": 3, "optimizer": {"learning_rate": 0.05}, "arms": ["relu", "elu"]}
     b = {"epochs": 50, "optimizer": {"learning_rate": 0.1}, "extra_seeds": {"relu": [3, 4]}, "init": "he"}
-    table = plotting.settings_table({"a": a, "b": b})
+    table = settings_table({"a": a, "b": b})
     assert table.loc["optimizer.learning_rate"].tolist() == ["0.05", "0.1"]
     assert table.loc["arms", "a"] == "relu, elu" and table.loc["arms", "b"] == "not used"
     assert table.loc["extra_seeds.relu", "b"] == "3, 4" and table.loc["init", "a"] == "he (default)"
     assert "description" not in table.index and not table.isna().any().any()
+    assert list(table.index[:3]) == ["epochs", "optimizer.learning_rate", "arms"]   # in the settings' order
+
+
+def test_config_table_writes_nested_values_as_json():
+    table = config_table({"epochs": 4, "model_kwargs": {"width": 16}, "other": 1}, ["epochs", "model_kwargs"])
+    assert list(table.index) == ["epochs", "model_kwargs"] and table.loc["model_kwargs", "value"] == '{"width": 16}'
+
+
+def test_setting_rows_one_row_per_leaf_in_order_with_lists_and_nothing_written_out():
+    rows = setting_rows({"cpu": "EPYC", "kernels": {"isa": ["avx2", "avx512f"], "flags": None, "none": []},
+                         "threads": 2})
+    assert rows == [("cpu", "EPYC"), ("kernels: isa", "avx2, avx512f"), ("kernels: flags", "none"),
+                    ("kernels: none", "none"), ("threads", "2")]
+    assert setting_rows({}) == []
+
+
+def test_run_length_groups_equal_runs():
+    assert run_length([1.5] + [1.2] * 9, "{:g}") == "1.5, 1.2 × 9"
+    assert run_length([3.0, 0.7, 0.5], "{:g}") == "3, 0.7, 0.5"
+    assert run_length([1.0, 2.0, 1.0], "{:g}") == "1, 2, 1"      # only adjacent values form a run
+    assert run_length([], "{:g}") == ""
+
+
+def test_run_length_compares_the_shown_digits():
+    # The explainer's third example: nine probabilities equal to every digit shown.
+    p = A.softmax([1.5] + [1.2] * 9)
+    assert run_length(p) == "0.130, 0.097 × 9"
+    assert run_length([0.1234, 0.1231]) == "0.123 × 2"
+    assert run_length(np.float32([0.5, 0.25])) == "0.500, 0.250"

@@ -1,4 +1,4 @@
-"""Gradient diagnostics for deep networks: the vanishing-gradient chapter's engine.
+"""Gradient diagnostics for deep networks: the vanishing-gradient experiment's network and measurements.
 
 A deep fully connected network is run *by hand*, layer by layer, inside one
 ``tf.GradientTape``, so that the tape sees every pre-activation ``z_l`` and
@@ -22,9 +22,10 @@ from actbook import activations as A
 from actbook.dead_units import dead_fraction
 from actbook import arms
 from actbook.layers import ChannelPReLU, make_activation
+from actbook.vanishing import VANISHING
 
 __all__ = ["DeepMLP", "gradient_norms", "local_derivative", "layer_statistics", "train_and_track",
-           "INITIALISERS"]
+           "INITIALISERS", "first_over_last", "activation_norms", "unit_statistics"]
 
 INITIALISERS = {
     "glorot": lambda seed: keras.initializers.GlorotUniform(seed=seed),
@@ -163,3 +164,34 @@ def train_and_track(net: DeepMLP, x_train, y_train, x_probe, y_probe, epochs: in
                   for idx in np.array_split(order, max(n // batch_size, 1))]
         record(epoch, float(np.mean(losses)))
     return pd.DataFrame(per_epoch), pd.concat(per_layer, ignore_index=True)
+
+
+def first_over_last(frame: pd.DataFrame, column: str = "weight_grad_norm") -> float:
+    """``column`` at the first hidden layer over its value at the last (1: nothing vanishes)."""
+    ordered = frame.sort_values("layer")
+    return float(ordered[column].iloc[0] / ordered[column].iloc[-1])
+
+
+def activation_norms(net, x: np.ndarray) -> pd.DataFrame:
+    """Per hidden layer ``l``: the RMS per-example norm of its input :math:`a_{l-1}`
+    (``a_0`` is ``x``), the other factor of :math:`\\partial L/\\partial W_l = \\delta_l a_{l-1}^\\top`."""
+    x = np.asarray(x, np.float32)
+    _, _, hs = net.forward(tf.constant(x), training=False)
+    inputs = [x] + [h.numpy() for h in hs[:-1]]
+    return pd.DataFrame({"layer": np.arange(1, len(hs) + 1),
+                         "input_norm": [float(np.sqrt(np.mean(np.sum(a.astype(np.float64) ** 2, axis=1))))
+                                        for a in inputs]})
+
+
+def unit_statistics(net, x: np.ndarray, threshold: float = VANISHING["small_slope"]) -> pd.DataFrame:
+    """Per hidden layer, on the examples ``x``: ``small_slope``, the fraction of
+    pre-activations where :math:`|f'(z)| \\le` ``threshold`` (a saturated sigmoid
+    unit; the negative side of ReLU, and of Leaky ReLU with slope 0.01), and
+    ``never_positive``, the fraction of units whose output is positive for no example."""
+    _, zs, hs = net.forward(tf.constant(np.asarray(x, np.float32)), training=False)
+    rows = []
+    for l, (z, h) in enumerate(zip(zs, hs)):
+        slope = np.abs(local_derivative(net, l, z.numpy()))
+        rows.append({"layer": l + 1, "small_slope": float(np.mean(slope <= threshold)),
+                     "never_positive": dead_fraction(h.numpy())})
+    return pd.DataFrame(rows)

@@ -11,7 +11,6 @@ distinguishable in print and for readers who do not tell colours apart.
 
 from __future__ import annotations
 
-import json
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -19,8 +18,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["setup", "style", "curve_style", "integer_ticks", "function_and_derivative", "config_table", "settings_table", "setting_rows", "learning_rate_grid", "grid_figure", "learning_curves",
-           "TABLE_PRECISION"]
+from actbook.tables import register as register_markdown
+from actbook.tables import config_table, setting_rows, settings_table  # alias until chapters move (lead)
+
+__all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "learning_rate_grid",
+           "grid_figure", "learning_curves", "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
 TABLE_PRECISION = 4
@@ -40,12 +42,7 @@ def setup() -> None:
     })
     pd.set_option("display.precision", TABLE_PRECISION)
     pd.set_option("display.max_colwidth", None)  # a table cell is shown whole, never cut to "..."
-    from actbook import tables
-    tables.register()  # real tables in the PDF too
-
-
-#: The former name of :func:`setup`, kept for chapters that still call it.
-style = setup
+    register_markdown()  # real tables in the PDF too
 
 
 def curve_style(k: int, markevery: int | None = None) -> dict:
@@ -103,12 +100,17 @@ def function_and_derivative(curves: Sequence[tuple[str, Callable, Callable]],
     return fig
 
 
-def config_table(config: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """An experiment's settings as a two-column table (nested values as JSON),
-    the form every chapter shows a configuration in."""
-    keys = list(config) if keys is None else list(keys)
-    return pd.DataFrame([(k, json.dumps(config[k]) if isinstance(config[k], (dict, list)) else config[k])
-                         for k in keys], columns=["setting", "value"]).set_index("setting")
+def shapes_figure(curves):
+    """:func:`function_and_derivative`, with the value of each
+    derivative at exactly 0 marked by a black-edged star, a marker no curve uses."""
+    fig = function_and_derivative(curves, mark_zero=False)
+    ax_d = fig.axes[1]
+    for k, (_, _, df) in enumerate(curves):
+        colour = curve_style(k)["color"]
+        ax_d.plot([0.0], np.asarray(df(np.array([0.0]))), marker="*", ms=11, color=colour, mec="k", mew=0.8,
+                  ls="none", zorder=5)
+    ax_d.set_title("derivative (star: value at $x = 0$)")
+    return fig
 
 
 def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str, chosen: dict | None = None,
@@ -207,45 +209,3 @@ def learning_curves(history: pd.DataFrame, metrics: Sequence[str], arms: Sequenc
         axes[-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
-
-
-def _text(value) -> str:
-    """A setting as a table shows it: a list written out, no value as "none"."""
-    if value is None or (isinstance(value, list) and not value):
-        return "none"
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def _flat(settings: dict, sep: str) -> dict:
-    """Nested settings as one key each, the levels joined by ``sep`` (``pandas.json_normalize``)."""
-    if not settings:
-        return {}
-    flat = pd.json_normalize(settings, sep=sep).to_dict(orient="records")[0]
-    # json_normalize lists the top level's plain values before its nested ones; a table keeps the settings' order.
-    place = {key: i for i, key in enumerate(settings)}
-    return dict(sorted(flat.items(), key=lambda item: place.get(item[0], place.get(item[0].split(sep, 1)[0]))))
-
-
-def setting_rows(settings: dict) -> list[tuple[str, str]]:
-    """Nested settings as one (item, value) row each ("kernels: isa_flags", "avx2, avx512f")."""
-    return [(key, _text(value)) for key, value in _flat(settings, ": ").items()]
-
-
-def settings_table(configs: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """Several experiments' settings side by side, one row per setting: nested
-    settings as dotted rows (``optimizer.learning_rate``), lists written out
-    in full, a setting a profile leaves out shown with the runner's default,
-    and one it does not have at all as "not used"."""
-    from actbook.runner.profiles import DEFAULTS
-    flat = {}
-    for name, config in configs.items():
-        row = {k: _text(v) for k, v in _flat({k: v for k, v in config.items() if k != "description"}, ".").items()}
-        for key, default in DEFAULTS.items():
-            row.setdefault(key, f"{'none' if default is None else default} (default)")
-        flat[name] = row
-    order = list(dict.fromkeys(k for row in flat.values() for k in row))
-    if keys is not None:
-        order = [k for k in order if k.split(".")[0] in keys]
-    table = pd.DataFrame({name: [row.get(k, "not used") for k in order] for name, row in flat.items()}, index=order)
-    table.index.name = "setting"
-    return table

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from actbook import activations as A
 from actbook import arms
+from actbook.finite_differences import central_difference
 
 __all__ = ["standard_normal_sample", "measure", "properties_table", "moments_through_depth",
-           "sigmoid_grad_inverse", "derivative_bound", "learned_slopes"]
+           "sigmoid_grad_inverse", "derivative_bound", "learned_slopes", "curve", "dip"]
 
 #: The largest value of the sigmoid's derivative, sigma'(0) = 1/4.
 SIGMOID_GRAD_MAX = 0.25
@@ -132,3 +134,26 @@ def learned_slopes(cells) -> pd.DataFrame:
                          "min": float(alphas.min()), "max": float(alphas.max()), "channels": int(alphas.size)})
     columns = ["activation", "seed", "layer", "layer name", "mean alpha", "min", "max", "channels"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def curve(arm: str):
+    """``(display name, f, f')`` of an arm, for :func:`actbook.plotting.function_and_derivative`."""
+    spec = arms.get(arm)
+    ref = A.get(spec.function)
+    return spec.display, (lambda x: ref(x, **spec.params)), (lambda x: ref.grad(x, **spec.params))
+
+
+def dip(arm: str) -> dict:
+    """Where a non-monotonic activation (GELU, SiLU) dips below 0, found by root
+    finding on the exact derivative, and the extremes of its derivative (f'' = 0
+    on either side of 0, by central differences of f')."""
+    spec = arms.get(arm)
+    ref = A.get(spec.function)
+    g = lambda t: float(ref.grad(t, **spec.params))
+    x_min = optimize.brentq(g, -3.0, -0.1, xtol=1e-15)
+    second = lambda t: central_difference(g, t, 1e-6)
+    g_min_at = optimize.brentq(second, -6.0, -0.5, xtol=1e-12)
+    g_max_at = optimize.brentq(second, 0.5, 6.0, xtol=1e-12)
+    return {"dip at x": x_min, "dip depth f(x)": float(ref(x_min, **spec.params)),
+            "min f'(x)": g(g_min_at), "min f' at x": g_min_at,
+            "max f'(x)": g(g_max_at), "max f' at x": g_max_at}

@@ -22,7 +22,7 @@ import pandas as pd
 from actbook.analysis.stats import ALPHA, min_detectable_difference, paired_comparison
 from actbook.analysis.selection import CHANCE_ERROR
 
-__all__ = ["PAPER_ARMS", "CLAIMS", "claim_verdict", "verdicts", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
+__all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
            "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
            "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed"]
@@ -153,8 +153,8 @@ def _size(mdd: float, metric: str) -> str:
     return f"{100 * mdd:.1f} pp" if "error" in metric else f"{mdd:.2f} nats in the {metric}"
 
 
-def claim_verdict(rows: pd.DataFrame, mdd: float | None = None) -> str:
-    """The verdict on one claim from its comparisons (rows of :func:`family_table`,
+def claim_status(rows: pd.DataFrame, mdd: float | None = None) -> str:
+    """Where one claim stands ("supported: ...", "not resolved: ..."), from its comparisons (rows of :func:`family_table`,
     each predicted to be negative): what was resolved, in which direction,
     and, when nothing was, the size the design could have detected (``mdd``,
     by default the rows' own ``mdd`` in their metric's unit)."""
@@ -176,14 +176,14 @@ def claim_verdict(rows: pd.DataFrame, mdd: float | None = None) -> str:
     return f"not resolved: no comparison resolved either way, where {detect}"
 
 
-def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+def claim_statuses(table: pd.DataFrame) -> pd.DataFrame:
     """One row per claim of :data:`CLAIMS` found in ``table`` (a :func:`family_table`
     of :data:`OVERFIT_PRIMARY`): the claim, its comparisons, and the verdict."""
     rows = []
     for claim, text in CLAIMS.items():
         mine = table[table["claim"] == claim]
         if len(mine):
-            rows.append({"claim": f"{claim}. {text}", "comparisons": len(mine), "verdict": claim_verdict(mine)})
+            rows.append({"claim": f"{claim}. {text}", "comparisons": len(mine), "verdict": claim_status(mine)})
     return pd.DataFrame(rows).set_index("claim")
 
 
@@ -210,7 +210,7 @@ def claims_table(table: pd.DataFrame, evidence: dict, display=str) -> pd.DataFra
             continue
         rows.append({"claim": f"{claim}. {text}", "the published evidence": evidence.get(claim, ""),
                      "this book's result": "; ".join(_difference(r, display) for _, r in mine.iterrows()),
-                     "verdict": claim_verdict(mine)})
+                     "verdict": claim_status(mine)})
     return pd.DataFrame(rows).set_index("claim")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "original", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "verdict"]
+__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "original", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "tolerance_sentence"]
 
 #: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
 TOLERANCE = 0.005
@@ -151,7 +151,7 @@ def exact(table: pd.DataFrame) -> bool:
 def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str, on: str | None = None) -> str:
     """One Markdown list item on the reruns of ``committed`` (made on the CPU
     ``on``, when given): how many are bit-identical to the runner's own run,
-    and the :func:`verdict`."""
+    and the :func:`tolerance_sentence`."""
     from actbook.runner.precision import PINNED_ISA
     label = f"{committed['profile']} {arm_name} seed {committed['seed']}" + (f", rerun on {on}" if on else "")
     others = table.drop(index=PINNED_ISA, errors="ignore")  # the run at the runner's cap is the reference itself
@@ -162,10 +162,10 @@ def summary(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str,
     else:
         agree = f"{same} of the {len(others)} other caps reproduce the run at the runner's cap ({PINNED_ISA}) bit for bit"
     return (f"- **{label}** ({committed['config']['epochs']} epochs, committed final test error "
-            f"{committed['history'][-1]['test_error']:.4f}): {agree}. " + verdict(table, committed, seed_sd, arm_name))
+            f"{committed['history'][-1]['test_error']:.4f}): {agree}. " + tolerance_sentence(table, committed, seed_sd, arm_name))
 
 
-def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str) -> str:
+def tolerance_sentence(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str) -> str:
     """One sentence: do the reruns in ``table`` reproduce the committed cell within :data:`TOLERANCE`?
 
     ``seed_sd`` is the arm's seed-to-seed standard deviation of the final
@@ -185,3 +185,6 @@ def verdict(table: pd.DataFrame, committed: dict, seed_sd: float, arm_name: str)
             f"{worst:.4f} away, about {worst / seed_sd:.1f} times the seed-to-seed standard deviation of "
             f"{arm_name} in this regime ({seed_sd:.4f}). A reader on such a CPU gets a difference comparable to a large "
             f"seed-to-seed one, not the committed numbers.")
+
+
+verdict = tolerance_sentence  # alias until tests/test_reproducibility.py moves (lead)

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from actbook import arms
+
 __all__ = ["mean_std", "resolution_clause", "sign_flip_p", "sign_agreement", "min_detectable_difference", "with_diverged_at",
            "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
-           "verdict", "verdict_lines", "did_not_train", "SHOWN_SEEDS", "ALPHA"]
+           "comparison_sentence", "comparison_list", "did_not_train", "SHOWN_SEEDS", "ALPHA", "later_arms_table", "later_arms_sentence"]
 
 #: A difference is "shown" only with at least this many paired seeds and a
 #: Holm-adjusted p-value below ALPHA; with fewer seeds it is "suggestive".
@@ -187,10 +189,10 @@ def against_two(final: pd.DataFrame, arms, baseline: str, reference: str,
     return contrast_family(final, baseline, arms, {(a, reference): a for a in arms}, confidence)
 
 
-def verdict_lines(table: pd.DataFrame, baseline: str, display=str) -> str:
-    """A Markdown list with one :func:`verdict` per row of ``table`` (indexed
-    by arm), ``display`` turning an arm into the name to print."""
-    return "\n".join(f"- {verdict(table.loc[a], baseline, display(a))}" for a in table.index)
+def comparison_list(table: pd.DataFrame, baseline: str, display=str) -> str:
+    """A Markdown list with one :func:`comparison_sentence` per row of ``table``
+    (indexed by arm), ``display`` turning an arm into the name to print."""
+    return "\n".join(f"- {comparison_sentence(table.loc[a], baseline, display(a))}" for a in table.index)
 
 
 def _mean_diff_label(labels) -> str:
@@ -203,7 +205,7 @@ def resolved(table: pd.DataFrame, direction: str, display=str, shown_seeds: int 
     """The arms of a comparison table whose difference is resolved (Holm-adjusted
     p below ``alpha``) in ``direction`` ("lower" or "higher"), as a list for a
     sentence; an arm with fewer than ``shown_seeds`` pairs is marked
-    suggestive, as in :func:`verdict`. "none" when there is none."""
+    suggestive, as in :func:`comparison_sentence`. "none" when there is none."""
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction must be 'lower' or 'higher', not {direction!r}")
     diff = table[_mean_diff_label(table.columns)]
@@ -234,8 +236,8 @@ def summary_table(final: pd.DataFrame, arms, display=None, columns=None) -> pd.D
     return pd.DataFrame(rows, columns=["activation", "seeds", *columns.values()]).set_index("activation")
 
 
-def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOWN_SEEDS,
-            alpha: float = ALPHA) -> str:
+def comparison_sentence(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOWN_SEEDS,
+                        alpha: float = ALPHA) -> str:
     """One sentence on a paired comparison row of :func:`paired_comparison`
     (``baseline`` and ``against`` are the names to print).
 
@@ -259,6 +261,10 @@ def verdict(row: pd.Series, baseline: str, against: str, shown_seeds: int = SHOW
             f"Holm-adjusted p = {row['p (Holm)']:.2g}, {int(row['seeds'])} seeds): {word}.")
 
 
+verdict = comparison_sentence  # alias until chapters move (lead)
+verdict_lines = comparison_list  # alias until chapters move (lead)
+
+
 def did_not_train(final: pd.DataFrame, chance: float, margin: float = 0.02, metric: str = "test_error") -> list[str]:
     """Arms whose mean final error is within ``margin`` of chance level."""
     means = final.groupby("activation")[metric].mean()
@@ -274,3 +280,67 @@ def resolution_clause(row: pd.Series, alpha: float = ALPHA) -> str:
         return "with too few paired seeds for a test"
     verb = "resolves" if p < alpha else "does not resolve"
     return f"which the Holm-adjusted paired t-test {verb} (adjusted p = {p:.2g}, {int(row['seeds'])} seeds)"
+
+
+def later_arms_table(final: pd.DataFrame, later, baseline: str = "relu", reference: str = "lrelu_1/5.5",
+                     display=arms.display, alpha: float = 0.05) -> pd.DataFrame:
+    """Each of ``later`` paired by seed against ``baseline`` and ``reference`` on the
+    test error, all ``2 * len(later)`` comparisons one family (Holm-adjusted p-values).
+
+    One row per arm that has cells in ``final``; the columns are ``("", "seeds")``,
+    ``("", "test error")`` (mean ± sd over seeds) and, under ``"against <name>"``
+    for each of the two references, ``"difference (pp)"`` (arm minus reference,
+    percentage points), ``"interval (pp)"`` and ``"Holm p"``. The intervals are
+    simultaneous Bonferroni intervals at ``1 - alpha`` for the whole family (each
+    at ``1 - alpha / m``), so an interval that excludes 0 goes with a resolved
+    difference."""
+    later = [a for a in later if a in set(final.activation)]
+    if not later:
+        return pd.DataFrame()
+    vs_base, vs_ref = against_two(final, later, baseline=baseline, reference=reference,
+                                  confidence=1 - alpha / (2 * len(later)))
+    errors = final.groupby("activation")["test_error"]
+    means, sds = errors.mean(), errors.std(ddof=1)
+    rows = []
+    for arm in later:
+        row = {("", "seeds"): int(vs_base.loc[arm, "seeds"]),
+               ("", "test error"): f"{means[arm]:.2%} ± {sds[arm]:.2%}"}
+        for name, table in ((baseline, vs_base), (reference, vs_ref)):
+            r, top = table.loc[arm], f"against {display(name)}"
+            diff = float(r[[k for k in r.index if str(k).startswith("mean diff")][0]])
+            lo, hi = float(r["ci low"]), float(r["ci high"])
+            row[(top, "difference (pp)")] = f"{100 * diff:+.2f}"
+            row[(top, "interval (pp)")] = (f"{100 * lo:+.2f} to {100 * hi:+.2f}" if np.isfinite(lo) else
+                                          "too few seeds" if r["seeds"] < 2 else "none (no spread)")
+            row[(top, "Holm p")] = float(r["p (Holm)"])
+        rows.append(row)
+    out = pd.DataFrame(rows, index=pd.Index([display(a) for a in later], name="activation"))
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out
+
+
+def later_arms_sentence(table: pd.DataFrame, alpha: float = 0.05, shown_seeds: int = 5) -> str:
+    """The conclusion of :func:`later_arms_table` in one sentence (two when a
+    resolved difference rests on fewer than ``shown_seeds`` seeds)."""
+    if table.empty:
+        return "None of the later activations has a cell that trained in these results."
+    seeds = table[("", "seeds")]
+    n = int(seeds.min())
+    clauses, any_found = [], False
+    for top in [c for c in table.columns.get_level_values(0).unique() if c]:
+        p = table[(top, "Holm p")]
+        diff = table[(top, "difference (pp)")].astype(float)
+        found = [f"{arm}'s test error is {'lower' if diff[arm] < 0 else 'higher'}" for arm in table.index[p < alpha]]
+        label = top.removeprefix("against ")
+        clauses.append(f"{top}, {_join(found)}" if found else f"no difference from {label} is resolved")
+        any_found = any_found or bool(found)
+    opening = f"With {n} seeds per arm" if int(seeds.max()) == n else f"With {n} or more seeds per arm"
+    sentence = f"{opening}, {'; '.join(clauses)} (Holm-adjusted p below {alpha:g})."
+    if any_found and n < shown_seeds:
+        sentence += f" With fewer than {shown_seeds} seeds a resolved difference is suggestive only."
+    return sentence
+
+
+def _join(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -251,3 +251,14 @@ def test_two_comparisons_read_as_both_and_a_whole_mixed_family_as_all():
     assert C.family_sentence(table).startswith("All 3 comparisons are resolved (2 with the first-named activation "
                                                "lower, 1 with it higher).")
     assert C.claim_status(table.iloc[:2]).startswith("supported: both comparisons")
+
+
+def test_interval_text_and_its_reading_in_percentage_points():
+    row = pd.Series({"mean diff": -0.0018, "ci low": -0.0038, "ci high": 0.0001})
+    assert C.interval_text(row) == "\u22120.18 pp (95 % interval \u22120.38 to +0.01)"
+    assert C.interval_text(row, 1) == "\u22120.2 pp (95 % interval \u22120.4 to +0.0)"
+    assert C.interval_reading(row) == "rules out a benefit larger than 0.38 pp and a harm larger than 0.01 pp"
+    assert C.interval_reading(row, paper=-0.005).endswith(", and excludes Xu et al.'s \u22120.50 pp")
+    assert C.interval_reading(row, paper=-0.002).endswith(", and includes Xu et al.'s \u22120.20 pp")
+    harm = pd.Series({"mean diff": 0.01, "ci low": 0.005, "ci high": 0.02})
+    assert C.interval_reading(harm) == "rules out any benefit and a harm larger than 2.00 pp"

@@ -36,3 +36,11 @@ def test_never_active_frame_one_row_per_layer_of_each_cell():
              {"activation": "relu", "seed": 1, "diagnostics": {"never_active_fraction": {"act_1": 0.5}}}]
     dead = never_active_frame(cells)
     assert len(dead) == 3 and dead["never active"].max() == 0.5
+
+
+def test_a_switched_off_relu_unit_stays_off_and_a_leaky_one_comes_back():
+    from actbook.dead_units import switched_off_unit
+    largest, active = switched_off_unit(0.0, steps=300)
+    assert largest[0] < 0 and np.all(active == 0) and np.all(largest == largest[0])   # no gradient: nothing moves
+    largest, active = switched_off_unit(1 / 5.5, steps=300)
+    assert largest[0] < 0 < largest[-1] and active[0] == 0 < active[-1]

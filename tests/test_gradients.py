@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from actbook import activations as A
-from actbook.gradients import (DeepMLP, activation_norms, first_over_last, gradient_norms, layer_statistics,
+from actbook.gradients import (DeepMLP, activation_norms, first_over_last, gradient_norms, layer_moments, layer_statistics,
                                train_and_track, unit_statistics)
 
 
@@ -105,3 +105,16 @@ def test_network_measurements():
     leaky = DeepMLP("lrelu_0.01", depth=2, width=16, init="he", seed=0)
     _, zs, _ = leaky.forward(x)
     assert unit_statistics(leaky, x).small_slope.iloc[0] == pytest.approx(float(np.mean(zs[0].numpy() <= 0)))
+
+
+def test_layer_moments_split_the_mean_square_into_spread_and_offset():
+    x = np.random.default_rng(0).standard_normal((128, 12)).astype(np.float32)
+    net = DeepMLP("sigmoid", depth=3, width=8, init="glorot", seed=0)
+    moments = layer_moments(net, x)
+    _, _, hs = net.forward(x)
+    a = hs[1].numpy().astype(np.float64)
+    row = moments.iloc[1]
+    assert row.layer == 2 and row.spread == pytest.approx(a.var(axis=0).mean())
+    assert row.second_moment == pytest.approx(np.mean(a ** 2))
+    assert 1 - row.offset_share == pytest.approx(row.spread / row.second_moment)   # E[a^2] = Var + mean^2
+    assert 0.3 < row.mean_activation < 0.7 and 0 < row.spacing < 1e-7          # sigmoid outputs near 1/2

@@ -21,3 +21,19 @@ def test_shapes_figure_marks_zero_with_stars():
     fig = plotting.shapes_figure([curve("relu"), curve("elu")])
     stars = [l for l in fig.axes[1].lines if l.get_marker() == "*"]
     assert len(stars) == 2 and [float(l.get_ydata()[0]) for l in stars] == [0.0, 1.0]
+
+
+def test_forest_plot_draws_each_setting_where_it_has_the_arm_and_marks_once_labelled():
+    a = pd.DataFrame({"mean diff": [-0.01, -0.02], "ci low": [-0.02, -0.03], "ci high": [0.0, -0.01]},
+                     index=["x", "y"])
+    b = a.loc[["y"]] * 2
+    fig = plotting.forest_plot([(a, "full data"), (b, "1,000 images")], ["x", "y", "z"], display=str.upper,
+                               marks={"y": -0.015}, marks_label="paper")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["X", "Y", "Z"]
+    assert len(ax.containers) == 3                                     # two points for a, one for b
+    points = sorted((round(float(c.lines[0].get_xdata()[0]), 6), round(float(c.lines[0].get_ydata()[0]), 2))
+                    for c in ax.containers)
+    assert points == [(-4.0, 1.17), (-2.0, 0.83), (-1.0, -0.17)]       # in pp; a's row offset up, b's down
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["1,000 images", "full data", "paper"]
+    plt.close(fig)

@@ -70,3 +70,14 @@ def test_curve_and_dip():
     assert d["dip at x"] == pytest.approx(-1.2784645427610738, rel=1e-9)
     assert d["dip depth f(x)"] == pytest.approx(d["dip at x"] + 1, rel=1e-9)
     assert d["min f'(x)"] < 0 < d["max f'(x)"] - 1
+
+
+def test_shape_summary_of_bounded_unbounded_smooth_and_kinked_functions():
+    from actbook.properties import shape_summary
+    relu, sigmoid, gelu = shape_summary("relu"), shape_summary("sigmoid"), shape_summary("gelu")
+    assert relu["range"] == "[0, \u221e)" and relu["smooth"] == "no: kink at 0" and relu["monotone"] == "yes"
+    assert relu["dead"].startswith("high") and relu["saturates"] == "flat (f\u2032 = 0) for every x < 0"
+    assert sigmoid["range"] == "(0, 1)" and sigmoid["smooth"] == "yes" and sigmoid["saturates"] == "both sides"
+    assert gelu["monotone"].startswith("no: f\u2032 dips to \u2212") and gelu["range"].startswith("[\u2212")
+    assert shape_summary("elu")["smooth"] == "f\u2032 continuous, f\u2033 jumps at 0"
+    assert shape_summary("leaky_relu")["dead"] == "none: f\u2032 = 0.01 for x < 0"

@@ -14,6 +14,7 @@ from actbook.analysis.stats import comparison_sentence, paired_comparison, summa
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "data" / "earlier"  # the shared-rate sweeps of the earlier runner
+NEW = ROOT / "data" / "results"  # the comparison's final cells
 CONFIG = {"description": "a test profile", "model": "small_cnn", "model_kwargs": {"width": 8}, "epochs": 3,
           "batch_size": 8, "optimizer": {"name": "sgd", "learning_rate": 0.05}, "arms": ["relu", "elu"],
           "seeds": [0, 1]}
@@ -411,3 +412,30 @@ def test_a_folder_plans_its_grid_or_its_final_cells_and_earlier_sweeps_are_close
     grid["config"]["grid"] = {"learning_rates": [0.01, 0.02, 0.04], "seeds": [100]}
     assert S.planned_label([grid]) == 2 * 3
     assert S.planned_label([_cell(schema=3, stage="final")]) == 2 * 2  # arms x seeds
+
+
+def test_a_complete_regime_is_returned_and_an_incomplete_one_names_what_is_missing():
+    empty = pd.DataFrame()
+    cells = [{"profile": "overfit", "activation": "relu", "seed": 0, "config": {}}]
+    done = R.Sweep(Path("x"), cells, empty, empty, empty, [], 1)
+    assert done.complete and done.require_complete() is done
+    partial = R.Sweep(Path("x"), cells, empty, empty, empty, [("relu", 1), ("elu", 0), ("elu", 2)], 4)
+    assert not partial.complete
+    with pytest.raises(R.RegimeIncomplete, match=r"the `overfit` regime is not complete: 3 of its 4 planned cells "
+                                                 r"are missing \(RELU seed 1; ELU seeds 0, 2\)"):
+        partial.require_complete(str.upper)
+    assert issubclass(R.RegimeIncomplete, R.ResultsError)
+
+
+def test_the_committed_regimes_load_complete():
+    for regime in ("cpu", "overfit"):
+        sweep = R.load_complete(NEW, regime)
+        assert sweep.complete and len(sweep.cells) == sweep.planned
+
+
+def test_a_regime_still_running_gets_one_sentence_and_a_finished_one_none():
+    assert R.pending_sentence(12, 120, "the rerun") == (
+        "Only 12 of the 120 final cells of the rerun are in, so it is not read yet: "
+        "a regime is read once all its cells are in.")
+    assert R.pending_sentence(1, 2, "fit1k").startswith("Only 1 of the 2 final cells of fit1k is in")
+    assert R.pending_sentence(120, 120, "the rerun") == ""

@@ -188,3 +188,33 @@ def test_later_arms_table_and_sentence():
 def test_later_arms_empty():
     assert later_arms_table(_later_final(), ["gelu"]).empty
     assert "None of the later" in later_arms_sentence(pd.DataFrame())
+
+
+# --- design and spread ----------------------------------------------------------------------
+
+def test_paired_sd_is_the_sd_of_the_seedwise_differences():
+    from actbook.analysis.stats import paired_sd
+    frame = pd.DataFrame({"activation": ["a"] * 3 + ["b"] * 3 + ["c"], "seed": [0, 1, 2, 0, 1, 2, 0],
+                          "test error": [0.30, 0.32, 0.31, 0.28, 0.31, 0.27, 0.5]})
+    assert paired_sd(frame, "a", "b") == pytest.approx(np.std([0.02, 0.01, 0.04], ddof=1))
+    assert np.isnan(paired_sd(frame, "a", "c"))                       # one pair: no SD
+
+
+def test_seeds_needed_is_the_fewest_seeds_whose_detectable_difference_is_the_margin():
+    from actbook.analysis.stats import min_detectable_difference, seeds_needed
+    for sd, margin, alpha in ((0.01, 0.005, 0.05), (0.004, -0.003, 0.05 / 12), (0.02, 0.03, 0.05)):
+        n = seeds_needed(sd, margin, alpha)
+        assert min_detectable_difference(sd, n, alpha=alpha) <= abs(margin)
+        assert n == 2 or min_detectable_difference(sd, n - 1, alpha=alpha) > abs(margin)
+    assert seeds_needed(1.0, 1e-6, 0.05, cap=1000) == 1000
+
+
+def test_single_run_sd_from_pairs_of_grid_seeds():
+    from actbook.analysis.stats import single_run_sd
+    grid = pd.DataFrame({"activation": ["a", "a", "a", "a", "b", "b", "b"],
+                         "learning_rate": [0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.2],
+                         "outcome": ["finished", "finished", "finished", "diverged", "finished", "finished",
+                                     "finished"],
+                         "val_error": [0.30, 0.33, 0.40, 0.9, 0.50, 0.46, 0.6]})
+    # Pairs where both seeds trained: (a, 0.1) differs by 0.03, (b, 0.1) by 0.04; one run's variance is half of that.
+    assert single_run_sd(grid) == pytest.approx(np.sqrt((0.03 ** 2 + 0.04 ** 2) / 2 / 2))

@@ -19,10 +19,11 @@ keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up 
 import numpy as np  # noqa: E402
 import pandas as pd
 
+from actbook import activations as A
 from actbook.layers import make_activation
 
 __all__ = ["dead_fraction", "dead_units", "activation_outputs", "never_active_fractions", "dying_relu_experiment", "dying_units_by_arm",
-           "never_active_frame"]
+           "never_active_frame", "switched_off_unit"]
 
 
 def dead_fraction(outputs: np.ndarray) -> float:
@@ -133,3 +134,24 @@ def never_active_frame(cells) -> pd.DataFrame:
     rows = [{"activation": c["activation"], "seed": c["seed"], "layer": layer, "never active": frac}
             for c in cells for layer, frac in c.get("diagnostics", {}).get("never_active_fraction", {}).items()]
     return pd.DataFrame(rows, columns=["activation", "seed", "layer", "never active"])
+
+
+def switched_off_unit(alpha: float, seed: int = 0, inputs: int = 10, examples: int = 1000, steps: int = 4000,
+                      rate: float = 0.05, start_bias: float = -3.0) -> tuple[np.ndarray, np.ndarray]:
+    """One unit f(w.x + b), f Leaky ReLU with slope ``alpha`` (0: ReLU), fitted by
+    full-batch gradient descent on the squared error to a teacher ReLU unit on
+    ``examples`` standard normal inputs, starting with bias ``start_bias`` (switched
+    off on every example). Returns, step by step, the largest input w.x + b over
+    the examples and the fraction of them above 0: a ReLU unit that starts off
+    gets no gradient and stays off; a Leaky one moves back."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((examples, inputs))
+    y = A.relu(x @ (rng.standard_normal(inputs) / np.sqrt(inputs)))          # the teacher's outputs
+    w, b = 0.1 * rng.standard_normal(inputs) / np.sqrt(inputs), start_bias
+    largest, active = np.empty(steps), np.empty(steps)
+    for step in range(steps):
+        z = x @ w + b
+        largest[step], active[step] = z.max(), np.mean(z > 0)
+        g = A.leaky_relu_grad(z, alpha) * (A.leaky_relu(z, alpha) - y)   # d(loss)/dz, per example
+        w, b = w - rate * x.T @ g / examples, b - rate * g.mean()
+    return largest, active

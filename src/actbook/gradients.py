@@ -25,7 +25,7 @@ from actbook.layers import ChannelPReLU, make_activation
 from actbook.vanishing import VANISHING
 
 __all__ = ["DeepMLP", "gradient_norms", "local_derivative", "layer_statistics", "train_and_track",
-           "INITIALISERS", "first_over_last", "activation_norms", "unit_statistics"]
+           "INITIALISERS", "first_over_last", "activation_norms", "unit_statistics", "layer_moments"]
 
 INITIALISERS = {
     "glorot": lambda seed: keras.initializers.GlorotUniform(seed=seed),
@@ -194,4 +194,24 @@ def unit_statistics(net, x: np.ndarray, threshold: float = VANISHING["small_slop
         slope = np.abs(local_derivative(net, l, z.numpy()))
         rows.append({"layer": l + 1, "small_slope": float(np.mean(slope <= threshold)),
                      "never_positive": dead_fraction(h.numpy())})
+    return pd.DataFrame(rows)
+
+
+def layer_moments(net: DeepMLP, x: np.ndarray) -> pd.DataFrame:
+    """Per hidden layer, on the examples ``x`` (inference mode): ``spread``, the
+    variance of each unit's output across the examples, averaged over the
+    layer's units; ``second_moment``, the mean square output; ``offset_share``,
+    :math:`\\sum_j \\bar a_j^2 / \\sum_j E[a_j^2]`, the part of the mean square
+    that is each unit's mean output (1 - offset share = spread / mean square);
+    ``mean_activation``; and ``spacing``, the float32 spacing at the mean
+    absolute output (the resolution left to tell outputs apart)."""
+    _, _, hs = net.forward(tf.constant(np.asarray(x, np.float32)), training=False)
+    rows = []
+    for l, h in enumerate(hs):
+        a = h.numpy().astype(np.float64)
+        second = float(np.mean(a ** 2))
+        rows.append({"layer": l + 1, "spread": float(a.var(axis=0).mean()), "second_moment": second,
+                     "offset_share": float(np.mean(a.mean(axis=0) ** 2) / second),
+                     "mean_activation": float(a.mean()),
+                     "spacing": float(np.spacing(np.float32(np.abs(a).mean())))})
     return pd.DataFrame(rows)

@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from actbook.tables import register as register_markdown
 from actbook.tables import config_table, setting_rows, settings_table  # alias until chapters move (lead)
 
-__all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "learning_rate_grid",
+__all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "forest_plot", "learning_rate_grid",
            "grid_figure", "learning_curves", "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -110,6 +110,38 @@ def shapes_figure(curves):
         ax_d.plot([0.0], np.asarray(df(np.array([0.0]))), marker="*", ms=11, color=colour, mec="k", mew=0.8,
                   ls="none", zorder=5)
     ax_d.set_title("derivative (star: value at $x = 0$)")
+    return fig
+
+
+def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str],
+                display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
+                xlabel: str = "test error minus ReLU's (percentage points)"):
+    """One row per arm of ``rows``: each setting's mean difference and 95 %
+    interval, in percentage points, a vertical line at 0.
+
+    ``settings`` holds ``(table, label)``, ``table`` indexed by arm with
+    ``mean diff``, ``ci low`` and ``ci high`` (fractions, as
+    :func:`actbook.analysis.claims.family_table` gives them); an arm a table
+    lacks has no point there. ``marks`` (arm -> difference, a fraction) draws a
+    cross on an arm's row, labelled ``marks_label``, e.g. a published value."""
+    fig, ax = plt.subplots(figsize=(9, 6.2))
+    offsets = np.linspace(-0.17, 0.17, len(settings)) if len(settings) > 1 else [0.0]
+    for k, ((table, label), offset) in enumerate(zip(settings, offsets)):
+        colour, marker = curve_style(k)["color"], _MARKERS[k % len(_MARKERS)]
+        drawn = [(i, table.loc[arm]) for i, arm in enumerate(rows) if arm in table.index]
+        for n, (i, r) in enumerate(drawn):  # the legend names the setting once, at its first point
+            ax.errorbar(100 * r["mean diff"], i + offset, xerr=[[100 * (r["mean diff"] - r["ci low"])],
+                                                                [100 * (r["ci high"] - r["mean diff"])]],
+                        fmt=marker, color=colour, ms=7, capsize=3, lw=2, label=label if n == 0 else None)
+    marked = [(i, arm) for i, arm in enumerate(rows) if marks and arm in marks]
+    for n, (i, arm) in enumerate(marked):
+        ax.plot(100 * marks[arm], i, "x", color="black", ms=10, mew=2, label=marks_label if n == 0 else None)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(range(len(rows)), [display(a) for a in rows], fontsize=12)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="lower left", fontsize=11)
+    fig.tight_layout()
     return fig
 
 

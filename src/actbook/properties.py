@@ -15,9 +15,10 @@ from scipy import optimize
 from actbook import activations as A
 from actbook import arms
 from actbook.finite_differences import central_difference
+from actbook.prose import number
 
 __all__ = ["standard_normal_sample", "measure", "properties_table", "moments_through_depth",
-           "sigmoid_grad_inverse", "derivative_bound", "learned_slopes", "curve", "dip"]
+           "sigmoid_grad_inverse", "derivative_bound", "learned_slopes", "curve", "dip", "shape_summary"]
 
 #: The largest value of the sigmoid's derivative, sigma'(0) = 1/4.
 SIGMOID_GRAD_MAX = 0.25
@@ -157,3 +158,46 @@ def dip(arm: str) -> dict:
     return {"dip at x": x_min, "dip depth f(x)": float(ref(x_min, **spec.params)),
             "min f'(x)": g(g_min_at), "min f' at x": g_min_at,
             "max f'(x)": g(g_max_at), "max f' at x": g_max_at}
+
+
+def shape_summary(name: str, far: float = 1e3, near: float = 15.0, h: float = 1e-6) -> dict:
+    """The shape of one element-wise activation of the registry, computed and
+    written for a table cell: its ``range`` (interval notation), its ``mean`` on
+    N(0, 1) (:func:`measure`), whether it is ``smooth`` (f' and f'' continuous
+    at 0, where piecewise definitions join), ``monotone``, where it
+    ``saturates`` and whether a unit can go ``dead`` (get no gradient).
+
+    ``far`` stands for infinity in the limits; ``near`` is a point in the tails
+    short of it; ``h`` is the step of the difference quotients at 0."""
+    act = A.get(name)
+    fx = lambda x: float(act(np.array(x, dtype=float)))
+    gx = lambda x: float(act.grad(np.array(x, dtype=float)))
+    m = measure(name)
+    grid = np.linspace(-near, near, 300_001)
+    # Range: unbounded where f keeps growing far out; otherwise the limit far out, closed where a finite x reaches it.
+    inner = min(float(act(grid).min()), optimize.minimize_scalar(fx, bounds=(-near, near), method="bounded").fun)
+    if fx(-far) < fx(-far / 2) - 1:
+        low = "(\u2212\u221e"
+    elif inner <= fx(-far):
+        low = "[" + ("0" if abs(inner) < 1e-12 else number(inner, ".3g"))
+    else:
+        low = "(" + number(fx(-far), ".4g")
+    high = "\u221e)" if fx(far) > fx(far / 2) + 1 else number(fx(far), ".4g") + ")"
+    jump1 = abs(gx(h) - gx(-h))
+    jump2 = abs((gx(2 * h) - gx(h)) / h - (gx(-h) - gx(-2 * h)) / h)
+    smooth = ("yes" if jump1 < 1e-4 and jump2 < 1e-2 else "f\u2032 continuous, f\u2033 jumps at 0" if jump1 < 1e-4
+              else "no: kink at 0")
+    g = act.grad(grid)
+    mono = "yes" if g.min() >= 0 else f"no: f\u2032 dips to {number(float(g.min()), '.2f')}"
+    sides = [s for s, x in (("x \u2192 \u2212\u221e", -near), ("x \u2192 +\u221e", near)) if abs(gx(x)) < 1e-3]
+    gneg = g[grid < 0]
+    flat_left = bool(np.all(gneg == 0))
+    if flat_left:
+        dead = "high: a unit never positive on the data gets no gradient"
+    elif gneg.min() > 1e-3:
+        dead = f"none: f\u2032 = {number(float(gneg.min()), '.3g')} for x < 0" + (" (at test)" if name == "rrelu" else "")
+    else:
+        dead = f"none exactly; |f\u2032({number(-near, 'g')})| = {number(abs(gx(-near)), '.0e')}"
+    return {"range": f"{low}, {high}", "mean": m["mean f(x)"], "smooth": smooth, "monotone": mono,
+            "saturates": ("flat (f\u2032 = 0) for every x < 0" if flat_left else "both sides" if len(sides) == 2
+                          else "as x \u2192 \u2212\u221e" if sides else "no"), "dead": dead}

@@ -25,7 +25,7 @@ from actbook.analysis.selection import CHANCE_ERROR
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
            "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
-           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed"]
+           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -338,6 +338,30 @@ def signed(v: float, metric: str) -> str:
     """A difference in the metric's unit (without it), signed, with a true minus sign: "−1.4"."""
     scale, _, digits = _scaled(metric)
     return f"{scale * v:+.{digits}f}".replace("-", "−")
+
+
+def interval_text(row, digits: int = 2) -> str:
+    """A comparison's mean difference and 95 % interval in pp, for a sentence:
+    "−0.18 pp (95 % interval −0.38 to +0.01)" (``row``: a :func:`family_table` row
+    on an error metric; ``digits`` after the decimal point)."""
+    value = lambda v: f"{100 * v:+.{digits}f}".replace("-", "\u2212")
+    return f"{value(row['mean diff'])} pp (95 % interval {value(row['ci low'])} to {value(row['ci high'])})"
+
+
+def interval_reading(row, paper: float | None = None) -> str:
+    """What an unresolved difference's 95 % interval rules out, a negative
+    difference being a benefit (a lower error): "rules out a benefit larger than
+    0.38 pp and a harm larger than 0.01 pp"; with ``paper`` (a published
+    difference, as a fraction), whether the interval includes it."""
+    lo, hi = 100 * row["ci low"], 100 * row["ci high"]
+    parts = [f"rules out a benefit larger than {abs(lo):.2f} pp" if lo < 0 else "rules out any benefit"]
+    parts.append(f"and a harm larger than {hi:.2f} pp" if hi > 0 else "and any harm")
+    text = " ".join(parts)
+    if paper is not None:
+        inside = row["ci low"] <= paper <= row["ci high"]
+        published = f"{100 * paper:+.2f}".replace("-", "\u2212")
+        text += f", and {'includes' if inside else 'excludes'} Xu et al.'s {published} pp"
+    return text
 
 
 def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:

@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from actbook.prose import join_and
+
+_and = join_and  # alias until analysis/selection.py imports actbook.prose.join_and (its owner)
 from actbook.runner.files import Unreadable, read_json_file
 
-__all__ = ["load_predictions", "ResultsError", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
+__all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells", "check_profile",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
@@ -32,6 +35,10 @@ __all__ = ["load_predictions", "ResultsError", "ResultsWarning", "SCHEMAS", "BAC
 
 class ResultsError(RuntimeError):
     """The results on disk are missing or inconsistent; the message says which."""
+
+
+class RegimeIncomplete(ResultsError):
+    """A regime's final cells are not all in; the message names what is missing, for a reader."""
 
 
 class ResultsWarning(UserWarning):
@@ -599,6 +606,21 @@ class Sweep:
         """:attr:`history` of the cells that did not diverge."""
         return self.history[self.history["outcome"] == "finished"].reset_index(drop=True)
 
+    @property
+    def complete(self) -> bool:
+        """Every planned cell is in."""
+        return not self.missing
+
+    def require_complete(self, display=str) -> "Sweep":
+        """This sweep, when every planned cell is in; otherwise :class:`RegimeIncomplete`,
+        naming the missing cells (``display`` turns an arm into the name to print)."""
+        if self.missing:
+            n = len(self.missing)
+            raise RegimeIncomplete(f"the `{self.profile}` regime is not complete: {n} of its {self.planned} planned "
+                                   f"cells {'is' if n == 1 else 'are'} missing ({_listing(self.missing, display)}); "
+                                   f"it is read once all its cells are in")
+        return self
+
 
 def load_sweep(results: str | Path, folder: str) -> Sweep:
     """Every cell under ``results/folder`` (:func:`load_cells`), its history,
@@ -612,6 +634,22 @@ def load_sweep(results: str | Path, folder: str) -> Sweep:
     final, diverged = final_and_diverged(cells)
     return Sweep(Path(results) / folder, cells, history_frame(cells), final, diverged, missing_cells(cells),
                  len(expected_cells(cells)))
+
+
+def load_complete(results: str | Path, folder: str, display=str) -> Sweep:
+    """:func:`load_sweep`, for a chapter that reads complete regimes only: a
+    regime with a planned cell missing raises :class:`RegimeIncomplete`."""
+    return load_sweep(results, folder).require_complete(display)
+
+
+def pending_sentence(done: int, planned: int, what: str) -> str:
+    """What a reader is told of a regime still running: "" once all ``planned``
+    cells are in, otherwise "Only 12 of the 120 final cells of <what> are in,
+    so it is not read yet: a regime is read once all its cells are in." """
+    if done >= planned:
+        return ""
+    return (f"Only {done} of the {planned} final cells of {what} {'is' if done == 1 else 'are'} in, so it is not "
+            f"read yet: a regime is read once all its cells are in.")
 
 
 # --------------------------------------------------------------------------
@@ -684,22 +722,17 @@ def origin_sentence(sweeps: dict[str, list[dict]]) -> str:
         cs = next(iter(commits.values()))
         made = f"at commit{'s' if len(cs) > 1 else ''} {', '.join(cs)}"
     else:
-        made = _and([f"at commit{'s' if len(cs) > 1 else ''} {', '.join(cs)} ({label})"
+        made = join_and([f"at commit{'s' if len(cs) > 1 else ''} {', '.join(cs)} ({label})"
                      for label, cs in commits.items()])
     old = [label for label, cells in sweeps.items() if any(c.get("schema", 1) < 3 for c in cells)]
     if not old:
         backends = sorted({backend(c) for cells in sweeps.values() for c in cells})
-        return f"The committed results were made by the current runner, with {_and(backends)}, {made}."
+        return f"The committed results were made by the current runner, with {join_and(backends)}, {made}."
     which = ("with the earlier TensorFlow runner" if len(old) == len(sweeps) else
-             f"those of {_and(old)} with the earlier TensorFlow runner")
+             f"those of {join_and(old)} with the earlier TensorFlow runner")
     return (f"The committed results were made by the code {made}, {which}. The runner has since changed (it is "
             f"backend-portable and feeds the data through a new data stream), so rerunning a sweep with the current "
             f"code does not reproduce these numbers.")
-
-
-def _and(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def made_by(cells: list[dict]) -> dict:

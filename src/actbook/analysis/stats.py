@@ -15,10 +15,11 @@ import pandas as pd
 from scipy import stats as _st
 
 from actbook import arms
+from actbook.prose import join_and
 
 __all__ = ["mean_std", "resolution_clause", "sign_flip_p", "sign_agreement", "min_detectable_difference", "with_diverged_at",
            "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
-           "comparison_sentence", "comparison_list", "did_not_train", "SHOWN_SEEDS", "ALPHA", "later_arms_table", "later_arms_sentence"]
+           "comparison_sentence", "comparison_list", "did_not_train", "paired_sd", "seeds_needed", "single_run_sd", "SHOWN_SEEDS", "ALPHA", "later_arms_table", "later_arms_sentence"]
 
 #: A difference is "shown" only with at least this many paired seeds and a
 #: Holm-adjusted p-value below ALPHA; with fewer seeds it is "suggestive".
@@ -265,6 +266,44 @@ verdict = comparison_sentence  # alias until chapters move (lead)
 verdict_lines = comparison_list  # alias until chapters move (lead)
 
 
+def paired_sd(frame: pd.DataFrame, arm: str, reference: str, metric: str = "test error") -> float:
+    """The SD over seeds of ``arm``'s paired differences from ``reference`` in
+    ``metric`` (a column of ``frame``, one row per activation and seed)."""
+    wide = frame.pivot(index="seed", columns="activation", values=metric)[[arm, reference]].dropna()
+    return float(np.std(wide[arm] - wide[reference], ddof=1))
+
+
+def seeds_needed(sd: float, margin: float, alpha: float, power: float = 0.8, cap: int = 10 ** 6) -> int:
+    """The fewest seeds with which a two-sided paired t-test at ``alpha`` detects a
+    true difference of ``margin`` with probability ``power``, at SD of paired
+    differences ``sd`` (:func:`min_detectable_difference` falls as seeds are added;
+    found by doubling, then bisection). ``cap`` when even that many do not suffice."""
+    lo, hi = 2, 4
+    while min_detectable_difference(sd, hi, alpha=alpha, power=power) > abs(margin):
+        lo, hi = hi, hi * 2
+        if hi > cap:
+            return cap
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if min_detectable_difference(sd, mid, alpha=alpha, power=power) <= abs(margin):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def single_run_sd(grid: pd.DataFrame, metric: str = "val_error") -> float:
+    """The SD of one run's ``metric``, from a learning-rate grid run with two
+    seeds (one row per cell: ``activation``, ``learning_rate``, ``outcome``):
+    over every activation and rate where both seeds trained, the root mean
+    square of their difference over sqrt 2 (a difference of two runs has twice
+    one run's variance)."""
+    trained = grid[grid.outcome != "diverged"]
+    pairs = trained.groupby(["activation", "learning_rate"])[metric].agg(list)
+    d = np.array([v[0] - v[1] for v in pairs if len(v) == 2])
+    return float(np.sqrt(np.mean(d ** 2) / 2))
+
+
 def did_not_train(final: pd.DataFrame, chance: float, margin: float = 0.02, metric: str = "test_error") -> list[str]:
     """Arms whose mean final error is within ``margin`` of chance level."""
     means = final.groupby("activation")[metric].mean()
@@ -332,15 +371,10 @@ def later_arms_sentence(table: pd.DataFrame, alpha: float = 0.05, shown_seeds: i
         diff = table[(top, "difference (pp)")].astype(float)
         found = [f"{arm}'s test error is {'lower' if diff[arm] < 0 else 'higher'}" for arm in table.index[p < alpha]]
         label = top.removeprefix("against ")
-        clauses.append(f"{top}, {_join(found)}" if found else f"no difference from {label} is resolved")
+        clauses.append(f"{top}, {join_and(found)}" if found else f"no difference from {label} is resolved")
         any_found = any_found or bool(found)
     opening = f"With {n} seeds per arm" if int(seeds.max()) == n else f"With {n} or more seeds per arm"
     sentence = f"{opening}, {'; '.join(clauses)} (Holm-adjusted p below {alpha:g})."
     if any_found and n < shown_seeds:
         sentence += f" With fewer than {shown_seeds} seeds a resolved difference is suggestive only."
     return sentence
-
-
-def _join(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

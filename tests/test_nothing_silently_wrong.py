@@ -427,8 +427,14 @@ def _damaged(folder, change):
         cell["predictions"]["file"] = "../../elsewhere.npz"
     elif change == "diverged but measured":
         cell.update(outcome="diverged", diverged_epoch=1, diagnostics=None, predictions=None, calibration=None)
+    elif change == "negative loss":
+        cell["history"][-1]["test_loss"] = -3.0
+    elif change == "fraction above 1":
+        cell["diagnostics"]["never_active_fraction"] = {k: 5.0 for k in cell["diagnostics"]["never_active_fraction"]}
     elif change == "infinite":
         text = json.dumps(cell).replace('"test_error": ', '"test_error": 1e999, "x": ', 1)
+    elif change == "duplicate key":  # a viewer shows the first test_error, json.loads keeps the last
+        text = json.dumps(cell).replace('"epoch": 1,', '"epoch": 1, "test_error": 0.01,', 1)
     _write(path, cell) if text is None else path.write_text(text)
     return path
 
@@ -444,6 +450,9 @@ def _damaged(folder, change):
     ("predictions path", r"predictions\.file: '\.\./\.\./elsewhere\.npz' does not match"),
     ("diverged but measured", r"history\[0\]\.train_loss: a number, but the cell diverged there"),
     ("infinite", r"1e999 is not a finite number"),
+    ("negative loss", r"history\[0\]\.test_loss: -3\.0 is less than the minimum of 0"),
+    ("fraction above 1", r"diagnostics\.never_active_fraction\.\w+: 5\.0 is greater than the maximum of 1"),
+    ("duplicate key", r"the key 'test_error' appears twice in one object"),
 ])
 def test_read_result_names_the_field_a_damaged_file_breaks(folder, change, field):
     from actbook.runner.files import Unreadable, read_result
@@ -464,3 +473,13 @@ def test_read_result_refuses_what_is_not_a_result_file_without_hanging(folder):
     os.mkfifo(fifo)
     error = _finishes(lambda: read_result(fifo), fifo)
     assert isinstance(error, Unreadable) and "not a regular file" in str(error)
+
+
+def test_a_profiles_file_that_names_a_setting_twice_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """json.loads kept the last ``epochs``; whoever reads the file may take the first."""
+    text = json.dumps({"tiny": FINAL})
+    (tmp_path / "p.json").write_text(text.replace('"epochs": 1,', '"epochs": 1, "epochs": 7,', 1))
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(tmp_path / "p.json"))
+    assert E.main(["plan", "--profile", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "'epochs' appears twice" in err and err.count("\n") == 1

@@ -54,6 +54,17 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _no_duplicate_keys(pairs: list) -> dict:
+    # json.loads keeps the last of two equal keys, where a reader of the file may see the
+    # first: a file that says two things is refused, not read as one of them.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice!r} appears twice in one object")
+    return obj
+
+
 def _finite_float(text: str) -> float:
     # json.loads reads 1e999 as infinity: a number no runner wrote, refused like NaN.
     value = float(text)
@@ -91,12 +102,13 @@ def read_json_file(path, max_bytes: int = MAX_RESULT_BYTES):
 
 
 def parse_json(text: str, allow_nan: bool = False):
-    """``json.loads`` of ``text`` with at most :data:`MAX_JSON_DEPTH` levels and,
-    unless ``allow_nan`` (for a caller that names them itself), NaN and
-    infinities refused; every failure is :class:`Unreadable`."""
+    """``json.loads`` of ``text`` with at most :data:`MAX_JSON_DEPTH` levels, no
+    key twice in one object and, unless ``allow_nan`` (for a caller that names
+    them itself), NaN and infinities refused; every failure is :class:`Unreadable`."""
     try:
-        obj = (json.loads(text) if allow_nan else
-               json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float))
+        obj = (json.loads(text, object_pairs_hook=_no_duplicate_keys) if allow_nan else
+               json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant,
+                          parse_float=_finite_float))
         if json_depth(obj) > MAX_JSON_DEPTH:
             raise Unreadable(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
         return obj
@@ -150,7 +162,7 @@ def _row_bounds(schema: dict) -> dict:
 
     def resolve(sub):
         sub = defs[sub["$ref"].rsplit("/", 1)[1]] if "$ref" in sub else sub
-        assert set(sub) <= {"type", "minimum", "maximum"}, sub  # all the fast check knows
+        assert set(sub) <= {"type", "minimum", "maximum", "$comment"}, sub  # all the fast check knows
         types = sub["type"] if isinstance(sub["type"], list) else [sub["type"]]
         return set(types), sub.get("minimum", -math.inf), sub.get("maximum", math.inf)
 

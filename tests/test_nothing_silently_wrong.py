@@ -441,7 +441,7 @@ def _damaged(folder, change):
 
 @pytest.mark.parametrize("change, field", [
     ("missing metric", r"history\[0\]\.test_error: null in a finished cell"),
-    ("metric absent", r"history\[0\]: 'val_loss' is a required property"),
+    ("metric absent", r"history\[0\]\.val_loss: missing"),
     ("wrong type", r"config\.optimizer\.learning_rate: a string, expected number"),
     ("error above 1", r"history\[0\]\.train_error: 1\.5 is greater than the maximum of 1"),
     ("unknown top-level key", r"\(top level\): Additional properties are not allowed \('notes' was unexpected\)"),
@@ -455,9 +455,23 @@ def _damaged(folder, change):
     ("duplicate key", r"the key 'test_error' appears twice in one object"),
 ])
 def test_read_result_names_the_field_a_damaged_file_breaks(folder, change, field):
-    from actbook.runner.files import Unreadable, read_result
-    with pytest.raises(Unreadable, match=field):
+    from actbook.runner.files import Malformed, Unreadable, read_result
+    with pytest.raises(Unreadable, match=field) as refused:
         read_result(_damaged(folder, change))
+    assert isinstance(refused.value, Malformed) == (change not in ("infinite", "duplicate key"))
+
+
+def test_read_result_returns_an_older_format_only_to_a_caller_that_asks(folder):
+    """The earlier sweeps (format 2, data/earlier) are read by the analysis, which checks them itself."""
+    from actbook.runner.files import OLDER_FORMATS, Malformed, read_result
+    path = _damaged(folder, "older format")
+    assert read_result(path, also_formats=OLDER_FORMATS)["schema"] == 3
+    with pytest.raises(Malformed, match="schema: 3"):
+        read_result(path)
+    cell = _read(path)
+    _write(path, {**cell, "schema": 6})
+    with pytest.raises(Malformed, match="schema: 6"):
+        read_result(path, also_formats=OLDER_FORMATS)
 
 
 def test_read_result_refuses_what_is_not_a_result_file_without_hanging(folder):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 __all__ = ["write_json_atomic", "write_bytes_atomic", "json_safe", "cell_lock", "LockBusy", "Unreadable",
            "read_regular_file", "read_json_file", "parse_json", "MAX_RESULT_BYTES", "read_result", "result_problems",
-           "RESULT_FORMATS", "measured_metrics"]
+           "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics", "Malformed"]
 
 #: A result file is about 35 kB; anything near this is not one, and is not read into memory.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -20,6 +20,10 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 class Unreadable(ValueError):
     """A file that is not a regular file, too large, not UTF-8 or not JSON; the message says which."""
+
+
+class Malformed(Unreadable):
+    """JSON that is not a well-formed result file; the message names the field."""
 
 
 def read_regular_file(path, max_bytes: int) -> bytes:
@@ -129,6 +133,8 @@ def parse_json(text: str, allow_nan: bool = False):
 #: The result formats :func:`read_result` validates (``result.schema.json``); older ones are the
 #: business of whoever still reads them (``actbook.analysis.results.result_problems``).
 RESULT_FORMATS = (4, 5)
+#: The formats of the earlier sweeps (``data/earlier``), which only the analysis still reads.
+OLDER_FORMATS = (1, 2, 3)
 
 
 @functools.lru_cache(maxsize=1)
@@ -235,7 +241,10 @@ def _rule_problems(data: dict) -> list[str]:
 
 
 def _where(error) -> str:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    parts = list(error.absolute_path)
+    if error.validator == "required":  # the missing key itself
+        parts.append(next(k for k in error.validator_value if error.message == f"{k!r} is a required property"))
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     return path or "(top level)"
 
 
@@ -243,6 +252,8 @@ def _message(error) -> str:
     """jsonschema's message, without a whole object or list quoted in it."""
     kind = {dict: "an object", list: "a list", type(None): "null", bool: "a boolean", str: "a string"}.get(
         type(error.instance), "a number")
+    if error.validator == "required":  # named where it is missing, as config.optimizer
+        return "missing"
     if error.validator == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         return f"{kind}, expected {' or '.join(wanted)}"
@@ -279,20 +290,24 @@ def result_problems(data) -> list[str]:
     return _rule_problems(data)
 
 
-def read_result(path, max_bytes: int = MAX_RESULT_BYTES) -> dict:
+def read_result(path, max_bytes: int = MAX_RESULT_BYTES, also_formats: tuple = ()) -> dict:
     """A result file of format 4 or 5, read as :func:`read_json_file` reads (a
     regular file, at most ``max_bytes``, never blocking; nesting, recursion and
     memory errors are "unreadable") and validated against
     ``result.schema.json`` and its rules (:func:`result_problems`).
 
-    Raises :class:`Unreadable` naming the first failing field (``OSError`` when
-    the file cannot be opened). A file of an older format is :class:`Unreadable` too.
+    Raises :class:`Malformed` naming the first failing field, :class:`Unreadable`
+    when the file is no JSON object it can read, ``OSError`` when it cannot be
+    opened. A file of a format in ``also_formats`` (e.g. :data:`OLDER_FORMATS`,
+    for a caller that checks those itself) is returned as parsed.
     """
     data = read_json_file(path, max_bytes)
+    if isinstance(data, dict) and type(data.get("schema", 1)) is int and data.get("schema", 1) in also_formats:
+        return data
     problems = result_problems(data)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise Unreadable(problems[0] + more)
+        raise Malformed(problems[0] + more)
     return data
 
 

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import threading
-import warnings
 from pathlib import Path
 
 import pytest

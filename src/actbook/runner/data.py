@@ -37,8 +37,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-__all__ = ["CLASSES", "KNOWN_ARCHIVES", "KNOWN_DECODED", "DataError", "DecodingWarning", "Cifar", "Prepared", "load_cifar10", "prepare", "hold_out",
-           "sha256_file", "channel_stats", "normalize", "subset", "subset_indices", "subset_key", "SUBSET_STREAM", "check_counts"]
+__all__ = ["CLASSES", "KNOWN_ARCHIVES", "KNOWN_DECODED", "DataError", "DecodingWarning", "Cifar", "Prepared",
+           "load_cifar10", "prepare", "hold_out", "sha256_file", "channel_stats", "normalize", "subset", "subset_indices",
+           "subset_key", "SUBSET_STREAM", "check_counts"]
 
 ENV_VAR = "ACTBOOK_CIFAR10"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -1,9 +1,11 @@
-"""actbook.arms: RReLU's mean training slope."""
+"""actbook.arms: the arms' table and RReLU's mean training slope."""
 
 import numpy as np
 import pytest
 from scipy import integrate
 
+from actbook import activations as A
+from actbook import arms
 from actbook.arms import rrelu_mean_slope
 
 
@@ -32,3 +34,11 @@ def test_rrelu_mean_slope_narrow_interval_tends_to_inference_slope():
 def test_rrelu_mean_slope_rejects_bad_bounds(lower, upper):
     with pytest.raises(ValueError):
         rrelu_mean_slope(lower, upper)
+
+
+def test_arms():
+    assert {n: (arms.get(n).display, arms.get(n).init) for n in ("tanh", "selu", "gelu", "silu")} == {
+        "tanh": ("tanh", "glorot"), "selu": ("SELU", "lecun"), "gelu": ("GELU", "he"), "silu": ("SiLU", "he")}
+    assert arms.get("gelu").params == {"approximate": False}
+    assert arms.get("selu").params == {"alpha": A.SELU_ALPHA, "scale": A.SELU_SCALE}
+    assert {"tanh", "selu", "gelu", "silu"} <= set(arms.train_arms())

@@ -131,3 +131,25 @@ def test_keras_selu_constants_match_the_derived_ones():
     from actbook.compare import keras_selu_constants
     table = keras_selu_constants()
     assert np.all(np.abs(table["ulps of float64"]) <= 4)
+
+
+def test_every_reference_of_the_registry_has_a_keras_comparison_under_its_own_name():
+    """A new activation without a Keras counterpart would have no agreement table in its chapter."""
+    assert set(COUNTERPARTS) == set(A.REGISTRY)
+    for ref, counterparts in COUNTERPARTS.items():
+        assert counterparts and all(c.reference == ref for c in counterparts), ref
+
+
+def test_the_agreement_table_has_a_row_per_counterpart_and_dtype_with_both_differences():
+    from actbook.compare import agreement_table
+    table = agreement_table("sigmoid")
+    assert len(table) == 2 * len(COUNTERPARTS["sigmoid"])
+    assert {"dtype", "keras", "max |diff| f", "max |diff| f'"} <= set(table.columns)
+    assert (table[["max |diff| f", "max |diff| f'"]] < 1e-6).all().all()
+
+
+def test_gelu_tanh_approximation_error():
+    from actbook.compare import gelu_approximation_error
+    e = gelu_approximation_error()
+    assert 4e-4 < e["max_abs_f"] < 5e-4 and -3 < e["argmax_f"] < -2.5
+    assert e["max_abs_grad"] < 1e-3

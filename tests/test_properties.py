@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from actbook import activations as A
+from actbook import properties
 from actbook.properties import curve, dip, learned_slopes, measure, properties_table
 
 
@@ -81,3 +82,13 @@ def test_shape_summary_of_bounded_unbounded_smooth_and_kinked_functions():
     assert gelu["monotone"].startswith("no: f\u2032 dips to \u2212") and gelu["range"].startswith("[\u2212")
     assert shape_summary("elu")["smooth"] == "f\u2032 continuous, f\u2033 jumps at 0"
     assert shape_summary("leaky_relu")["dead"] == "none: f\u2032 = 0.01 for x < 0"
+
+
+def test_selu_moments_converge_with_lecun_and_not_with_he():
+    lecun = properties.moments_through_depth("selu", "lecun", depth=24, width=256, batch=256, input_mean=1.0, input_std=2.0)
+    last = lecun.iloc[-4:]
+    assert np.all(np.abs(last["mean"]) < 0.1) and np.all(np.abs(last["variance"] - 1) < 0.15)
+    he = properties.moments_through_depth("selu", "he", depth=24, width=256, batch=256)
+    assert he["variance"].iloc[-1] > 10
+    with pytest.raises(ValueError, match="init"):
+        properties.moments_through_depth("selu", "orthogonal")

@@ -4,13 +4,16 @@ backends, and the earlier sweeps' chapter on partial results folders."""
 import copy
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from actbook.analysis import reproduction, results as R
-from actbook.analysis.stats import comparison_sentence, paired_comparison, summary_table
+from actbook.runner.profiles import get_profile
+from actbook import arms
+from actbook.analysis.stats import comparison_list, comparison_sentence, paired_comparison, summary_table
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "data" / "earlier"  # the shared-rate sweeps of the earlier runner
@@ -307,34 +310,7 @@ def test_origin_sentence_names_the_commits_and_says_the_runner_changed(tmp_path)
                                                       "with jax, at commit 0123456789.")
 
 
-# --- 5 and 6. the earlier sweeps' chapter on partial results ---------------------------------
-
-def _execute_chapter(chapter: str, results: Path):
-    """Execute ``chapters/<chapter>.md`` from chapters/, reading ``results``; the notebook."""
-    import jupytext
-    from nbclient import NotebookClient
-    nb = jupytext.read(ROOT / "chapters" / f"{chapter}.md")
-    committed = 'RESULTS = committed("earlier")'
-    cells = [c for c in nb.cells if c.cell_type == "code" and committed in c.source]
-    assert len(cells) == 1, "the chapter names its results folder in one place"
-    cells[0].source = cells[0].source.replace(committed, f"RESULTS = Path({str(results)!r})")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
-    return nb
-
-
-def _markdown(nb) -> str:
-    return "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
-                     for o in c.get("outputs", []))
-
-
-def _glued(nb, name):
-    for c in nb.cells:
-        for o in c.get("outputs", []):
-            if o.get("metadata", {}).get("scrapbook", {}).get("name") == name:
-                return next(v for k, v in o["data"].items() if k.endswith("text/plain"))
-    raise KeyError(name)
-
+# --- 5 and 6. the earlier sweeps on partial results ---------------------------------------------
 
 def _shard_2_of_4(results):
     """What a merged folder lacks when its shard 2/4 never arrived: every fourth cell from the second,
@@ -360,25 +336,25 @@ GAPS = {
 
 
 @pytest.mark.parametrize("gap", GAPS)
-def test_earlier_sweeps_chapter_runs_on_a_partial_results_folder(tmp_path, gap):
+def test_a_damaged_earlier_folder_is_named_in_the_notes_and_its_comparisons_stay_finite(tmp_path, gap):
+    """What the earlier sweeps' chapter prints of a partial folder: the notes name the missing and the
+    diverged cells, and every comparison with ReLU over the seeds left is a finite sentence."""
     damage, expected = GAPS[gap]
     results = _copy(tmp_path)
     damage(results)
-    nb = _execute_chapter("earlier_sweeps", results)  # an error in any cell raises here
-    text = _markdown(nb)
+    text = ""
+    for regime in ("cpu", "overfit"):
+        sweep = R.load_sweep(results, regime)
+        text += R.incomplete_note(sweep, arms.display) + R.diverged_note(sweep, arms.display)
+        if "relu" in set(sweep.final.activation):
+            text += comparison_list(paired_comparison(sweep.final, baseline="relu"), "ReLU", arms.display)
     for fragment in expected:
         assert fragment in text, (gap, fragment)
-    if gap == "a diverged cpu cell":  # ELU - ReLU over the seeds that trained, not flipped by the diverged one
-        assert _glued(nb, "tr_cpu_elu_vs_relu").strip("'\"").startswith(("-", "\u2212"))
-    else:
-        assert "is not complete" in text
-    assert "+nan pp" not in text
+    assert ("is not complete" in text) == (gap != "a diverged cpu cell")
+    assert "nan" not in text
 
 
-def test_training_chapter_checks_cells_against_each_other_and_names_their_code():
-    source = (ROOT / "chapters" / "training.md").read_text()
-    assert "get_profile" not in source and "check_profile" not in source
-    assert "{glue:text}`tr_origin`" in source and "results.origin_sentence(" in source
+def test_the_committed_cells_name_the_clean_commits_that_made_them():
     for profile in ("cpu", "overfit"):  # the committed cells agree with each other: one config, data set, backend
         cells = R.load_cells(COMMITTED, profile)
         assert R.code_commits(cells) and not any("unknown" in c or "dirty" in c for c in R.code_commits(cells))
@@ -439,3 +415,107 @@ def test_a_regime_still_running_gets_one_sentence_and_a_finished_one_none():
         "a regime is read once all its cells are in.")
     assert R.pending_sentence(1, 2, "fit1k").startswith("Only 1 of the 2 final cells of fit1k is in")
     assert R.pending_sentence(120, 120, "the rerun") == ""
+
+
+# --- results that cannot be trusted are refused ---------------------------------------------
+
+def _smoke_cell(activation="relu", seed=0, config=None, sha="a" * 64, isa="AVX512_CORE_BF16", **extra):
+    config = config or get_profile("smoke")
+    return {"schema": 2, "profile": "smoke", "activation": activation, "seed": seed, "config": config,
+            "provenance": {"dataset": {"sha256": sha, "dataset": "test"},
+                           "hardware": {"kernels": {"effective_isa": isa}, "cpu": "test"},
+                           "started": "2026-01-01T00:00:00", "finished": "2026-01-01T00:01:00",
+                           "train_images_used": 100, "test_images_used": 100},
+            "history": [{"epoch": 1, "train_loss": 1.0, "train_error": 0.5, "train_eval_loss": 1.0,
+                         "train_eval_error": 0.5, "test_loss": 1.0, "test_error": 0.5, "seconds": 1.0}], **extra}
+
+
+@pytest.fixture
+def smoke_folder(tmp_path):
+    (tmp_path / "smoke").mkdir()
+    return tmp_path
+
+
+def _write_smoke(folder, name, obj):
+    (folder / "smoke" / name).write_text(json.dumps(obj))
+
+
+def test_missing_incomplete_and_unreadable(smoke_folder):
+    with pytest.raises(R.ResultsError, match="no result files"):
+        R.load_history(smoke_folder, "other")
+    _write_smoke(smoke_folder, "relu-seed0.json", _smoke_cell())
+    with pytest.raises(R.ResultsError, match="cells missing"):
+        R.load_history(smoke_folder, "smoke")
+    assert len(R.load_history(smoke_folder, "smoke", require_complete=False)) == 1
+    (smoke_folder / "smoke" / "rrelu-seed0.json").write_text("{truncated")
+    with pytest.raises(R.ResultsError, match="unreadable"):
+        R.load_history(smoke_folder, "smoke")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("null", "a JSON NoneType"), ("3", "a JSON int"), ("[]", "a JSON list"),
+])
+def test_non_objects_are_refused(smoke_folder, content, message):
+    (smoke_folder / "smoke" / "relu-seed0.json").write_text(content)
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_cells(smoke_folder, "smoke")
+
+
+def test_history_of_the_wrong_type_is_refused(smoke_folder):
+    _write_smoke(smoke_folder, "relu-seed0.json", dict(_smoke_cell(), history="abc"))
+    with pytest.raises(R.ResultsError, match="history must be a list of objects"):
+        R.load_cells(smoke_folder, "smoke")
+
+
+def test_two_files_for_one_cell_are_refused(smoke_folder):
+    _write_smoke(smoke_folder, "relu-seed0.json", _smoke_cell())
+    _write_smoke(smoke_folder, "relu-seed0 (copy).json", _smoke_cell())
+    with pytest.raises(R.ResultsError, match="two files for relu seed 0"):
+        R.load_cells(smoke_folder, "smoke")
+
+
+def test_different_configs_and_data_sets_are_refused(smoke_folder):
+    _write_smoke(smoke_folder, "relu-seed0.json", _smoke_cell())
+    _write_smoke(smoke_folder, "rrelu-seed0.json", _smoke_cell("rrelu", sha="b" * 64))
+    with pytest.raises(R.ResultsError, match="2 different data sets.*rrelu-seed0.json"):
+        R.load_cells(smoke_folder, "smoke")
+    other = dict(get_profile("smoke"), batch_size=7)
+    _write_smoke(smoke_folder, "rrelu-seed0.json", _smoke_cell("rrelu", config=other))
+    with pytest.raises(R.ResultsError, match="different configs"):
+        R.load_cells(smoke_folder, "smoke")
+
+
+def test_mixed_kernels_warn(smoke_folder):
+    _write_smoke(smoke_folder, "relu-seed0.json", _smoke_cell())
+    _write_smoke(smoke_folder, "rrelu-seed0.json", _smoke_cell("rrelu", isa="AVX512_CORE_AMX"))
+    with pytest.warns(R.ResultsWarning, match="different kernels"):
+        R.load_cells(smoke_folder, "smoke")
+    _write_smoke(smoke_folder, "rrelu-seed0.json", _smoke_cell("rrelu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(R.load_cells(smoke_folder, "smoke")) == 2
+
+
+def test_unknown_schema_is_refused(smoke_folder):
+    _write_smoke(smoke_folder, "relu-seed0.json", dict(_smoke_cell(), schema=99))
+    with pytest.raises(R.ResultsError, match="result format 99"):
+        R.load_cells(smoke_folder, "smoke")
+
+
+def test_committed_results_load_complete_and_agree_with_each_other():
+    """Checked against each other (one config, data set and backend per folder), not against the
+    profile as defined now: the runner and its profiles have moved on since these cells were made."""
+    for profile in ("cpu", "overfit"):
+        cells = R.load_cells("data/earlier", profile)
+        R.check_complete(cells)
+        assert all("/" not in c["provenance"]["dataset"]["source"] for c in cells)
+        assert {R.backend(c) for c in cells} == {"tensorflow"}
+
+
+def test_split_diverged_separates_cells_whose_loss_ended_nan():
+    final = pd.DataFrame({"activation": ["relu", "selu", "selu"], "seed": [0, 0, 1],
+                          "train_loss": [0.4, float("nan"), 0.5], "test_error": [0.5, 0.9, 0.5]})
+    kept, diverged = R.split_diverged(final)
+    assert list(zip(kept.activation, kept.seed)) == [("relu", 0), ("selu", 1)]
+    assert list(zip(diverged.activation, diverged.seed)) == [("selu", 0)]
+    assert list(kept.index) == [0, 1] and list(diverged.index) == [0]

@@ -3,16 +3,27 @@
 from decimal import Decimal, localcontext
 
 import pytest
+from scipy import optimize
 
 from actbook import activations as A
 from actbook.selu_constants import selu_constants_against_exact, selu_constants_exact, selu_output_moments
 
 
-def test_selu_constants_give_zero_mean_and_unit_variance():
+def test_selu_constants_give_the_fixed_point():
+    """N(0, 1) in, mean 0 and variance 1 out (Klambauer et al. 2017)."""
     mean, var = selu_output_moments(A.SELU_ALPHA, A.SELU_SCALE)
-    assert mean == pytest.approx(0, abs=1e-9) and var == pytest.approx(1, rel=1e-9)
-    mean, var = selu_output_moments(1.0, 1.0)                    # ELU: negative mean, variance below 1
-    assert mean > 0 and var < 1
+    assert abs(mean) < 1e-12 and var == pytest.approx(1, abs=1e-12)
+    assert A.SELU_ALPHA == pytest.approx(1.6732632423543772, rel=1e-14)
+    assert A.SELU_SCALE == pytest.approx(1.0507009873554805, rel=1e-14)
+
+
+def test_selu_constants_solved_numerically_agree_with_the_closed_form():
+    def conditions(p):
+        mean, var = selu_output_moments(*p)
+        return mean, var - 1
+    alpha, scale = optimize.fsolve(conditions, [1.5, 1.0], xtol=1e-12)
+    assert alpha == pytest.approx(A.SELU_ALPHA, rel=1e-10)
+    assert scale == pytest.approx(A.SELU_SCALE, rel=1e-10)
 
 
 def test_selu_exact_constants():

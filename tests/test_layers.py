@@ -182,7 +182,7 @@ def test_rrelu_per_element_divisor_is_uniform_on_its_grid():
 
 
 def test_rrelu_grid_is_closer_to_uniform_than_bf16_rounding():
-    """The issue's bar: the sampled law stays U(3, 8) to within what bf16 resolves."""
+    """The bar for the 8-bit grid: the sampled law stays U(3, 8) to within what bf16 resolves."""
     fine = np.linspace(3, 8, 1_000_001, dtype="float32")
     rounded = to_numpy(keras.ops.cast(keras.ops.cast(fine, "bfloat16"), "float32"))
     bf16_cdf_error = np.max(np.abs(fine - rounded)) / 5      # sup |F_rounded - F| for U(3, 8)

@@ -442,14 +442,15 @@ def _write_smoke(folder, name, obj):
 
 def test_missing_incomplete_and_unreadable(smoke_folder):
     with pytest.raises(R.ResultsError, match="no result files"):
-        R.load_history(smoke_folder, "other")
+        R.load_cells(smoke_folder, "other")
     _write_smoke(smoke_folder, "relu-seed0.json", _smoke_cell())
+    cells = R.load_cells(smoke_folder, "smoke")
     with pytest.raises(R.ResultsError, match="cells missing"):
-        R.load_history(smoke_folder, "smoke")
-    assert len(R.load_history(smoke_folder, "smoke", require_complete=False)) == 1
+        R.check_complete(cells)
+    assert len(R.history_frame(cells)) == 1
     (smoke_folder / "smoke" / "rrelu-seed0.json").write_text("{truncated")
     with pytest.raises(R.ResultsError, match="unreadable"):
-        R.load_history(smoke_folder, "smoke")
+        R.load_cells(smoke_folder, "smoke")
 
 
 @pytest.mark.parametrize("content, message", [

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from actbook.analysis.stats import (against_two, comparison_list, contrast_family, holm, later_arms_sentence,
-                                   later_arms_table, mean_std, paired_comparison, resolved)
+                                   later_arms_table, paired_comparison, resolved)
 
 
 def _final():
@@ -13,13 +13,6 @@ def _final():
                  {"activation": "elu", "seed": seed, "test_error": e, "train_error": e - 0.05},
                  {"activation": "sigmoid", "seed": seed, "test_error": s, "train_error": s}]
     return pd.DataFrame(rows)
-
-
-def test_mean_std():
-    t = mean_std(_final())
-    assert t.loc["relu", "test_error mean"] == pytest.approx(0.31)
-    assert t.loc["relu", "test_error std"] == pytest.approx(0.01)
-    assert t.loc["elu", "seeds"] == 3
 
 
 def test_paired_interval_by_hand():
@@ -135,14 +128,6 @@ def test_min_detectable_difference_with_two_pairs_is_large_but_finite():
     t = d.mean(axis=1) / (d.std(axis=1, ddof=1) / np.sqrt(2))
     assert abs((np.abs(t) > st.t.ppf(0.975, 1)).mean() - 0.8) < 0.01
     assert min_detectable_difference(1.0, 2, alpha=0.025) > mdd
-
-
-def test_with_diverged_at_counts_a_diverged_cell_at_chance():
-    from actbook.analysis.stats import with_diverged_at
-    final = pd.DataFrame({"activation": ["a", "b"], "seed": [0, 0], "test_error": [0.3, 0.4]})
-    diverged = pd.DataFrame({"activation": ["a"], "seed": [1], "diverged_epoch": [3]})
-    out = with_diverged_at(final, diverged, 0.9)
-    assert out[out.activation == "a"].test_error.tolist() == [0.3, 0.9]
 
 
 def test_resolution_clause_reads_as_the_end_of_a_sentence():

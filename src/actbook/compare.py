@@ -231,8 +231,3 @@ def gelu_approximation_error(lo: float = -8.0, hi: float = 8.0, n: int = 160_001
     return {"max_abs_f": float(abs(d_f[i])), "argmax_f": float(x[i]), "signed_f": float(d_f[i]),
             "max_abs_grad": float(abs(d_g[j])), "argmax_grad": float(x[j]), "signed_grad": float(d_g[j]),
             "x": x, "diff_f": d_f, "diff_grad": d_g}
-
-
-#: Weight variance of each initialisation for a dense layer with ``n_in`` inputs and
-#: ``n_out`` outputs (LeCun et al. 1998; Glorot & Bengio 2010; He et al. 2015).
-#: For a square layer Glorot's variance equals LeCun's.

@@ -16,7 +16,7 @@ import pandas as pd
 
 __all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "original", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "tolerance_sentence"]
 
-#: A rerun reproduces a committed cell when its final test error is this close (issue 11's acceptance).
+#: A rerun reproduces a committed cell when its final test error is this close.
 TOLERANCE = 0.005
 
 

@@ -17,7 +17,7 @@ from scipy import stats as _st
 from actbook import arms
 from actbook.prose import join_and
 
-__all__ = ["mean_std", "resolution_clause", "sign_flip_p", "sign_agreement", "min_detectable_difference", "with_diverged_at",
+__all__ = ["resolution_clause", "sign_flip_p", "sign_agreement", "min_detectable_difference",
            "paired_comparison", "contrast_family", "against_two", "holm", "pp", "resolved", "summary_table",
            "comparison_sentence", "comparison_list", "did_not_train", "paired_sd", "seeds_needed", "single_run_sd", "SHOWN_SEEDS", "ALPHA", "later_arms_table", "later_arms_sentence"]
 
@@ -25,12 +25,6 @@ __all__ = ["mean_std", "resolution_clause", "sign_flip_p", "sign_agreement", "mi
 #: Holm-adjusted p-value below ALPHA; with fewer seeds it is "suggestive".
 SHOWN_SEEDS = 5
 ALPHA = 0.05
-
-
-def mean_std(final: pd.DataFrame, columns=("train_error", "test_error")) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds, per activation."""
-    g = final.groupby("activation")[list(columns)]
-    return g.mean().add_suffix(" mean").join(g.std(ddof=1).add_suffix(" std")).join(g.size().rename("seeds"))
 
 
 def holm(pvalues) -> np.ndarray:
@@ -112,17 +106,6 @@ def min_detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: fl
             return float("inf")
         nc_high *= 2
     return float(brentq(shortfall, 1e-9 * sd, nc_high * sd / np.sqrt(n)))
-
-
-def with_diverged_at(final: pd.DataFrame, diverged: pd.DataFrame, value: float,
-                     columns=("test_error",)) -> pd.DataFrame:
-    """``final`` with each diverged cell added back, ``columns`` set to
-    ``value`` (the chance level, for the intention-to-treat analysis): a cell
-    that diverged is an outcome of its arm, not a missing value."""
-    back = diverged[["activation", "seed"]].copy()
-    for col in columns:
-        back[col] = value
-    return pd.concat([final, back], ignore_index=True).sort_values(["activation", "seed"]).reset_index(drop=True)
 
 
 def paired_comparison(final: pd.DataFrame, baseline: str = "relu", metric: str = "test_error",

@@ -2,7 +2,6 @@
 experiments the same, and where their results go."""
 
 import copy
-import inspect
 import json
 import os
 import subprocess
@@ -185,12 +184,17 @@ def test_model_kwargs_are_those_the_model_takes(tiny):
     assert nin["model"] == "nin"
 
 
-def test_model_kwargs_table_matches_the_models():
+def test_a_model_is_built_with_its_networks_default_settings_and_refuses_others():
     models = pytest.importorskip("actbook.runner.models")
-    assert set(P.MODEL_KWARGS) == set(models.MODELS)
-    for name, build in models.MODELS.items():
-        takes = [p for p in inspect.signature(build).parameters if p not in ("arm", "num_classes", "seed", "init", "seeding")]
-        assert tuple(takes) == P.MODEL_KWARGS[name], name
+    from actbook.runner.architectures import NETWORKS
+    small = models.build_model("small_cnn", "relu")
+    defaults = NETWORKS["small_cnn"].settings
+    assert small.get_layer("conv_1").filters == defaults["width"]
+    assert {l.rate for l in small.layers if l.__class__.__name__ == "Dropout"} == {defaults["dropout"]}
+    assert small.get_layer("conv_1").kernel_regularizer.l2 == pytest.approx(defaults["weight_decay"])
+    assert models.build_model("small_cnn", "relu", width=8).get_layer("conv_1").filters == 8
+    with pytest.raises(ValueError, match="model 'nin' does not take width"):
+        models.build_model("nin", "relu", width=8)
 
 
 @pytest.mark.parametrize("optimizer, message", [

@@ -148,7 +148,7 @@ def test_a_dirty_tree_records_a_hash_of_its_diff():
 def test_the_command_keeps_no_path_outside_the_repository(monkeypatch, program, command):
     monkeypatch.setattr(sys, "argv", [program, "run", "--results", "/home/someone/runs/results",
                                       f"--results={provenance.REPO}/data/results", "--profile", "cpu"])
-    assert T._command_line() == f"{command} run --results results --results=data/results --profile cpu"
+    assert provenance.command_line() == f"{command} run --results results --results=data/results --profile cpu"
 
 
 @pytest.mark.parametrize("env, message", [({"ONEDNN_MAX_CPU_ISA": "AVX2_VNNI_2"}, "AVX2_VNNI_2"),
@@ -173,7 +173,7 @@ def test_disk_full_while_checkpointing_is_one_error_line(tiny, tmp_path, monkeyp
     def full(path, write):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(T, "write_bytes_atomic", full)
+    monkeypatch.setattr("actbook.runner.checkpoints.write_bytes_atomic", full)
     from actbook.runner import data as D
     real_prepare = D.prepare
     monkeypatch.setattr(D, "prepare", lambda config, data=None, seed=None: real_prepare(config, synthetic_cifar(), seed=seed))
@@ -250,7 +250,7 @@ def test_plan_needs_no_framework(tmp_path):
     """``plan --profile paper`` with TensorFlow, JAX and PyTorch all unimportable."""
     code = ("import sys\n"
             "for m in ('tensorflow', 'jax', 'torch', 'keras'): sys.modules[m] = None\n"
-            "from actbook import experiment as E\n"
+            "from actbook.runner import experiment as E\n"
             "sys.exit(E.main(['plan', '--profile', 'paper']))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,8 +1,9 @@
-"""The networks of the CIFAR-10 comparison, built from the arm factory.
+"""The networks of the CIFAR-10 comparison as Keras models, built from the arm factory.
 
-The architectures are data (:mod:`actbook.runner.architectures`). Every model puts ``make_activation(arm)`` after every convolution (as Xu et
-al. 2015 do in Network in Network), so two arms differ in their activation
-layers and in nothing else. Activation layers are named ``act_<k>`` so
+The networks are defined in :mod:`actbook.runner.architectures`. Every model
+puts ``make_activation(arm)`` after every convolution (as Xu et al. 2015 do
+in Network in Network), so two arms differ in their activation layers and
+in nothing else. Activation layers are named ``act_<k>`` so
 diagnostics (dead units, learned PReLU slopes) can find them.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from actbook.runner import architectures as A
+from actbook.runner import architectures
 from actbook.runner.backend import keras_module
 
 keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
@@ -18,7 +19,7 @@ keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up 
 from actbook.arms import slug as arm_slug  # noqa: E402
 from actbook.layers import kernel_initializer, make_activation  # noqa: E402
 
-__all__ = ["network_in_network", "small_cnn", "build_model", "forward_flops", "MODELS", "SEEDINGS", "layer_seed"]
+__all__ = ["build_model", "SEEDINGS", "layer_seed"]
 
 #: How a cell's seed becomes its layers' seeds (the profile's ``seeding``).
 SEEDINGS = ("offset", "independent")
@@ -64,11 +65,17 @@ class _Builder:
         return make_activation(self.arm, name=f"act_{self.k}", **extra)(x)
 
 
-def _build(name: str, arm: str, num_classes: int, dropout: float, weight_decay: float, seed: int, init: str,
-           model_name: str, seeding: str = "offset", **kwargs) -> keras.Model:
-    b = _Builder(arm, weight_decay, seed, init, seeding)
+def build_model(name: str, arm: str, num_classes: int = 10, seed: int = 0, init: str = "he",
+                seeding: str = "offset", **settings) -> keras.Model:
+    """Network ``name`` (:data:`actbook.runner.architectures.NETWORKS`) with
+    activation ``arm`` after every convolution, its ``settings`` (a profile's
+    ``model_kwargs``; the network's defaults for those left out) and the
+    layers' seeds drawn from ``seed`` by ``seeding``."""
+    net = architectures.network(name)
+    settings = {**net.settings, **settings}
+    b = _Builder(arm, settings["weight_decay"], seed, init, seeding)
     x = inputs = keras.Input((32, 32, 3))
-    for spec in A.layers(name, num_classes=num_classes, **kwargs):
+    for spec in architectures.layers(name, num_classes=num_classes, **settings):
         kind = spec[0]
         if kind == "conv":
             x = b.conv(x, spec[1], spec[2])
@@ -77,7 +84,7 @@ def _build(name: str, arm: str, num_classes: int, dropout: float, weight_decay: 
         elif kind == "avgpool":
             x = keras.layers.AveragePooling2D(spec[1], strides=spec[2], padding=spec[3])(x)
         elif kind == "dropout":
-            x = keras.layers.Dropout(dropout, seed=b.seed_for(_DROPOUT, spec[1]))(x)
+            x = keras.layers.Dropout(settings["dropout"], seed=b.seed_for(_DROPOUT, spec[1]))(x)
         elif kind == "gap":
             x = keras.layers.GlobalAveragePooling2D()(x)
         elif kind == "dense":
@@ -85,51 +92,4 @@ def _build(name: str, arm: str, num_classes: int, dropout: float, weight_decay: 
                                    kernel_initializer=keras.initializers.GlorotUniform(
                                        seed=b.seed_for(_DENSE, 0)))(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"{model_name}_{arm_slug(arm)}")
-
-
-def network_in_network(arm: str, num_classes: int = 10, dropout: float = 0.5,
-                       weight_decay: float = 1e-4, seed: int = 0, init: str = "he",
-                       seeding: str = "offset") -> keras.Model:
-    """Network in Network (Lin et al. 2014) as used by Xu et al. (2015).
-
-    conv5x5-192, 1x1-160, 1x1-96, 3x3 max pool /2, dropout;
-    conv5x5-192, 1x1-192, 1x1-192, 3x3 avg pool /2, dropout;
-    conv3x3-192, 1x1-192, 1x1-10, global average pool, softmax.
-    The activation follows every convolution, the last one included, as in
-    the paper's description; weight decay is on kernels only.
-    """
-    return _build("nin", arm, num_classes, dropout, weight_decay, seed, init, "nin", seeding)
-
-
-def small_cnn(arm: str, num_classes: int = 10, width: int = 32, dropout: float = 0.25,
-              weight_decay: float = 5e-4, seed: int = 0, init: str = "he", seeding: str = "offset") -> keras.Model:
-    """A fast CNN for the CPU profile, in the NIN spirit (no normalisation).
-
-    conv3x3-w, conv3x3-w, max pool, dropout; conv3x3-2w, conv3x3-2w, max pool,
-    dropout; conv3x3-4w, conv1x1-4w, global average pool, dense-10, softmax.
-    """
-    return _build("small_cnn", arm, num_classes, dropout, weight_decay, seed, init, "cnn", seeding, width=width)
-
-
-MODELS = {"nin": network_in_network, "small_cnn": small_cnn}
-
-
-def build_model(name: str, arm: str, **kwargs) -> keras.Model:
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
-    return MODELS[name](arm, **kwargs)
-
-
-def forward_flops(model: keras.Model) -> float:
-    """FLOPs of one forward pass per image: 2 x the multiply-adds of every
-    Conv2D and Dense layer (activations, pooling and biases are ignored)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            h, w, cout = layer.output.shape[1:]
-            kh, kw = layer.kernel_size
-            total += 2 * h * w * cout * kh * kw * layer.input.shape[-1]
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * layer.input.shape[-1] * layer.units
-    return float(total)
+    return keras.Model(inputs, outputs, name=f"{net.keras_name}_{arm_slug(arm)}")

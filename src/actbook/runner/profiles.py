@@ -41,12 +41,13 @@ from pathlib import Path
 import jsonschema
 
 from actbook import arms
-from actbook.runner.architectures import MODEL_KWARGS  # the model_kwargs each model takes
+from actbook.runner.architectures import MODEL_KWARGS, SETTINGS_SCHEMA  # the model_kwargs each model takes
 from actbook.runner.data import CLASSES, PER_CLASS
 from actbook.runner.errors import UsageError
 from actbook.runner.files import Unreadable, read_regular_file
 
 __all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
+           "with_defaults",
            "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
            "overrides_tag", "Cell", "plan", "cell_config", "parse_shard", "result_path", "stage_folder",
            "profile_folder", "split_folder", "training_images"]
@@ -72,10 +73,9 @@ STAGES = ("grid", "final")
 
 
 _POS_INT = {"type": "integer", "minimum": 1}
-#: Bounds far beyond any profile's (the paper's 120 epochs, NIN's 192 channels), so a
-#: typo is an error line instead of a run that overflows, exhausts memory or never ends.
+#: Bounds far beyond any profile's (the paper's 120 epochs), so a typo is an
+#: error line instead of a run that overflows or never ends.
 MAX_EPOCHS = 10_000
-MAX_WIDTH = 1024
 _EPOCHS = {**_POS_INT, "maximum": MAX_EPOCHS}
 _SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
 #: Seeds a profile may list (per list). Every cell's config holds the whole
@@ -102,11 +102,7 @@ SCHEMA = {
     "properties": {
         "description": {"type": "string"},
         "model": {"enum": list(MODEL_KWARGS)},
-        "model_kwargs": {
-            "type": "object", "additionalProperties": False,
-            "properties": {"width": {**_POS_INT, "maximum": MAX_WIDTH}, "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-                           "weight_decay": {"type": "number", "minimum": 0}},
-        },
+        "model_kwargs": {"type": "object", "additionalProperties": False, "properties": SETTINGS_SCHEMA},
         "init": {"enum": ["he", "per_activation"]},
         # How a cell's seed becomes the seeds of its layers. "offset" (the
         # earlier sweeps): layer k gets seed + k, so seed s + 1's layer k starts
@@ -451,14 +447,11 @@ def _canonical(value, schema: dict):
     return value
 
 
-def _canonical_config(config):
-    """The config as it acts: no ``description`` (prose), :data:`DEFAULTS`
-    filled in, no ``step_epochs``/``step_factor`` under a schedule other than
-    ``step`` (they do nothing there), whole numbers in number-typed fields as
-    floats. Safe on any stored config (no validation)."""
-    if not isinstance(config, dict):
-        return config
-    out = {k: copy.deepcopy(v) for k, v in config.items() if k != "description"}
+def with_defaults(config: dict) -> dict:
+    """A copy of ``config`` with :data:`DEFAULTS` filled in for the optional
+    settings it leaves out: what the runner reads (a result records the
+    config as it was given). Safe on any stored config (no validation)."""
+    out = copy.deepcopy(config)
     for key, default in DEFAULTS.items():
         *group, leaf = key.split(".")
         node = out
@@ -466,6 +459,17 @@ def _canonical_config(config):
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.setdefault(leaf, default)
+    return out
+
+
+def _canonical_config(config):
+    """The config as it acts: no ``description`` (prose), :data:`DEFAULTS`
+    filled in, no ``step_epochs``/``step_factor`` under a schedule other than
+    ``step`` (they do nothing there), whole numbers in number-typed fields as
+    floats. Safe on any stored config (no validation)."""
+    if not isinstance(config, dict):
+        return config
+    out = with_defaults({k: v for k, v in config.items() if k != "description"})
     opt = out.get("optimizer")
     if isinstance(opt, dict) and opt.get("schedule") != "step":
         opt.pop("step_epochs", None)

@@ -15,7 +15,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["git_state", "package_versions", "hardware", "collect", "now"]
+__all__ = ["git_state", "package_versions", "hardware", "collect", "now", "segment", "code", "command_line"]
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGES = ("actbook", "numpy", "scipy", "tensorflow", "jax", "jaxlib", "torch", "keras", "pandas", "matplotlib", "jupyter-book", "myst-nb", "pillow")
@@ -82,3 +82,38 @@ def hardware(include_gpus: bool = True) -> dict:
 
 def collect() -> dict:
     return {"git": git_state(), "versions": package_versions(), "hardware": hardware()}
+
+
+def command_line() -> str | None:
+    """The command that made the result, with paths outside the repository reduced to their names."""
+    if not sys.argv or not sys.argv[0]:
+        return None
+
+    def clean(arg: str) -> str:
+        if "/" not in arg:
+            return arg
+        key, eq, value = arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+        path = Path(value)
+        try:
+            shown = path.resolve().relative_to(REPO).as_posix()
+        except (ValueError, OSError):
+            shown = path.name if path.is_absolute() or value.startswith("..") else value
+        return f"{key}{eq}{shown}"
+
+    args = [clean(a) for a in sys.argv[1:]]
+    if Path(sys.argv[0]).name == "__main__.py":
+        return " ".join(["python -m actbook", *args])
+    return " ".join([Path(sys.argv[0]).name, *args])
+
+
+def segment() -> dict:
+    """The code a stretch of training ran: read when it starts, not when the cell ends."""
+    state = git_state()
+    return {"started": now(), **state}
+
+
+def code(segments: list[dict]) -> dict:
+    """The code that made the cell: its first segment's, flagged when later segments ran other code."""
+    first = {k: v for k, v in segments[0].items() if k != "started"}
+    mixed = any({k: v for k, v in s.items() if k != "started"} != first for s in segments[1:])
+    return {"git": {**first, "mixed_segments": mixed}}

@@ -1,0 +1,134 @@
+"""A cell's checkpoint: what it must match to be resumed, and its files.
+
+A checkpoint lives in ``<results folder>/.checkpoints/<cell>/``: the Keras
+model (``model.keras``) and ``state.json`` (the history so far, the layers'
+random-number generator states, the optimizer's step count and the cell's
+identity, :func:`cell_identity`). It is resumed only when the identity
+matches and the model and state agree, so a resumed cell ends bit-identical
+to an uninterrupted one; anything else is discarded and the cell redone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from actbook.runner.backend import keras_module
+
+keras = keras_module()
+import numpy as np  # noqa: E402
+
+from actbook.runner import precision  # noqa: E402
+from actbook.runner.errors import UsageError  # noqa: E402
+from actbook.runner.files import write_bytes_atomic, write_json_atomic  # noqa: E402
+from actbook.runner.profiles import Cell  # noqa: E402
+
+__all__ = ["CheckpointMismatch", "cell_identity", "checkpoint_dir", "save_checkpoint", "load_checkpoint"]
+
+
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint made for another cell, data set, kernels or backend, or whose model and
+    state disagree; it is discarded and the cell redone."""
+
+
+def cell_identity(cell: Cell, config: dict, overrides: dict | None, dataset: dict, runtime: dict) -> dict:
+    """What a checkpoint must match to be resumed: the cell, its config, the
+    data set's checksum, the kernels and the backend with its devices and threads."""
+    kernels = precision.describe(runtime["name"])
+    return {"profile": cell.profile, "activation": cell.arm, "seed": cell.seed, "overrides": overrides or None,
+            "config": config, "dataset_sha256": dataset.get("sha256"),
+            "kernels": {k: kernels.get(k) for k in ("effective_isa", "TF_ENABLE_ONEDNN_OPTS", "onednn")},
+            "backend": {k: runtime.get(k) for k in ("name", "devices", "strategy", "threads", "matmul_precision")}}
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k} ({va!r} in the checkpoint, {vb!r} now)")
+    return out
+
+
+def _seed_generators(model) -> dict:
+    """The random-number generators of the model's layers (dropout, RReLU), by layer name.
+
+    ``model.save`` does not store their states, so a checkpoint records them
+    itself: without them a resumed cell would draw other dropout masks and slopes.
+    """
+    return {layer.name: layer.seed_generator for layer in model.layers
+            if isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator)}
+
+
+def _remove_partial(path: Path) -> None:
+    """A half-written ``model.keras`` (and the empty ``assets`` folder Keras may leave)."""
+    Path(path).unlink(missing_ok=True)
+    for leftover in Path(path).parent.glob("assets"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def checkpoint_dir(out: Path, stem: str) -> Path:
+    """``<folder of out>/.checkpoints/<stem>``, refused where either is a
+    symbolic link or not a folder: the runner writes there and deletes the
+    cell's folder when the cell is done, so a link would let it write and
+    delete outside the results folder."""
+    base = Path(out).parent / ".checkpoints"
+    for path in (base, base / stem):
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise UsageError(f"{path} is {'a symbolic link' if path.is_symlink() else 'not a folder'}; the runner "
+                             f"keeps checkpoints only in a real folder inside the results folder: move it away")
+    return base / stem
+
+
+def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
+    """Model, then state. The state records the optimizer's step count, so a
+    kill between the two writes is detected on resume (:func:`load_checkpoint`)."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt_dir / f"model.{time.monotonic_ns()}.tmp.keras"
+    try:
+        model.save(tmp)
+        data = tmp.read_bytes()
+    finally:
+        _remove_partial(tmp)
+    write_bytes_atomic(ckpt_dir / "model.keras", lambda f: f.write(data))
+    rng = {name: keras.ops.convert_to_numpy(g.state).tolist() for name, g in _seed_generators(model).items()}
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": steps, "seed_generators": rng})
+
+
+def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):
+    """``(model, state)`` from a checkpoint made for this very cell (``identity``,
+    see :func:`cell_identity`) whose model has exactly the recorded number of
+    optimizer steps; else ``None``, with the reason on stderr."""
+    state_file, model_file = ckpt_dir / "state.json", ckpt_dir / "model.keras"
+    if not (state_file.exists() and model_file.exists()):
+        return None
+    try:
+        state = json.loads(state_file.read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("identity"), dict):
+            raise CheckpointMismatch("it names no cell (made by an older runner)")
+        differences = _differences(state["identity"], identity)
+        if differences:
+            raise CheckpointMismatch("made for another cell or setting: " + "; ".join(differences[:4]))
+        model = keras.models.load_model(model_file)
+        steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        expected = len(state["history"]) * steps_per_epoch
+        if steps != expected or state.get("optimizer_steps") != steps:
+            raise CheckpointMismatch(f"model has {steps} optimizer steps, its state records "
+                                     f"{len(state['history'])} epochs ({expected} steps)")
+        generators = _seed_generators(model)
+        if set(generators) != set(state["seed_generators"]):
+            raise CheckpointMismatch("random-number generator states do not match the model's layers")
+        for name, g in generators.items():
+            g.state.assign(np.asarray(state["seed_generators"][name], dtype=g.state.dtype))
+        return model, state
+    except Exception as e:  # a checkpoint we cannot trust is redone, never used
+        print(f"[{ckpt_dir.name}] discarding checkpoint ({type(e).__name__}: {e}); the cell restarts",
+              file=sys.stderr)
+        return None

@@ -445,7 +445,7 @@ def _damaged(folder, change):
     ("error above 1", r"history\[0\]\.train_error: 1\.5 is greater than the maximum of 1"),
     ("unknown top-level key", r"\(top level\): Additional properties are not allowed \('notes' was unexpected\)"),
     ("float seed", r"seed: a number, expected integer"),
-    ("older format", r"schema: 3, a result format other than 4, 5"),
+    ("older format", r"schema: result format 3, not one of 4, 5"),
     ("predictions path", r"predictions\.file: '\.\./\.\./elsewhere\.npz' does not match"),
     ("diverged but measured", r"history\[0\]\.train_loss: a number, but the cell diverged there"),
     ("infinite", r"1e999 is not a finite number"),
@@ -465,11 +465,11 @@ def test_read_result_returns_an_older_format_only_to_a_caller_that_asks(folder):
     from actbook.runner.files import OLDER_FORMATS, Malformed, read_result
     path = _damaged(folder, "older format")
     assert read_result(path, also_formats=OLDER_FORMATS)["schema"] == 3
-    with pytest.raises(Malformed, match="schema: 3"):
+    with pytest.raises(Malformed, match="schema: result format 3"):
         read_result(path)
     cell = _read(path)
     _write(path, {**cell, "schema": 6})
-    with pytest.raises(Malformed, match="schema: 6"):
+    with pytest.raises(Malformed, match="schema: result format 6"):
         read_result(path, also_formats=OLDER_FORMATS)
 
 

@@ -268,7 +268,7 @@ def result_problems(data) -> list[str]:
     if not isinstance(data, dict):
         return [f"(top level): a JSON {type(data).__name__}, expected an object"]
     if not (type(data.get("schema")) is int and data["schema"] in RESULT_FORMATS):
-        return [f"schema: {data.get('schema')!r}, a result format other than {', '.join(map(str, RESULT_FORMATS))}"]
+        return [f"schema: result format {data.get('schema')!r}, not one of {', '.join(map(str, RESULT_FORMATS))}"]
     import jsonschema
     validator, row_validators, bounds = _result_schema()
     history = data.get("history")

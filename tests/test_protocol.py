@@ -79,7 +79,11 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     E.run("gridded", results, data=gridded, progress=False, stage="grid")
     assert E.check("gridded", results, stage="grid") == []
     assert E.select("gridded", results, write=True) == 0  # once: a choice at the extension's end is final
-    chosen = P.get_profile("gridded")["chosen_rates"]
+    # The choice is recorded beside the results, not in the profile's file.
+    assert "chosen_rates" not in P.get_profile("gridded")
+    recorded = json.loads((results / "gridded.chosen_rates.json").read_text())
+    chosen = P.get_profile("gridded", results=results)["chosen_rates"]
+    assert recorded == {"profile": "gridded", "chosen_from": "gridded", "chosen_rates": chosen}
     frame = S.grid_frame(S.load_grid(results, "gridded"))
     expected = S.choose_rates(frame, ["relu", "rrelu"], [0.01, 0.05], [100], extended)["rate"].to_dict()
     assert chosen == expected
@@ -117,6 +121,28 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     assert E.check("gridded", results, stage="grid") == []
 
 
+def test_rates_recorded_beside_the_results_are_what_run_plan_and_check_read(gridded, tmp_path, capsys):
+    results = tmp_path / "r"
+    results.mkdir()
+    (results / "gridded.chosen_rates.json").write_text(json.dumps(
+        {"profile": "gridded", "chosen_from": "gridded", "chosen_rates": {"relu": 0.05, "rrelu": 0.01}}))
+    config = P.get_profile("gridded", results=results)
+    assert config["chosen_rates"] == {"relu": 0.05, "rrelu": 0.01}
+    assert P.cell_config(config, P.Cell("gridded", "rrelu", 0))["optimizer"]["learning_rate"] == 0.01
+    assert E.main(["plan", "--profile", "gridded", "--results", str(results)]) == 0
+    assert "relu-seed0 (learning rate 0.05)" in capsys.readouterr().out
+    assert any(p.startswith("missing:") for p in E.check("gridded", results))  # runnable: only the cells are missing
+    # A rate off the grid, or a file for another profile, is one error line.
+    (results / "gridded.chosen_rates.json").write_text(json.dumps(
+        {"profile": "gridded", "chosen_rates": {"relu": 0.07}}))
+    assert E.main(["check", "--profile", "gridded", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "gridded.chosen_rates.json" in err and "not among grid.learning_rates" in err
+    (results / "gridded.chosen_rates.json").write_text(json.dumps({"profile": "cpu", "chosen_rates": {}}))
+    with pytest.raises(P.UsageError, match="expected"):
+        P.get_profile("gridded", results=results)
+
+
 def test_the_learning_rate_of_a_gridded_profile_cannot_be_overridden(gridded):
     with pytest.raises(P.UsageError, match="would be ignored"):
         P.plan("gridded", overrides={"optimizer.learning_rate": 0.2})
@@ -151,7 +177,7 @@ def test_committed_chosen_rates_are_what_the_committed_grid_selects(profile):
 
     from actbook.analysis.results import ResultsError
     results = Path(__file__).resolve().parent.parent / "data" / "results"
-    config = P.get_profile(profile)
+    config = P.get_profile(profile, results=results)
     source = config.get("rates_from") or profile
     grid = P.get_profile(source)["grid"]
     extended = grid.get("extended") if source != profile else None

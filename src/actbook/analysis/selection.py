@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from actbook import arms as arm_table
+from actbook.runner.data import CLASSES
 from actbook.analysis.results import (ResultsError, _and, _planned_only, check_consistent, expected_cells,
                                      experiment_identity, outcome, parse_folder, read_cell)
 
@@ -35,8 +36,8 @@ __all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
            "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread"]
 
-#: The error of a guess among CIFAR-10's ten classes: what a diverged cell scores.
-CHANCE_ERROR = 0.9
+#: The error of a guess among CIFAR-10's ten classes (0.9): what a diverged cell scores.
+CHANCE_ERROR = 1 - 1 / len(CLASSES)
 #: Scores are compared rounded to this many decimals (0.1 pp) before the tie rule applies.
 TIE_DECIMALS = 3
 #: Decimals that hold a grid score exactly (a mean of errors on 1,000 or 5,000 images): for ranks.

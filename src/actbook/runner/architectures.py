@@ -20,12 +20,16 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Network", "NETWORKS", "MODEL_KWARGS", "SETTINGS_SCHEMA", "MAX_WIDTH", "network", "layers",
+__all__ = ["Network", "NETWORKS", "MODEL_KWARGS", "SETTINGS_SCHEMA", "MAX_WIDTH", "SEEDINGS", "network", "layers",
            "forward_flops"]
 
 #: The widest ``small_cnn`` a profile may ask for: far beyond any profile's (NIN
 #: has 192 channels), so a typo is an error line, not a run that exhausts memory.
 MAX_WIDTH = 1024
+
+#: How a cell's seed becomes its layers' seeds (a profile's ``seeding``;
+#: :func:`actbook.runner.models.layer_seed`).
+SEEDINGS = ("offset", "independent")
 
 #: The JSON Schema of each network setting (a profile's ``model_kwargs.<name>``).
 SETTINGS_SCHEMA = {

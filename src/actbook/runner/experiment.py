@@ -14,8 +14,8 @@ A profile with a learning-rate ``grid`` runs in two stages: ``--stage grid``
 trains every activation at every rate of the grid (scored on held-out
 validation images only) into ``DIR/<profile>/grid/``; ``select`` picks each
 activation's rate by its mean validation error and, with ``--write``,
-records the choice in the profile (``chosen_rates``); the final cells
-(``--stage final``, the default) then train at those rates.
+records the choice beside the results, in ``DIR/<profile>.chosen_rates.json``;
+the final cells (``--stage final``, the default) then train at those rates.
 
 Each finished cell is one JSON file ``DIR/<profile>/<activation>-seed<k>.json``
 (a ``/`` in an activation name becomes ``_``; a run with ``--set`` overrides
@@ -128,7 +128,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     """Run every cell of the plan (of ``stage``) that has no complete result yet."""
     if not str(results).strip():
         raise UsageError("the results folder is empty; name one (e.g. data/results)")
-    profile_config = get_profile(profile, overrides)
+    profile_config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     cells = plan(profile, arms, seeds, shard, overrides, stage=stage)
     configs = {c: P.cell_config(profile_config, c) for c in cells}
@@ -243,7 +243,7 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     other data sets, kernels or result formats. Empty when the sweep is
     complete and consistent."""
     from actbook.analysis.results import result_problems
-    config = get_profile(profile, overrides)
+    config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     folder = Path(results) / P.profile_folder(profile, overrides, runtime) / P.stage_folder(stage)
     expected = {c.stem: c for c in plan(profile, overrides=overrides, stage=stage)}
@@ -347,9 +347,10 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     Where the edge rule asks for one more rate, nothing is chosen yet: with
     ``write``, the extension is recorded in the grid's profile
     (``grid.extended``), whose ``--stage grid`` run then trains those cells.
-    Otherwise, with ``write``, the choice is recorded as the profile's
-    ``chosen_rates`` in the file it comes from. 0 when chosen, 3 when the
-    grid must be extended first, 1 when the grid is incomplete."""
+    Otherwise, with ``write``, the choice is recorded beside the results
+    (:func:`actbook.runner.profiles.chosen_rates_path`), where ``run`` and
+    ``check`` read it. 0 when chosen, 3 when the grid must be extended
+    first, 1 when the grid is incomplete."""
     from actbook.analysis import selection
     config = get_profile(profile)
     source = config.get("rates_from") or profile
@@ -391,11 +392,25 @@ def select(profile: str, results: Path, write: bool = False) -> int:
         return 3
     rates = {a: float(r) for a, r in chosen["rate"].items()}
     if write:
-        path = _write_profile_setting(profile, ("chosen_rates",), rates)
+        path = _write_chosen_rates(results, profile, source, rates)
         print(f"chosen_rates of {profile!r} written to {path}")
     else:
         print(json.dumps({"chosen_rates": rates}))
     return 0
+
+
+def _write_chosen_rates(results: Path, profile: str, source: str, rates: dict) -> Path:
+    """Record the rates chosen for ``profile`` (from the grid of ``source``) beside the results, validated."""
+    from actbook.runner.files import write_bytes_atomic
+    P.validate(profile, {**get_profile(profile), "chosen_rates": rates})
+    path = P.chosen_rates_path(results, profile)
+    text = (json.dumps({"profile": profile, "chosen_from": source, "chosen_rates": rates}, indent=2,
+                       allow_nan=False) + "\n").encode()
+    try:
+        write_bytes_atomic(path, lambda f: f.write(text))
+    except OSError as e:
+        raise UsageError(f"cannot write {path} ({e.strerror or e}); nothing was changed") from None
+    return path
 
 
 def _write_profile_setting(profile: str, keys: tuple, value) -> Path:
@@ -463,8 +478,8 @@ def _seeds(value: str | None) -> list[int] | None:
 
 
 def _out_of_memory(e: BaseException) -> bool:
-    """Python's, TensorFlow's, PyTorch's or XLA's out-of-memory error (named, so no framework is imported)."""
-    return (isinstance(e, MemoryError) or type(e).__name__ in ("ResourceExhaustedError", "OutOfMemoryError")
+    """Python's, TensorFlow's or XLA's out-of-memory error (named, so no framework is imported)."""
+    return (isinstance(e, MemoryError) or type(e).__name__ == "ResourceExhaustedError"
             or "RESOURCE_EXHAUSTED" in str(e)[:200])
 
 
@@ -491,7 +506,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "select":
             p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--write", action="store_true",
-                           help="record the chosen rates in the profile's file (chosen_rates)")
+                           help="record the chosen rates beside the results (<results>/<profile>.chosen_rates.json)")
             continue
         p.add_argument("--stage", choices=P.STAGES, default="final",
                        help="for a profile with a learning-rate grid: its grid cells, or the final cells (default)")
@@ -505,6 +520,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--activations", default=None, help="comma-separated arms (default: the profile's)")
         p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
         p.add_argument("--shard", default=None, help="K/N: every N-th cell starting at the K-th")
+        if name == "plan":
+            p.add_argument("--results", default=None, type=_results_dir,
+                           help="the results folder whose chosen rates to show (a profile with a grid)")
         if name == "run":
             p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -528,7 +546,7 @@ def main(argv=None) -> int:
             args.activations, args.seeds = _csv(args.activations, "activations"), _seeds(args.seeds)
         if args.command == "plan":
             cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides, stage=args.stage)
-            config = get_profile(args.profile, overrides)
+            config = get_profile(args.profile, overrides, results=args.results)
             for c in cells:
                 rate = ""
                 if c.stage == "final" and config.get("grid"):

@@ -19,10 +19,7 @@ keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up 
 from actbook.arms import slug as arm_slug  # noqa: E402
 from actbook.layers import kernel_initializer, make_activation  # noqa: E402
 
-__all__ = ["build_model", "SEEDINGS", "layer_seed"]
-
-#: How a cell's seed becomes its layers' seeds (the profile's ``seeding``).
-SEEDINGS = ("offset", "independent")
+__all__ = ["build_model", "layer_seed"]
 #: The kinds of seeded layer, kept apart in :func:`layer_seed`'s key.
 _CONV, _DROPOUT, _DENSE, _NOISE = 1, 2, 3, 4
 
@@ -41,8 +38,8 @@ class _Builder:
     """Numbers the activation layers, shares the kernel settings and hands out the layers' seeds."""
 
     def __init__(self, arm: str, weight_decay: float, seed: int, init: str, seeding: str = "offset"):
-        if seeding not in SEEDINGS:
-            raise ValueError(f"unknown seeding {seeding!r}; valid: {', '.join(SEEDINGS)}")
+        if seeding not in architectures.SEEDINGS:
+            raise ValueError(f"unknown seeding {seeding!r}; valid: {', '.join(architectures.SEEDINGS)}")
         self.arm, self.seed, self.init, self.seeding, self.k = arm, seed, init, seeding, 0
         self.reg = keras.regularizers.L2(weight_decay) if weight_decay else None
 

@@ -6,7 +6,8 @@ a JSON file of your own named by ``ACTBOOK_PROFILES``); a *cell* is one
 two stages: the *grid* (each activation at each of the grid's peak learning
 rates, scored on the validation images only) and the *final* cells (each
 activation at the rate the grid chose for it, its ``chosen_rates``, at the
-profile's seeds). Every profile is validated against
+profile's seeds; ``select --write`` records them beside the results,
+:func:`chosen_rates_path`). Every profile is validated against
 :data:`SCHEMA` and the rules of :func:`validate` before anything runs, so a
 typo or a bad value is one clear message per problem, never a silently
 different experiment.
@@ -18,7 +19,8 @@ overrides and runtime (:func:`profile_folder`)::
 
     <profile>[+<tag>][@<runtime>]      e.g.  paper   paper+3f2a9c1d   paper+3f2a9c1d@jax
 
-and a grid's cells in its ``grid/`` subfolder (``overfit/grid/relu-lr0.05-seed100.json``).
+and a grid's cells in its ``grid/`` subfolder (``overfit/grid/relu-lr0.05-seed100.json``);
+the rates chosen from the grid sit beside the folder (``overfit.chosen_rates.json``).
 
 ``<tag>`` hashes what ``--set`` changed in the profile
 (:func:`effective_overrides`), ``<runtime>`` names a Keras backend or device
@@ -41,13 +43,13 @@ from pathlib import Path
 import jsonschema
 
 from actbook import arms
-from actbook.runner.architectures import MODEL_KWARGS, SETTINGS_SCHEMA  # the model_kwargs each model takes
+from actbook.runner.architectures import MODEL_KWARGS, SEEDINGS, SETTINGS_SCHEMA  # what each model takes
 from actbook.runner.data import CLASSES, PER_CLASS
 from actbook.runner.errors import UsageError
 from actbook.runner.files import Unreadable, read_regular_file
 
-__all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "load_profiles", "shipped_profiles",
-           "with_defaults",
+__all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "SCHEDULES", "load_profiles",
+           "shipped_profiles", "with_defaults", "chosen_rates_path",
            "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
            "overrides_tag", "Cell", "plan", "cell_config", "parse_shard", "result_path", "stage_folder",
            "profile_folder", "split_folder", "training_images"]
@@ -60,9 +62,8 @@ MAX_PROFILES_BYTES = 1_000_000
 TRAIN_IMAGES = PER_CLASS["train"] * len(CLASSES)  # CIFAR-10: 50,000
 TEST_IMAGES = PER_CLASS["test"] * len(CLASSES)    # 10,000
 
-#: What the runner uses for an optional setting a profile leaves out.
-DEFAULTS = {"init": "he", "eval_every": 1, "train_eval_size": None, "validation_size": None, "evaluate_test": True,
-            "optimizer.warmup_epochs": 0.0, "seeding": "offset", "subset_per_seed": False}
+#: The learning-rate schedules (a profile's ``optimizer.schedule``; :mod:`actbook.runner.schedules`).
+SCHEDULES = ("constant", "cosine", "step")
 
 #: Settings that choose which cells a profile has, not what any cell computes
 #: (a cell's own learning rate is in its config's ``optimizer.learning_rate``).
@@ -103,29 +104,29 @@ SCHEMA = {
         "description": {"type": "string"},
         "model": {"enum": list(MODEL_KWARGS)},
         "model_kwargs": {"type": "object", "additionalProperties": False, "properties": SETTINGS_SCHEMA},
-        "init": {"enum": ["he", "per_activation"]},
+        "init": {"enum": ["he", "per_activation"], "default": "he"},
         # How a cell's seed becomes the seeds of its layers. "offset" (the
         # earlier sweeps): layer k gets seed + k, so seed s + 1's layer k starts
         # from seed s's layer k + 1 numbers. "independent": every layer, dropout
         # and RReLU generator gets its own seed from SeedSequence([seed, kind, k]).
-        "seeding": {"enum": ["offset", "independent"]},
+        "seeding": {"enum": list(SEEDINGS), "default": "offset"},
         # True: each seed trains on its own class-balanced subset of train_size
         # images, drawn from the images left after the validation hold-out
         # (which, like the test images, stays the same for every seed).
-        "subset_per_seed": {"type": "boolean"},
+        "subset_per_seed": {"type": "boolean", "default": False},
         "train_size": _size(TRAIN_IMAGES),
         "test_size": _size(TEST_IMAGES),
         "data_seed": _SEED,
         "epochs": _EPOCHS,
-        "eval_every": _EPOCHS,
+        "eval_every": {**_EPOCHS, "default": 1},
         # Inference-mode training error on a fixed class-balanced subset of
         # this many training images (all of them when absent or null).
-        "train_eval_size": _size(TRAIN_IMAGES),
+        "train_eval_size": {**_size(TRAIN_IMAGES), "default": None},
         # Class-balanced training images held out for choosing hyper-parameters
         # (never trained on, never the test set); drawn before the training subset.
-        "validation_size": _size(TRAIN_IMAGES),
+        "validation_size": {**_size(TRAIN_IMAGES), "default": None},
         # False for the grid's cells: they are scored on the validation images only.
-        "evaluate_test": {"type": "boolean"},
+        "evaluate_test": {"type": "boolean", "default": True},
         "batch_size": {**_POS_INT, "maximum": TRAIN_IMAGES},
         "augment": {"type": "boolean"},
         "precision": {"enum": ["float32", "mixed_bfloat16"]},
@@ -140,8 +141,8 @@ SCHEMA = {
                 "learning_rate": {"type": "number", "exclusiveMinimum": 0},
                 "momentum": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
                 "nesterov": {"type": "boolean"},
-                "warmup_epochs": {"type": "number", "minimum": 0},
-                "schedule": {"enum": ["constant", "cosine", "step"]},
+                "warmup_epochs": {"type": "number", "minimum": 0, "default": 0.0},
+                "schedule": {"enum": list(SCHEDULES)},
                 "step_epochs": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}},
                 "step_factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             },
@@ -174,11 +175,26 @@ SCHEMA = {
         # grid (its validation images): that profile's name.
         "rates_from": {"type": "string"},
         # Each arm's peak learning rate for the final cells, as chosen from the
-        # grid by ``actbook select --write`` (never typed in).
+        # grid by ``actbook select --write``, which records it beside the
+        # results (chosen_rates_path); a cell's config carries it. Never typed in.
         "chosen_rates": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
                          "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
     },
 }
+
+
+def _defaults(schema: dict, prefix: str = "") -> dict:
+    """``{"eval_every": 1, "optimizer.warmup_epochs": 0.0, ...}``: the schema's ``default`` annotations."""
+    out = {}
+    for key, sub in schema.get("properties", {}).items():
+        if "default" in sub:
+            out[prefix + key] = sub["default"]
+        out.update(_defaults(sub, f"{prefix}{key}."))
+    return out
+
+
+#: What the runner uses for an optional setting a profile leaves out (the schema's defaults).
+DEFAULTS = _defaults(SCHEMA)
 
 # JSON Schema 2020-12 counts 1.0 as an integer; a float in an integer field
 # (epochs=2.0) would pass and then fail inside range() or a Keras layer.
@@ -554,15 +570,48 @@ def overrides_tag(overrides: dict, profile: str | None = None) -> str:
     return hashlib.sha256(json.dumps(changed, sort_keys=True, allow_nan=False).encode()).hexdigest()[:8]
 
 
-def get_profile(name: str, overrides: dict | None = None) -> dict:
-    """The profile ``name`` (a deep copy), with ``overrides`` applied and validated."""
+def get_profile(name: str, overrides: dict | None = None, results: str | Path | None = None) -> dict:
+    """The profile ``name`` (a deep copy), with ``overrides`` applied and validated;
+    with ``results``, also the rates chosen for it there (:func:`chosen_rates_path`)."""
     profiles = load_profiles()
     if name not in profiles:
         raise UsageError(f"unknown profile {name!r}; valid profiles: {', '.join(profiles)}")
     config = copy.deepcopy(profiles[name])
     if overrides:
         config = validate(name, apply_overrides(config, overrides))
+    if results is not None:
+        config = _with_chosen_rates(name, config, results)
     return config
+
+
+def chosen_rates_path(results: str | Path, profile: str) -> Path:
+    """Where ``select --write`` records the learning rates chosen for ``profile``:
+    ``<results>/<profile>.chosen_rates.json``, beside the profile's results
+    folder (and outside it, so no reader of its cells meets it). The same
+    rates serve the profile's runs with overrides and on other backends."""
+    if not SAFE_NAME.match(str(profile)):
+        raise UsageError(f"profile name {profile!r} is not a safe file name (letters, digits, _ . -)")
+    return Path(results) / f"{profile}.chosen_rates.json"
+
+
+def _with_chosen_rates(name: str, config: dict, results: str | Path) -> dict:
+    """``config`` with the rates chosen for it in ``results``; where none are
+    recorded there, as it is (a profile may still carry its own ``chosen_rates``)."""
+    from actbook.runner.files import parse_json
+    path = chosen_rates_path(results, name)
+    if not path.exists():
+        return config
+    try:
+        recorded = parse_json(read_regular_file(path, MAX_PROFILES_BYTES).decode("utf-8"))
+    except (OSError, ValueError) as e:  # Unreadable and UnicodeDecodeError are ValueErrors
+        raise UsageError(f"{path}: cannot read the chosen rates ({e})") from None
+    if not (isinstance(recorded, dict) and recorded.get("profile") == name and "chosen_rates" in recorded):
+        raise UsageError(f"{path}: expected {{\"profile\": {name!r}, \"chosen_rates\": {{...}}}}")
+    out = {**config, "chosen_rates": recorded["chosen_rates"]}
+    try:
+        return validate(name, out)
+    except UsageError as e:
+        raise UsageError(f"{path}: {e}") from None
 
 
 _TAG = re.compile(r"^[0-9a-f]{8}$")

@@ -6,10 +6,9 @@ from actbook.runner.backend import keras_module
 
 keras = keras_module()
 
-__all__ = ["learning_rate", "WarmupThen", "SCHEDULES"]
+from actbook.runner.profiles import SCHEDULES  # noqa: E402
 
-#: The schedules :func:`learning_rate` knows (a profile's ``optimizer.schedule``).
-SCHEDULES = ("constant", "cosine", "step")
+__all__ = ["learning_rate", "WarmupThen"]
 
 
 @keras.saving.register_keras_serializable(package="actbook")

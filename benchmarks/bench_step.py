@@ -11,7 +11,7 @@ after a warm-up), so slow phases of the machine hit every arm alike; the
 median over rounds is reported, with every round's time, the step time
 relative to ReLU (from the medians, and paired round by round with its
 range over rounds, which a slow phase of the machine cannot bias) and the
-two RReLU ratios the issue tracker asks for (targets: per example and
+two RReLU ratios the runner budgets for (targets: per example and
 channel <= 1.10, per element <= 1.30 of Leaky ReLU (slope 1/5.5)). Synthetic
 inputs of CIFAR-10's shape, so only compute is timed. Writes a JSON file
 with the numbers and their provenance (the training chapter reads it).

@@ -81,7 +81,7 @@ def test_threads_is_a_required_whole_number_from_1_to_256(threads, message):
 
 
 def test_the_comparison_profiles_give_every_arm_the_same_seeds_and_a_grid():
-    """The design of #24: equal seeds for every arm (10 overfit, 5 cpu), a
+    """The comparison's design (PROTOCOL.md): equal seeds for every arm (10 overfit, 5 cpu), a
     grid of rates a factor of 2 apart at seeds kept apart from the final ones."""
     for profile, n_arms, n_seeds, n_rates, n_grid_seeds in (("overfit", 12, 10, 4, 2), ("cpu", 7, 5, 3, 1)):
         config = P.get_profile(profile)

@@ -307,3 +307,12 @@ def test_a_bf16_cell_trains_where_the_kernels_have_bf16(tiny, tmp_path, monkeypa
         return
     cell = json.loads(E.run("tiny", tmp_path, data=tiny, progress=False)[0].read_text())
     assert cell["config"]["precision"] == "mixed_bfloat16" and cell["outcome"] == "finished"
+
+
+def test_the_untested_torch_backend_is_refused_in_one_line(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    proc = subprocess.run([sys.executable, "-m", "actbook", "run", "--profile", "smoke", "--results", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: KERAS_BACKEND='torch' is not one the runner supports (tensorflow, jax)\n"
+    assert not any(tmp_path.iterdir())

@@ -7,6 +7,10 @@ the messages would land in the first output of a chapter. They are not
 errors: TF falls back to the CPU. Importing TensorFlow and initialising its
 devices with descriptor 2 pointed at /dev/null keeps the pages clean;
 Python warnings and real errors raised later are untouched.
+
+Importing this module first also sets the CPU kernel policy
+(:mod:`actbook.kernel_policy`) before TensorFlow loads oneDNN, so every
+chapter and cell runs the same kernels whichever actbook module it imports.
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ Determinism per backend:
 - TensorFlow: ``tf.config.experimental.enable_op_determinism``;
 - JAX: deterministic XLA ops on GPUs (``--xla_gpu_deterministic_ops``) and
   ``jax_default_matmul_precision="highest"`` (a GPU's "float32" matmul is
-  TF32 otherwise);
-- PyTorch: ``torch.use_deterministic_algorithms`` with TF32 off.
+  TF32 otherwise).
+
+These two are the backends the tests run (JAX in CI's second leg); Keras's
+PyTorch backend is refused, untested.
 
 Threads: a cell's ``threads`` setting is the size of the backend's compute
 pool, because the way a kernel splits its work between threads changes the
@@ -32,7 +34,7 @@ from pathlib import Path
 __all__ = ["BackendError", "name", "keras_module", "setup", "seed_everything", "requested_devices",
            "distribution_scope", "describe", "runtime_tag", "feed", "BACKENDS"]
 
-BACKENDS = ("tensorflow", "jax", "torch")
+BACKENDS = ("tensorflow", "jax")
 DEVICES_VAR = "ACTBOOK_DEVICES"
 #: The largest device index ``ACTBOOK_DEVICES`` may name.
 MAX_DEVICE_INDEX = 255
@@ -77,16 +79,12 @@ def affinity() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-_threads_set: int | None = None
-
-
 def setup(threads: int) -> None:
     """Thread pools and determinism for a cell; call before its first computation.
 
     A process's pools can be sized once: asking for another size later is a
     :class:`BackendError` (run such cells in separate processes).
     """
-    global _threads_set
     backend = name()
     if backend not in BACKENDS:
         raise BackendError(f"KERAS_BACKEND={backend!r} is not one the runner supports ({', '.join(BACKENDS)})")
@@ -100,8 +98,6 @@ def setup(threads: int) -> None:
             os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
         if threads == 1 and "--xla_cpu_multi_thread_eigen" not in flags:
             os.environ["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
-    if backend == "torch":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     keras_module()  # the backend imported (TensorFlow silently) before it is configured
     if backend == "tensorflow":
         import tensorflow as tf
@@ -114,22 +110,9 @@ def setup(threads: int) -> None:
             if now != threads:
                 raise BackendError(f"this process already computes with {now} TensorFlow threads; a cell "
                                    f"with threads={threads} needs a fresh process") from None
-    elif backend == "jax":
+    else:
         import jax
         jax.config.update("jax_default_matmul_precision", "highest")
-    elif backend == "torch":
-        import torch
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        if _threads_set is None:
-            torch.set_num_threads(threads)
-            with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
-                torch.set_num_interop_threads(threads)
-        elif _threads_set != threads:
-            raise BackendError(f"this process already computes with {_threads_set} threads; a cell with "
-                               f"threads={threads} needs a fresh process")
-    _threads_set = threads
 
 
 def seed_everything(seed: int) -> None:
@@ -242,19 +225,7 @@ def device_names() -> list[str]:
     keras_module()
     if backend == "tensorflow":
         return _tf_devices(wanted)
-    if backend == "jax":
-        return [f"{d.platform}:{d.id}" for d in _jax_devices(wanted)]
-    import torch
-    if wanted:
-        if len(wanted) > 1:
-            raise BackendError(f"{DEVICES_VAR}: several devices are not supported on the torch backend")
-        kind, i = wanted[0]
-        if kind == "gpu" and i >= torch.cuda.device_count():
-            raise BackendError(f"{DEVICES_VAR} names /gpu:{i}; this process has {torch.cuda.device_count()} GPU(s)")
-        if kind == "cpu" and i > 0:
-            raise BackendError(f"{DEVICES_VAR} names /cpu:{i}; the torch backend has one CPU device")
-        return [f"{'cuda' if kind == 'gpu' else 'cpu'}:{i}"]
-    return ["cuda:0" if torch.cuda.is_available() else "cpu:0"]
+    return [f"{d.platform}:{d.id}" for d in _jax_devices(wanted)]
 
 
 @contextlib.contextmanager
@@ -290,8 +261,7 @@ def distribution_scope(devices: list[str]):
 
 
 def _platform(devices: list[str]) -> str:
-    first = devices[0].lower()
-    return "gpu" if ("gpu" in first or "cuda" in first) else "cpu"
+    return "gpu" if "gpu" in devices[0].lower() else "cpu"
 
 
 def runtime_tag(devices: list[str]) -> str:
@@ -308,9 +278,8 @@ def describe(devices: list[str], threads: int) -> dict:
     """What a result records about the backend that made it."""
     from importlib import metadata
     backend = name()
-    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
     try:
-        version = metadata.version(package)
+        version = metadata.version(backend)
     except metadata.PackageNotFoundError:
         version = None
     info = {"name": backend, "version": version, "devices": list(devices), "platform": _platform(devices),
@@ -319,12 +288,8 @@ def describe(devices: list[str], threads: int) -> dict:
     if backend == "tensorflow":
         info["determinism"] = "tf.config.experimental.enable_op_determinism"
         info["matmul_precision"] = "float32 (TF32 off: TensorFlow's default on CPUs)"
-    elif backend == "jax":
+    else:
         import jax
         info["determinism"] = os.environ.get("XLA_FLAGS", "")
         info["matmul_precision"] = str(jax.config.jax_default_matmul_precision)
-    else:
-        import torch
-        info["determinism"] = f"use_deterministic_algorithms={torch.are_deterministic_algorithms_enabled()}"
-        info["matmul_precision"] = "tf32 off" if not torch.backends.cuda.matmul.allow_tf32 else "tf32 on"
     return info

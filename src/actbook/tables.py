@@ -4,12 +4,13 @@ A settings table (:func:`config_table`, :func:`settings_table`,
 :func:`setting_rows`) shows nested settings as one row per setting; a cell
 with a run of equal numbers reads better as "0.097 × 9" (:func:`run_length`).
 
-Tables print as tables in every output of the book. In the HTML a pandas frame renders from its own HTML. Jupyter Book's LaTeX
-builder cannot use HTML and fell back to the frame's plain text, so every
-table of the PDF was a block of monospaced characters. :func:`register`
-gives every frame (and every ``Styler``, with its formatting applied) a
-Markdown representation as well: a pipe table, which MyST-NB parses into a
-real table for LaTeX. The HTML still prefers the frame's own HTML.
+Tables print as tables in every output of the book. In the HTML a pandas
+frame renders from its own HTML. Jupyter Book's LaTeX builder cannot use
+HTML and falls back to the frame's plain text, a block of monospaced
+characters. :func:`register` gives every frame (and every ``Styler``, with
+its formatting applied) a Markdown representation as well: a pipe table,
+which MyST-NB parses into a real table for LaTeX. The HTML still prefers
+the frame's own HTML.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     from actbook.runner import data as D
     from actbook.runner.files import LockBusy, cell_lock
     from actbook.runner.train import run_cell
-    per_seed = bool(config.get("subset_per_seed"))
+    per_seed = P.with_defaults(config)["subset_per_seed"]
     source = data if data is not None else (D.load_cifar10() if per_seed else None)
     # The data do not depend on the cell's learning rate; with a subset per seed they depend on its seed.
     prepared = D.prepare(config, source, seed=todo[0].seed if per_seed else None)
@@ -212,12 +212,12 @@ def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict
     every ``eval_every``-th epoch and the last.
     """
     from actbook.runner.architectures import forward_flops
-    config = get_profile(profile, overrides)
+    config = P.with_defaults(get_profile(profile, overrides))
     flops = forward_flops(config["model"], **config["model_kwargs"])
     train_images = P.training_images(config)
-    evals = math.ceil(config["epochs"] / config.get("eval_every", 1))
-    measured = min(config.get("train_eval_size") or train_images, train_images)
-    held_out = config.get("validation_size") or 0
+    evals = math.ceil(config["epochs"] / config["eval_every"])
+    measured = min(config["train_eval_size"] or train_images, train_images)
+    held_out = config["validation_size"] or 0
 
     def per_cell(cell: Cell) -> float:
         test = (config["test_size"] or P.TEST_IMAGES) if cell.stage == "final" else 0

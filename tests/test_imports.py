@@ -1,4 +1,4 @@
-"""The package's imports run one way: no module of ``actbook`` imports,
+"""The package's imports run one way: the core imports nothing above it, and no module of ``actbook`` imports,
 directly or through others, a module that imports it back, counting imports
 inside functions too; and no two modules share a final name."""
 
@@ -89,6 +89,16 @@ def test_the_graph_sees_lazy_and_relative_imports(tmp_path):
 
 def test_no_import_cycles():
     assert cycles(import_graph()) == []
+
+
+#: The core: what every other layer may import, importing nothing above it.
+CORE = {"actbook", "actbook.activations", "actbook.arms", "actbook.layers", "actbook.kernel_policy",
+        "actbook.tf_runtime"}
+
+
+def test_the_core_imports_only_the_core():
+    graph = import_graph()
+    assert {m: sorted(graph[m] - CORE) for m in CORE if graph[m] - CORE} == {}
 
 
 #: Pairs of modules that still share a final name, each with its reason.

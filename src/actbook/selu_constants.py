@@ -33,10 +33,12 @@ def selu_output_moments(alpha: float, scale: float) -> tuple[float, float]:
 
 def _pi() -> Decimal:
     """pi in the current decimal context (Machin: 16 atan(1/5) - 4 atan(1/239))."""
+    negligible = Decimal(10) ** (-(getcontext().prec + 5))  # below half a unit in the last place of the sum
+
     def atan_inv(n: int) -> Decimal:
         x, total, k, sign = Decimal(1) / n, Decimal(0), 1, 1
         term, n2 = x, n * n
-        while term:
+        while term >= negligible:  # a decimal term reaches 0 only at the exponent limit, ~10^6 steps away
             total += sign * term / k
             term /= n2
             k += 2

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actbook.dead_units import dead_fraction, dying_relu_experiment, dying_units_by_arm, never_active_frame
+from actbook.dead_units import dead_fraction, dying_relu_experiment, dying_units_by_arm
 
 
 def test_dead_fraction():
@@ -27,15 +27,6 @@ def test_dying_experiment_counts_revived_units_and_arms():
     assert ((df.revived >= 0) & (df.revived <= 1)).all()
     # the first hidden layer sees fixed inputs: a unit dead there can never come back
     assert (df[(df.arm == "relu") & (df.layer == 1)].revived == 0).all()
-
-
-def test_never_active_frame_one_row_per_layer_of_each_cell():
-    cells = [{"activation": "prelu", "seed": 0,
-              "diagnostics": {"prelu_alpha": {"act_1": [0.5, 0.3], "act_2": [0.1]},
-                              "never_active_fraction": {"act_1": 0.0, "act_2": 0.25}}},
-             {"activation": "relu", "seed": 1, "diagnostics": {"never_active_fraction": {"act_1": 0.5}}}]
-    dead = never_active_frame(cells)
-    assert len(dead) == 3 and dead["never active"].max() == 0.5
 
 
 def test_a_switched_off_relu_unit_stays_off_and_a_leaky_one_comes_back():

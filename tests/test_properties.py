@@ -7,7 +7,7 @@ import pytest
 
 from actbook import activations as A
 from actbook import properties
-from actbook.properties import curve, dip, learned_slopes, measure, properties_table
+from actbook.properties import curve, dip, measure, properties_table
 
 
 def test_relu_properties_match_theory():
@@ -51,17 +51,6 @@ def test_derivative_bound_counts_n_minus_one_factors():
     assert derivative_bound(3, bound=1.0) == 1.0
     with pytest.raises(ValueError):
         derivative_bound(0)
-
-
-def test_learned_slopes_one_row_per_layer_of_each_prelu_cell():
-    cells = [{"activation": "prelu", "seed": 0,
-              "diagnostics": {"prelu_alpha": {"act_1": [0.5, 0.3], "act_2": [0.1]},
-                              "never_active_fraction": {"act_1": 0.0, "act_2": 0.25}}},
-             {"activation": "relu", "seed": 1, "diagnostics": {"never_active_fraction": {"act_1": 0.5}}}]
-    slopes = learned_slopes(cells)
-    assert list(slopes.layer) == [1, 2] and list(slopes.channels) == [2, 1]
-    assert slopes["mean alpha"].iloc[0] == pytest.approx(0.4) and slopes["max"].iloc[0] == 0.5
-    assert learned_slopes([]).empty and "mean alpha" in learned_slopes([]).columns
 
 
 def test_curve_and_dip():

@@ -20,10 +20,11 @@ import numpy as np  # noqa: E402
 import pandas as pd
 
 from actbook import activations as A
+from actbook.analysis.diagnostics import never_active_frame  # noqa: F401  alias until chapters move (lead)
 from actbook.layers import make_activation
 
 __all__ = ["dead_fraction", "dead_units", "activation_outputs", "never_active_fractions", "dying_relu_experiment", "dying_units_by_arm",
-           "never_active_frame", "switched_off_unit"]
+           "switched_off_unit"]
 
 
 def dead_fraction(outputs: np.ndarray) -> float:
@@ -126,14 +127,6 @@ def dying_relu_experiment(learning_rates=(1e-3, 1e-2, 2e-2, 3e-2, 4e-2), arm: st
 def dying_units_by_arm(arms=("relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "elu"), **kwargs) -> pd.DataFrame:
     """:func:`dying_relu_experiment` for several arms, same data, seeds and settings."""
     return pd.concat([dying_relu_experiment(arm=arm, **kwargs) for arm in arms], ignore_index=True)
-
-
-def never_active_frame(cells) -> pd.DataFrame:
-    """Per (activation, seed, layer) of experiment result cells: the fraction of
-    units never positive on the test images (``diagnostics.never_active_fraction``)."""
-    rows = [{"activation": c["activation"], "seed": c["seed"], "layer": layer, "never active": frac}
-            for c in cells for layer, frac in c.get("diagnostics", {}).get("never_active_fraction", {}).items()]
-    return pd.DataFrame(rows, columns=["activation", "seed", "layer", "never active"])
 
 
 def switched_off_unit(alpha: float, seed: int = 0, inputs: int = 10, examples: int = 1000, steps: int = 4000,

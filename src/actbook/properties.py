@@ -14,11 +14,12 @@ from scipy import optimize
 
 from actbook import activations as A
 from actbook import arms
+from actbook.analysis.diagnostics import learned_slopes  # noqa: F401  alias until chapters move (lead)
 from actbook.finite_differences import central_difference
 from actbook.prose import number
 
 __all__ = ["standard_normal_sample", "measure", "properties_table", "moments_through_depth",
-           "sigmoid_grad_inverse", "derivative_bound", "learned_slopes", "curve", "dip", "shape_summary"]
+           "sigmoid_grad_inverse", "derivative_bound", "curve", "dip", "shape_summary"]
 
 #: The largest value of the sigmoid's derivative, sigma'(0) = 1/4.
 SIGMOID_GRAD_MAX = 0.25
@@ -119,22 +120,6 @@ def derivative_bound(layers: int, bound: float = SIGMOID_GRAD_MAX) -> float:
     if layers < 1:
         raise ValueError(f"layers must be >= 1, got {layers}")
     return float(bound) ** (layers - 1)
-
-
-def learned_slopes(cells) -> pd.DataFrame:
-    """PReLU's learned slopes from experiment result cells (``actbook.experiment``):
-    one row per (arm, seed, layer) with the layer's number (1 = input side),
-    the mean, smallest and largest slope and the number of slopes (channels)."""
-    rows = []
-    for cell in cells:
-        for k, (layer, alphas) in enumerate(cell.get("diagnostics", {}).get("prelu_alpha", {}).items()):
-            alphas = np.asarray(alphas, dtype=float)
-            number = int(layer.rsplit("_", 1)[1]) if layer.rsplit("_", 1)[-1].isdigit() else k + 1
-            rows.append({"activation": cell["activation"], "seed": cell["seed"], "layer": number,
-                         "layer name": layer, "mean alpha": float(alphas.mean()),
-                         "min": float(alphas.min()), "max": float(alphas.max()), "channels": int(alphas.size)})
-    columns = ["activation", "seed", "layer", "layer name", "mean alpha", "min", "max", "channels"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def curve(arm: str):

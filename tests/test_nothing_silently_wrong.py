@@ -229,6 +229,52 @@ def test_a_checkpoints_folder_that_is_a_link_is_refused(folder, tmp_path):
     assert [p.name for p in (elsewhere / "relu-seed0").iterdir()] == ["mine.txt"]
 
 
+def test_a_profile_folder_that_is_a_link_is_refused(folder, tmp_path):
+    """The run wrote its cells, and cleaned up its checkpoints, in the folder the link names."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(folder / "tiny", elsewhere)
+    (folder / "tiny").symlink_to(elsewhere)
+    (elsewhere / "relu-seed0.json").unlink()
+    before = sorted(p.name for p in elsewhere.iterdir())
+    with pytest.raises(E.UsageError, match="symbolic link"):
+        E.run("tiny", folder, data=synthetic_cifar(), progress=False, arms=["relu"])
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
+
+
+def test_a_checkpoint_state_that_is_a_fifo_hangs_no_run(folder):
+    """The checkpoint is discarded (the cell restarts) instead of blocking on the FIFO."""
+    (folder / "tiny" / "relu-seed0.json").unlink()
+    ckpt = folder / "tiny" / ".checkpoints" / "relu-seed0"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    (ckpt / "model.keras").write_bytes(b"not a model")
+    fifo = ckpt / "state.json"
+    os.mkfifo(fifo)
+    paths = _finishes(lambda: E.run("tiny", folder, data=synthetic_cifar(), progress=False, arms=["relu"]), fifo,
+                      seconds=120)
+    assert not isinstance(paths, Exception), paths
+    assert (folder / "tiny" / "relu-seed0.json").is_file()
+
+
+@pytest.mark.parametrize("damage", [b"not a zip file", b"PK\x03\x04 truncated"])
+def test_a_damaged_predictions_file_with_its_checksum_recomputed_is_refused(folder, damage):
+    import hashlib
+    path = folder / "tiny" / "relu-seed0.json"
+    cell = _read(path)
+    (folder / "tiny" / cell["predictions"]["file"]).write_bytes(damage)
+    cell["predictions"].update(sha256=hashlib.sha256(damage).hexdigest(), bytes=len(damage))
+    _write(path, cell)
+    with pytest.raises(R.ResultsError, match="not a predictions file"):
+        R.load_predictions({**cell, "file": str(path)})
+
+
+def test_a_step_schedule_beyond_any_run_is_one_error_line(capsys):
+    assert E.main(["plan", "--profile", "smoke", "--set=optimizer.schedule=step",
+                   "--set=optimizer.step_epochs=[1e300]", "--set=optimizer.step_factor=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "step_epochs.0: 1e+300 is greater than the maximum of 10000" in err
+
+
 def test_a_lock_file_that_is_a_link_is_refused(folder, tmp_path):
     """Taking the lock truncates its file: through a link, someone else's."""
     target = tmp_path / "precious.txt"
@@ -387,7 +433,7 @@ def test_running_out_of_memory_is_one_error_line(error, tmp_path, monkeypatch, c
 
 def test_every_committed_result_file_is_a_valid_result():
     """Final and grid cells, formats 4 and 5: the schema describes what the runner wrote."""
-    from actbook.runner.files import read_result
+    from actbook.runner.result_files import read_result
     committed = sorted((Path(__file__).parents[1] / "data" / "results").rglob("*.json"))
     assert len(committed) > 100
     formats = set()
@@ -399,7 +445,7 @@ def test_every_committed_result_file_is_a_valid_result():
 
 def test_the_cells_the_runner_writes_now_are_valid_results(template):
     """A field added to train.py's result without the schema would make every new cell unreadable."""
-    from actbook.runner.files import read_result
+    from actbook.runner.result_files import read_result
     cells = sorted((template / "results").rglob("*.json"))
     assert {read_result(f)["stage"] for f in cells} == {"final", "grid"}
 
@@ -454,7 +500,8 @@ def _damaged(folder, change):
     ("duplicate key", r"the key 'test_error' appears twice in one object"),
 ])
 def test_read_result_names_the_field_a_damaged_file_breaks(folder, change, field):
-    from actbook.runner.files import Malformed, Unreadable, read_result
+    from actbook.runner.files import Malformed, Unreadable
+    from actbook.runner.result_files import read_result
     with pytest.raises(Unreadable, match=field) as refused:
         read_result(_damaged(folder, change))
     assert isinstance(refused.value, Malformed) == (change not in ("infinite", "duplicate key"))
@@ -462,7 +509,8 @@ def test_read_result_names_the_field_a_damaged_file_breaks(folder, change, field
 
 def test_read_result_returns_an_older_format_only_to_a_caller_that_asks(folder):
     """The earlier sweeps (format 2, data/earlier) are read by the analysis, which checks them itself."""
-    from actbook.runner.files import OLDER_FORMATS, Malformed, read_result
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import OLDER_FORMATS, read_result
     path = _damaged(folder, "older format")
     assert read_result(path, also_formats=OLDER_FORMATS)["schema"] == 3
     with pytest.raises(Malformed, match="schema: result format 3"):
@@ -474,7 +522,8 @@ def test_read_result_returns_an_older_format_only_to_a_caller_that_asks(folder):
 
 
 def test_read_result_refuses_what_is_not_a_result_file_without_hanging(folder):
-    from actbook.runner.files import Unreadable, read_result
+    from actbook.runner.files import Unreadable
+    from actbook.runner.result_files import read_result
     deep = folder / "tiny" / "deep.json"
     deep.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(Unreadable, match="nested"):

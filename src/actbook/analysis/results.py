@@ -23,7 +23,8 @@ import pandas as pd
 from actbook.prose import join_and
 
 _and = join_and  # alias until analysis/selection.py imports actbook.prose.join_and (its owner)
-from actbook.runner.files import Unreadable, read_json_file
+from actbook.runner.files import Malformed, Unreadable
+from actbook.runner.result_files import OLDER_FORMATS, read_result
 from actbook.runner.profiles import experiment_identity
 
 __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
@@ -326,9 +327,11 @@ def _kernels(cell: dict) -> str:
 def read_cell(f: Path, profile: str) -> dict:
     """One result file, refused unless it is readable, well-formed and of ``profile``."""
     try:
-        cell = read_json_file(f)
+        cell = read_result(f, also_formats=OLDER_FORMATS)
     except OSError as e:
         raise ResultsError(f"{f}: unreadable result file ({e.strerror or e})") from None
+    except Malformed as e:
+        raise ResultsError(f"{f}: {e}") from None
     except Unreadable as e:
         raise ResultsError(f"{f}: unreadable result file ({e})") from None
     problems = result_problems(cell)
@@ -362,8 +365,12 @@ def load_predictions(cell: dict) -> dict:
     if hashlib.sha256(data).hexdigest() != pred["sha256"]:
         raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
     import io
-    with np.load(io.BytesIO(data)) as z:
-        arrays = {k: z[k] for k in ("predicted", "p_true")}
+    import zipfile
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("predicted", "p_true")}
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ResultsError(f"{path}: not a predictions file ({type(e).__name__}: {e})") from None
     if any(len(a) != pred["images"] for a in arrays.values()):
         raise ResultsError(f"{path}: not {pred['images']} images")
     return arrays

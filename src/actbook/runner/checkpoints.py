@@ -10,7 +10,6 @@ to an uninterrupted one; anything else is discarded and the cell redone.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from actbook.runner import precision  # noqa: E402
 from actbook.runner.errors import UsageError  # noqa: E402
-from actbook.runner.files import write_bytes_atomic, write_json_atomic  # noqa: E402
+from actbook.runner.files import read_json_file, write_bytes_atomic, write_json_atomic  # noqa: E402
 from actbook.runner.profiles import Cell  # noqa: E402
 
 __all__ = ["CheckpointMismatch", "cell_identity", "checkpoint_dir", "save_checkpoint", "load_checkpoint"]
@@ -110,7 +109,9 @@ def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):
     if not (state_file.exists() and model_file.exists()):
         return None
     try:
-        state = json.loads(state_file.read_text())
+        state = read_json_file(state_file)  # a regular file, never a FIFO that would hang the run
+        if model_file.is_symlink() or not model_file.is_file():
+            raise CheckpointMismatch("model.keras is not a regular file")
         if not isinstance(state, dict) or not isinstance(state.get("identity"), dict):
             raise CheckpointMismatch("it names no cell (made by an older runner)")
         differences = _differences(state["identity"], identity)

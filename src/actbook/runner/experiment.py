@@ -55,11 +55,11 @@ ASSUMED_RATE = {("gpu", "mixed_bfloat16"): 100e12, ("gpu", "float32"): 20e12,
 
 
 def _read_result(path: Path):
-    """The parsed result file, or None when it is not a regular, readable JSON object (never blocks on a FIFO)."""
-    from actbook.runner.files import read_json_file
+    """The parsed result file, or None when it is not a regular, readable, well-formed
+    result (:func:`actbook.runner.result_files.read_result`; never blocks on a FIFO)."""
+    from actbook.runner.result_files import OLDER_FORMATS, read_result
     try:
-        data = read_json_file(path)
-        return data if isinstance(data, dict) else None
+        return read_result(path, also_formats=OLDER_FORMATS)
     except (OSError, ValueError):
         return None
 
@@ -140,6 +140,9 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         raise UsageError(str(e)) from None
     devices, tag = _runtime()
     folder = Path(results) / P.profile_folder(profile, overrides, tag) / P.stage_folder(stage)
+    for part in (Path(results) / P.profile_folder(profile, overrides, tag), folder):
+        if part.is_symlink():  # the run would write, and clean up checkpoints, outside --results
+            raise UsageError(f"{part} is a symbolic link; results are written only inside --results: move it away")
     paths = {c: result_path(results, c, overrides, tag) for c in cells}
     status = {c: cell_status(paths[c], configs[c]) for c in cells}
     stale = [c.stem for c, s in status.items() if s == "stale"]
@@ -243,6 +246,8 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     other data sets, kernels or result formats. Empty when the sweep is
     complete and consistent."""
     from actbook.analysis.results import result_problems
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import OLDER_FORMATS, read_result
     config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     folder = Path(results) / P.profile_folder(profile, overrides, runtime) / P.stage_folder(stage)
@@ -257,8 +262,12 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
             break
     datasets, kernels, schemas, backends = {}, {}, {}, {}
     for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        data = _read_result(f)
-        if data is None:
+        try:
+            data = read_result(f, also_formats=OLDER_FORMATS)
+        except Malformed as e:
+            problems.append(f"not a well-formed result file: {f.name} ({e})")
+            continue
+        except (OSError, ValueError):
             problems.append(f"unreadable: {f.name}")
             continue
         malformed = result_problems(data)

@@ -293,7 +293,7 @@ def test_smoke_profile_on_real_cifar(tmp_path):
     assert [p.name for p in paths] == ["relu-seed0.json", "rrelu-seed0.json"]
     again = E.run("smoke", tmp_path / "again", arms=["relu"], progress=False)
     assert _strip(json.loads(again[0].read_text())["history"]) == _strip(json.loads(paths[0].read_text())["history"])
-    assert len(R.load_history(tmp_path, "smoke")) == 2
+    assert len(R.history_frame(R.load_cells(tmp_path, "smoke"))) == 2
 
 
 @pytest.mark.slow

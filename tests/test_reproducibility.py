@@ -99,7 +99,7 @@ def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
     table, committed = R.against_committed(_rerun(0.40, 0.40, 0.4049, None), COMMITTED)
     assert committed["seed"] == 0 and list(table.index) == ["AVX512_CORE_AMX", "AVX512_CORE_BF16", "AVX512_CORE"]
     assert table["minus committed"].tolist() == pytest.approx([0, 0, 0.0049])
-    assert R.verdict(table, committed, 0.01, "ReLU").startswith("Every setting reproduces")
+    assert R.tolerance_sentence(table, committed, 0.01, "ReLU").startswith("Every setting reproduces")
     assert R.misses(table) == [] and not R.exact(table) and R.exact(table.iloc[:2])
     assert R.summary(table, committed, 0.01, "ReLU").startswith(
         "- **cpu ReLU seed 0** (3 epochs, committed final test error 0.4000): 1 of the 2 other caps reproduce "
@@ -115,7 +115,7 @@ def test_reruns_within_the_tolerance_reproduce_the_committed_cell():
 def test_a_rerun_beyond_the_tolerance_is_named_against_the_seed_spread():
     from actbook.analysis import reproduction as R
     table, committed = R.against_committed(_rerun(0.40, 0.40, 0.40, 0.42), COMMITTED)
-    sentence = R.verdict(table, committed, 0.01, "ReLU")
+    sentence = R.tolerance_sentence(table, committed, 0.01, "ReLU")
     assert sentence.startswith("AVX2 misses the tolerance of 0.005") and "0.0200 away" in sentence
     assert "2.0 times" in sentence and "3 epochs" in sentence and R.misses(table) == ["AVX2"]
 

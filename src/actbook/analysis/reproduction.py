@@ -187,4 +187,3 @@ def tolerance_sentence(table: pd.DataFrame, committed: dict, seed_sd: float, arm
             f"seed-to-seed one, not the committed numbers.")
 
 
-verdict = tolerance_sentence  # alias until tests/test_reproducibility.py moves (lead)

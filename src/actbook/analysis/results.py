@@ -22,13 +22,12 @@ import pandas as pd
 
 from actbook.prose import join_and
 
-_and = join_and  # alias until analysis/selection.py imports actbook.prose.join_and (its owner)
 from actbook.runner.files import Malformed, Unreadable
 from actbook.runner.result_files import OLDER_FORMATS, read_result
 from actbook.runner.profiles import experiment_identity
 
 __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
-           "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "load_history", "final_rows",
+           "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
            "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell",
@@ -528,15 +527,6 @@ def history_frame(cells: list[dict]) -> pd.DataFrame:
     rows = [{"activation": c["activation"], "seed": c["seed"], **h, "outcome": outcome(c)}
             for c in cells for h in c["history"]]
     return pd.DataFrame(rows)
-
-
-# Used by tests/test_experiment.py only: delete once it reads history_frame(load_cells(...)) (lead).
-def load_history(results: str | Path, profile: str, require_complete: bool = True) -> pd.DataFrame:
-    """:func:`history_frame` of every cell of ``profile`` under ``results``."""
-    cells = load_cells(results, profile)
-    if require_complete:
-        check_complete(cells)
-    return history_frame(cells)
 
 
 def final_rows(history: pd.DataFrame) -> pd.DataFrame:

@@ -29,8 +29,10 @@ import pandas as pd
 
 from actbook import arms as arm_table
 from actbook.runner.data import CLASSES
-from actbook.analysis.results import (ResultsError, _and, _planned_only, check_consistent, expected_cells,
-                                     experiment_identity, outcome, parse_folder, read_cell)
+from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, expected_cells, outcome,
+                                     parse_folder, read_cell)
+from actbook.prose import join_and
+from actbook.runner.profiles import experiment_identity
 
 __all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "grid_plan", "choose_rates", "edge_sentence", "progress_clause",
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
@@ -186,14 +188,14 @@ def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame
     for arms_, end, beyond in ((low, "smallest", "below"), (high, "largest", "above")):
         if arms_:
             verb = "is" if len(arms_) == 1 else "are"
-            parts.append(f"{_and(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
+            parts.append(f"{join_and(arms_)} {verb} best at the grid's {end} rate, {rates[0 if end == 'smallest' else -1]:g}, "
                          f"so a better rate may lie {beyond} it")
     text = ("; ".join(parts) + ". The final cells use these rates." if parts else
             "Every chosen rate lies inside the grid, with no better rate on either side.")
     if stuck:
         names = [display(a) for a in chosen.index if a in stuck]
         verb = "stays" if len(names) == 1 else "stay"
-        text += (f" {_and(names)} {verb} within {100 * margin:.0f} pp of chance at every rate of the grid: "
+        text += (f" {join_and(names)} {verb} within {100 * margin:.0f} pp of chance at every rate of the grid: "
                  f"{'it trains' if len(names) == 1 else 'they train'} at none of them, so "
                  f"{'its chosen rate says' if len(names) == 1 else 'their chosen rates say'} nothing about the rate "
                  f"{'it' if len(names) == 1 else 'they'} would need.")
@@ -214,7 +216,7 @@ def progress_clause(frame: pd.DataFrame, arms, rates, seeds) -> str:
         return f"all at its one grid seed, {seeds[0]}"
     parts = [f"all {per_seed} cells of grid seed {s}" if n == per_seed else f"{n} of the {per_seed} of seed {s}"
              for s, n in done.items()]
-    return _and(parts)
+    return join_and(parts)
 
 
 @dataclass
@@ -394,7 +396,7 @@ def largest_move(table: pd.DataFrame, where: str) -> str:
                ", where both its grid seeds diverged" if d == n == 2 else f", where {d} of its {n} grid seeds diverged")
         parts.append(f"{arm}'s, {ordinal(int(own[arm]))} at its own rate and {ordinal(int(shared[arm]))} at "
                      f"{rate:g}{why}")
-    return f"In {where}, the largest move is {_and(parts)}."
+    return f"In {where}, the largest move is {join_and(parts)}."
 
 
 def seed_spread(frame: pd.DataFrame) -> float:

@@ -245,8 +245,6 @@ def comparison_sentence(row: pd.Series, baseline: str, against: str, shown_seeds
             f"Holm-adjusted p = {row['p (Holm)']:.2g}, {int(row['seeds'])} seeds): {word}.")
 
 
-verdict = comparison_sentence  # alias until chapters move (lead)
-verdict_lines = comparison_list  # alias until chapters move (lead)
 
 
 def paired_sd(frame: pd.DataFrame, arm: str, reference: str, metric: str = "test error") -> float:

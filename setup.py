@@ -4,7 +4,7 @@ The book's results live in ``data/`` at the top of the repository (where
 the runner writes them and reviewers read them). A wheel built from the
 repository, e.g. by ``pip install git+<repository>``, carries a copy under
 ``actbook/_data`` so that a chapter notebook run anywhere finds them through
-``actbook.results``. Everything else is in ``pyproject.toml``.
+``actbook.data_folder``. Everything else is in ``pyproject.toml``.
 """
 
 import shutil

@@ -101,11 +101,6 @@ def test_the_core_imports_only_the_core():
     assert {m: sorted(graph[m] - CORE) for m in CORE if graph[m] - CORE} == {}
 
 
-#: Pairs of modules that still share a final name, each with its reason.
-_KNOWN_CLASHES = {("actbook.analysis.results", "actbook.results"): "actbook/results.py is renamed at the end of "
-                                                                   "the session (it finds data/, and is no result reader)"}
-
-
 def _clashes(names) -> list[tuple[str, ...]]:
     by_final = {}
     for name in names:
@@ -113,10 +108,5 @@ def _clashes(names) -> list[tuple[str, ...]]:
     return sorted(tuple(sorted(group)) for final, group in by_final.items() if len(group) > 1)
 
 
-def test_module_names_are_unique_apart_from_the_known_clashes():
-    assert [c for c in _clashes(modules()) if c not in _KNOWN_CLASHES] == []
-
-
-@pytest.mark.xfail(strict=True, reason=_KNOWN_CLASHES[("actbook.analysis.results", "actbook.results")])
 def test_every_module_name_is_unique():
     assert _clashes(modules()) == []

@@ -65,6 +65,6 @@ def test_binder_opens_markdown_chapters_as_notebooks():
 
 
 def test_no_chapter_reads_the_repository_by_a_relative_path():
-    """Chapters read committed results through actbook.results, so their notebooks run outside a clone."""
+    """Chapters read committed results through actbook.data_folder, so their notebooks run outside a clone."""
     for chapter in sorted((ROOT / "chapters").glob("*.md")):
         assert "../data" not in chapter.read_text(), chapter.name

@@ -1,4 +1,4 @@
-"""A wheel built from the repository carries the committed results, and actbook.results finds them there."""
+"""A wheel built from the repository carries the committed results, and actbook.data_folder finds them there."""
 
 import shutil
 import subprocess
@@ -37,7 +37,7 @@ def test_the_wheel_ships_the_committed_results(wheel):
 def test_an_installed_wheel_finds_its_results_outside_any_clone(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import actbook, actbook.results as r; print(actbook.__file__); "
+    code = ("import actbook, actbook.data_folder as r; print(actbook.__file__); "
             "print(r.committed('literature', 'xu2015_cifar10_nin.csv'))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)})
@@ -47,7 +47,7 @@ def test_an_installed_wheel_finds_its_results_outside_any_clone(wheel, tmp_path)
 
 
 def test_in_a_clone_the_repository_data_folder_is_used(monkeypatch, tmp_path):
-    from actbook import results
+    from actbook import data_folder as results
     monkeypatch.delenv(results.ENV_VAR, raising=False)
     assert results.data_dir() == ROOT / "data"
     monkeypatch.setenv(results.ENV_VAR, str(tmp_path))

@@ -153,7 +153,7 @@ def test_the_committed_whole_rerun_matches_its_committed_cell():
     import json
     from actbook.analysis import reproduction as R
     from actbook.analysis.results import load_cells
-    from actbook.results import committed
+    from actbook.data_folder import committed
     for record in sorted(committed("reproducibility", "rerun").glob("*.json")):
         rerun = json.loads(record.read_text())
         earlier = {p: load_cells(committed("earlier"), p) for p in ("cpu", "overfit")}

@@ -20,7 +20,6 @@ import numpy as np  # noqa: E402
 import pandas as pd
 
 from actbook import activations as A
-from actbook.analysis.diagnostics import never_active_frame  # noqa: F401  alias until chapters move (lead)
 from actbook.layers import make_activation
 
 __all__ = ["dead_fraction", "dead_units", "activation_outputs", "never_active_fractions", "dying_relu_experiment", "dying_units_by_arm",

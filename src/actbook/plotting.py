@@ -19,7 +19,6 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from actbook.tables import register as register_markdown
-from actbook.tables import config_table, setting_rows, settings_table  # alias until chapters move (lead)
 
 __all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "forest_plot", "learning_rate_grid",
            "grid_figure", "learning_curves", "TABLE_PRECISION"]

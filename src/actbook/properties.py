@@ -14,7 +14,6 @@ from scipy import optimize
 
 from actbook import activations as A
 from actbook import arms
-from actbook.analysis.diagnostics import learned_slopes  # noqa: F401  alias until chapters move (lead)
 from actbook.finite_differences import central_difference
 from actbook.prose import number
 

@@ -1,4 +1,4 @@
-"""Read a results directory written by ``actbook.experiment`` into pandas.
+"""Read a results directory written by the ``actbook`` command (:mod:`actbook.runner.experiment`) into pandas.
 
 The book builds every table and figure of the training chapter from these
 frames, so this module also refuses results it cannot trust: a missing,
@@ -408,7 +408,7 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     files = sorted(where.glob("*.json"))
     if not files:
         raise ResultsError(f"no result files in {where}: run "
-                           f"`python -m actbook.experiment run --profile {profile} --results {results}`")
+                           f"`actbook run --profile {profile} --results {results}`")
     cells = _planned_only([read_cell(f, profile) for f in files], where,
                           lambda c: (c["activation"], c["seed"]), expected_cells)
     seen = {}

@@ -192,7 +192,7 @@ def test_the_whole_rerun_sentence_says_where_and_whether_it_matched():
     cell = {"profile": "overfit", "seed": 0, "history": [{"epoch": 1, "test_error": 0.5}], "diagnostics": {}}
     rerun = dict(cell, provenance={"git": {"commit": "c0b03d7f869d", "dirty": False}, "hardware": {"cpu": "AMD EPYC"}})
     assert R.whole_rerun_sentence(rerun, cell, "ReLU") == (
-        "The whole overfit ReLU seed 0 cell, rerun on AMD EPYC with the README's command for rerunning one cell "
+        "The whole overfit ReLU seed 0 cell, rerun on AMD EPYC with the one-cell command recorded in the rerun file "
         "(from a clean checkout of c0b03d7), repeats every number of its 1-epoch history and its diagnostics bit "
         "for bit, timing aside.")
     moved = dict(rerun, history=[{"epoch": 1, "test_error": 0.6}])

@@ -47,7 +47,7 @@ def history_differences(rerun: dict, committed: dict) -> list[str]:
 
 def whole_rerun_sentence(rerun: dict, committed: dict, arm_name: str) -> str:
     """One sentence on a whole rerun of a committed cell (a result file made by
-    the README's rerun command): which cell, where and with which code it was
+    the one-cell rerun command it records): which cell, where and with which code it was
     rerun, and whether every number of it came out the same."""
     prov = rerun["provenance"]
     git = prov["git"][-1] if isinstance(prov["git"], list) else prov["git"]
@@ -55,7 +55,7 @@ def whole_rerun_sentence(rerun: dict, committed: dict, arm_name: str) -> str:
     made_on = ((committed.get("provenance") or {}).get("hardware") or {}).get("cpu")
     label = (f"The whole {committed['profile']}{kind} {arm_name} seed {committed['seed']} cell"
              + (f" (made on {made_on})" if made_on else "") + f", rerun on "
-             f"{prov['hardware']['cpu']} with the README's command for rerunning one cell (from a clean checkout "
+             f"{prov['hardware']['cpu']} with the one-cell command recorded in the rerun file (from a clean checkout "
              f"of {git['commit'][:7]}),")
     diffs = history_differences(rerun, committed)
     if not diffs:

@@ -90,9 +90,12 @@ def _call(fn):
 def test_a_cell_outside_the_plan_is_left_out_of_the_sweep_with_a_warning(folder):
     """`run --seeds 7` into a sweep's folder, and an arm the profile does not plan."""
     cell = _read(folder / "tiny" / "relu-seed0.json")
-    cell["history"][-1]["test_error"] = 0.0  # a bad extra seed that would move relu's mean
-    _write(folder / "tiny" / "relu-seed7.json", {**cell, "seed": 7})
-    _write(folder / "tiny" / "elu-seed0.json", {**cell, "activation": "elu"})
+    # a bad extra seed that would move relu's mean (its predictions its own, as a run writes them)
+    cell["history"][-1]["test_error"] = cell["predictions"]["error"] = 0.0
+    _write(folder / "tiny" / "relu-seed7.json", {**cell, "seed": 7, "predictions": {
+        **cell["predictions"], "file": "relu-seed7.predictions.npz"}})
+    _write(folder / "tiny" / "elu-seed0.json", {**cell, "activation": "elu", "predictions": {
+        **cell["predictions"], "file": "elu-seed0.predictions.npz"}})
     with pytest.warns(R.ResultsWarning, match="2 cell.s. outside the plan"):
         sweep = R.load_sweep(folder, "tiny")
     assert sorted(zip(sweep.final.activation, sweep.final.seed)) == [("relu", 0), ("rrelu", 0)]
@@ -545,3 +548,107 @@ def test_a_profiles_file_that_names_a_setting_twice_is_one_error_line(tmp_path, 
     assert E.main(["plan", "--profile", "tiny"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "'epochs' appears twice" in err and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------
+# Numbers too large for a float, and predictions that are not the cell's
+# --------------------------------------------------------------------------
+
+HUGE = 10 ** 400  # JSON allows it; float() of it raises OverflowError
+
+
+def test_an_integer_too_large_for_a_float_in_set_or_a_profile_is_one_error_line(tmp_path, monkeypatch, capsys):
+    assert E.main(["plan", "--profile", "smoke", f"--set=optimizer.learning_rate={HUGE}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set optimizer.learning_rate=") and err.count("\n") == 1
+    assert "not a finite number" in err and len(err) < 300
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(
+        tmp_path / "p.json", tiny={**FINAL, "optimizer": {**FINAL["optimizer"], "learning_rate": HUGE}}))
+    assert E.main(["plan", "--profile", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "optimizer.learning_rate: 1000" in err and "is not a finite number" in err
+
+
+def test_a_result_with_an_integer_too_large_for_a_float_is_refused(folder):
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import read_result
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["config"]["optimizer"]["learning_rate"] = HUGE
+    _write(path, cell)
+    with pytest.raises(Malformed, match=r"config\.optimizer\.learning_rate: 1000.* is not a finite number"):
+        read_result(path)
+    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
+    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
+        R.load_sweep(folder, "tiny")
+
+
+def _hostile_predictions(n: int, change: str) -> bytes:
+    import io
+
+    import numpy as np
+    predicted, p_true = np.zeros(n, np.uint8), np.full(n, 0.5, np.float32)
+    if change == "class 42":
+        predicted[:] = 42
+    elif change == "signed classes":
+        predicted = np.full(n, -1, np.int64)
+    elif change == "NaN probability":
+        p_true[0] = np.nan
+    elif change == "probability above 1":
+        p_true[0] = 1.5
+    elif change == "2-D arrays":
+        predicted, p_true = np.zeros((n, 10), np.uint8), np.full((n, 10), 0.5, np.float32)
+    elif change == "pickled objects":
+        predicted = np.array([object()] * n, dtype=object)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, predicted=predicted, p_true=p_true)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("change", ["class 42", "signed classes", "NaN probability", "probability above 1",
+                                    "2-D arrays", "pickled objects"])
+def test_hostile_predictions_with_their_checksum_recomputed_are_refused_by_the_loader_and_check(folder, change):
+    import hashlib
+    path = folder / "tiny" / "relu-seed0.json"
+    cell = _read(path)
+    data = _hostile_predictions(cell["predictions"]["images"], change)
+    (folder / "tiny" / cell["predictions"]["file"]).write_bytes(data)
+    cell["predictions"]["sha256"] = hashlib.sha256(data).hexdigest()
+    _write(path, cell)
+    with pytest.raises(R.ResultsError, match="relu-seed0.predictions.npz"):
+        R.load_predictions({**cell, "file": str(path)})
+    assert any(p.startswith("predictions unreadable: relu-seed0.json") for p in E.check("tiny", folder))
+
+
+def test_the_predictions_of_another_cell_are_refused(folder):
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import read_result
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["predictions"] = _read(folder / "tiny" / "relu-seed0.json")["predictions"]
+    _write(path, cell)
+    with pytest.raises(Malformed, match=r"predictions\.file: 'relu-seed0\.predictions\.npz', but this cell's "
+                                        r"predictions are rrelu-seed0\.predictions\.npz"):
+        read_result(path)
+    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
+    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
+        R.load_sweep(folder, "tiny")
+    with pytest.raises(R.ResultsError, match="the predictions of another cell"):
+        R.load_predictions({**cell, "file": str(path)})
+
+
+def test_a_test_error_edited_apart_from_the_predictions_is_refused(folder):
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import read_result
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    recorded = cell["predictions"]["error"]
+    cell["history"][-1]["test_error"] = 0.05 if abs(recorded - 0.05) > 0.01 else 0.9
+    _write(path, cell)
+    with pytest.raises(Malformed, match=r"predictions\.error: .*, but history\[0\]\.test_error is"):
+        read_result(path)
+    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
+    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
+        R.load_sweep(folder, "tiny")
+    with pytest.raises(R.ResultsError, match="is not the last epoch's test_error"):
+        R.load_predictions({**cell, "file": str(path)})

@@ -12,7 +12,6 @@ statistics, by one rule (:func:`outcome`) for every regime.
 from __future__ import annotations
 
 import json
-import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from actbook.prose import join_and
 
 from actbook.runner.files import Malformed, Unreadable
 from actbook.runner.result_files import OLDER_FORMATS, read_result
-from actbook.runner.profiles import experiment_identity
+from actbook.runner.profiles import experiment_identity, is_finite_number
 
 __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "final_rows",
@@ -81,7 +80,7 @@ def _is_number(v) -> bool:
 
 
 def _finite(v) -> bool:
-    return _is_number(v) and math.isfinite(v)
+    return _is_number(v) and is_finite_number(v)  # an integer too large for a float is not finite
 
 
 def _kind(v) -> str:
@@ -365,14 +364,44 @@ def load_predictions(cell: dict) -> dict:
         raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
     import io
     import zipfile
+    import zlib
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("predicted", "p_true")}
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
         raise ResultsError(f"{path}: not a predictions file ({type(e).__name__}: {e})") from None
-    if any(len(a) != pred["images"] for a in arrays.values()):
-        raise ResultsError(f"{path}: not {pred['images']} images")
+    problem = _predictions_problem(arrays, pred, cell)
+    if problem:
+        raise ResultsError(f"{path}: {problem}")
     return arrays
+
+
+def _predictions_problem(arrays: dict, pred: dict, cell: dict) -> str | None:
+    """What makes ``arrays`` not this cell's predictions: a shape or values no
+    classifier of 10 classes writes, or another cell's file. Their error cannot be
+    recomputed without the labels; the result's ``predictions.error`` must agree
+    with its last epoch's test error instead (within float32 rounding)."""
+    import numpy as np
+    from actbook.runner.result_files import PREDICTION_ERROR_TOLERANCE, predictions_name
+    predicted, p_true = arrays["predicted"], arrays["p_true"]
+    if any(a.shape != (pred["images"],) for a in arrays.values()):
+        return (f"not {pred['images']} images (arrays of shape {predicted.shape} and {p_true.shape}, "
+                f"expected ({pred['images']},))")
+    if not np.issubdtype(predicted.dtype, np.unsignedinteger):
+        return f"predicted must be classes 0 to 9 (unsigned integers), found {predicted.dtype}"
+    if predicted.max() > 9:
+        return f"predicted must be classes 0 to 9, found class {predicted.max()}"
+    if not np.issubdtype(p_true.dtype, np.floating) or not (np.all(np.isfinite(p_true)) and np.all(p_true >= 0)
+                                                              and np.all(p_true <= 1)):
+        return f"p_true must be probabilities (finite, in [0, 1]), found {p_true.dtype} outside them"
+    own = predictions_name(cell) if {"profile", "activation", "seed"} <= cell.keys() else pred.get("file")
+    if pred.get("file") != own:
+        return f"the predictions of another cell (this cell's are {own})"
+    history = cell.get("history") or [{}]
+    error, test_error = pred.get("error"), history[-1].get("test_error")
+    if error is not None and (test_error is None or abs(error - test_error) > PREDICTION_ERROR_TOLERANCE):
+        return f"its error {error!r} is not the last epoch's test_error {test_error!r}"
+    return None
 
 
 # --------------------------------------------------------------------------

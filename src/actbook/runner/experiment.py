@@ -345,7 +345,14 @@ def _predictions_problem(f: Path, data: dict) -> list[str]:
         digest = hashlib.sha256(read_regular_file(path, MAX_RESULT_BYTES)).hexdigest()
     except (OSError, ValueError):
         return [f"predictions missing: {f.name} names {pred['file']}, which cannot be read"]
-    return [] if digest == pred["sha256"] else [f"predictions changed: {pred['file']} is not the file {f.name} records"]
+    if digest != pred["sha256"]:
+        return [f"predictions changed: {pred['file']} is not the file {f.name} records"]
+    from actbook.analysis.results import ResultsError, load_predictions
+    try:  # the hash vouches for the bytes, not for what they hold (the loaders read that)
+        load_predictions({**data, "file": str(f)})
+    except ResultsError as e:
+        return [f"predictions unreadable: {f.name} names {pred['file']}, which the loaders refuse ({e})"]
+    return []
 
 
 def select(profile: str, results: Path, write: bool = False) -> int:

@@ -49,7 +49,7 @@ from actbook.runner.errors import UsageError
 from actbook.runner.files import Unreadable, read_regular_file
 
 __all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "SCHEDULES", "load_profiles",
-           "shipped_profiles", "with_defaults", "chosen_rates_path",
+           "shipped_profiles", "with_defaults", "chosen_rates_path", "non_finite", "is_finite_number", "shown_number",
            "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
            "overrides_tag", "Cell", "plan", "cell_config", "parse_shard", "result_path", "stage_folder",
            "profile_folder", "split_folder", "training_images"]
@@ -205,16 +205,33 @@ _Validator = jsonschema.validators.extend(
         "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)))
 
 
-def _non_finite(value, path=()):
-    """(dotted path, value) of every NaN or infinity in a JSON-like value."""
-    if isinstance(value, float) and not math.isfinite(value):
+def is_finite_number(value) -> bool:
+    """True for an int or float that is a finite float: an integer too large for a
+    float (``1`` and 400 zeros, which JSON allows) is no more finite than infinity."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def shown_number(value) -> str:
+    """``value`` as JSON, cut short: a 400-digit integer is named, not printed whole."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
+
+
+def non_finite(value, path=()):
+    """(dotted path, value) of every NaN, infinity or integer too large for a float in a JSON-like value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not is_finite_number(value):
         yield ".".join(map(str, path)) or "(profile)", value
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from _non_finite(v, (*path, k))
+            yield from non_finite(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _non_finite(v, (*path, i))
+            yield from non_finite(v, (*path, i))
 
 
 def _rules(config: dict) -> list[str]:
@@ -305,8 +322,8 @@ def validate(name: str, config) -> dict:
     """
     if not SAFE_NAME.match(str(name)):
         raise UsageError(f"profile name {name!r} is not a safe file name (letters, digits, _ . -)")
-    bad = dict(_non_finite(config))
-    problems = [f"{where}: {json.dumps(v)} is not a finite number" for where, v in bad.items()]
+    bad = dict(non_finite(config))
+    problems = [f"{where}: {shown_number(v)} is not a finite number" for where, v in bad.items()]
     errors = sorted(_Validator(SCHEMA).iter_errors(config), key=lambda e: list(map(str, e.path)))
     for e in errors:
         where = ".".join(map(str, e.path)) or "(profile)"
@@ -396,7 +413,9 @@ def parse_set(items) -> dict:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--set needs KEY=VALUE, got {item!r}")
-        refused = UsageError(f"--set {key}={raw.strip()}: not a finite number (NaN and infinities are refused)")
+        shown = raw.strip() if len(raw.strip()) <= 40 else f"{raw.strip()[:20]}... ({len(raw.strip())} characters)"
+        refused = UsageError(f"--set {key}={shown}: not a finite number (NaN, infinities and numbers too large "
+                             f"for a float are refused)")
         try:
             value = json.loads(raw, parse_constant=_refuse_constant)
         except _NotFinite:
@@ -408,7 +427,7 @@ def parse_set(items) -> dict:
         from actbook.runner.files import MAX_JSON_DEPTH, json_depth
         if json_depth(value) > MAX_JSON_DEPTH:
             raise UsageError(f"--set {key}: the value is nested more than {MAX_JSON_DEPTH} levels deep")
-        if any(_non_finite(value)):  # 1e999 parses as infinity
+        if any(non_finite(value)):  # 1e999 parses as infinity
             raise refused
         out[key] = value
     return out
@@ -460,7 +479,7 @@ def _canonical(value, schema: dict):
     if isinstance(value, list):
         return [_canonical(v, schema.get("items", {})) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and schema.get("type") == "number":
-        return float(value)
+        return float(value) if is_finite_number(value) else value  # too large a one is refused as not finite
     return value
 
 
@@ -566,8 +585,8 @@ def overrides_tag(overrides: dict, profile: str | None = None) -> str:
     else:
         changed = {k: _canonical(v, _schema_at(k.split("."))) for k, v in (overrides or {}).items()
                    if k != "description"}
-    for where, v in _non_finite(changed):
-        raise UsageError(f"--set {where}: {json.dumps(v)} is not a finite number")
+    for where, v in non_finite(changed):
+        raise UsageError(f"--set {where}: {shown_number(v)} is not a finite number")
     return hashlib.sha256(json.dumps(changed, sort_keys=True, allow_nan=False).encode()).hexdigest()[:8]
 
 

@@ -16,8 +16,11 @@ import math
 
 from actbook.runner.files import MAX_RESULT_BYTES, Malformed, read_json_file
 from actbook.runner.profiles import SCHEMA as PROFILE_SCHEMA
+from actbook.runner.profiles import Cell
+from actbook.runner.profiles import is_finite_number, shown_number
 
-__all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics"]
+__all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics", "predictions_name",
+           "PREDICTION_ERROR_TOLERANCE"]
 
 
 #: The result formats :func:`read_result` validates (``result.schema.json``); older ones are the
@@ -99,10 +102,16 @@ def measured_metrics(data: dict) -> tuple[str, ...]:
     return tuple(f"{p}_{m}" for p in parts for m in names)
 
 
+#: How far a predictions file's error (a count over the test images, in float64) may be from the
+#: last epoch's test_error (the same count, as float32 accuracy from Keras): float32 rounding only.
+PREDICTION_ERROR_TOLERANCE = 1e-6
+
+
 def _rule_problems(data: dict) -> list[str]:
     """What the schema cannot say, for a file that passed it: one row per epoch,
-    a history as long as its outcome says, and a finished cell's last row with
-    every metric its config measures."""
+    a history as long as its outcome says, a finished cell's last row with
+    every metric its config measures, and its predictions its own (named after
+    its cell, of its last epoch's test error)."""
     history, epochs, result = data["history"], data["config"]["epochs"], data["outcome"]
     for i, row in enumerate(history):
         if row["epoch"] != i + 1:
@@ -126,6 +135,27 @@ def _rule_problems(data: dict) -> list[str]:
     if absent:
         return [f"history[{epochs - 1}].{absent[0]}: null in a finished cell, whose config measures it"
                 + (f" (also {', '.join(absent[1:])})" if absent[1:] else "")]
+    return _prediction_problems(data)
+
+
+def predictions_name(data: dict) -> str:
+    """The name of a final cell's predictions file: ``<its cell's stem>.predictions.npz``
+    (the result file's own name, unless the file is misnamed, which ``check`` reports)."""
+    return f"{Cell(data['profile'], data['activation'], data['seed']).stem}.predictions.npz"
+
+
+def _prediction_problems(data: dict) -> list[str]:
+    """Predictions copied from another cell, or a test error edited apart from them,
+    would pass every other check and be read as this cell's."""
+    pred, last = data.get("predictions"), data["history"][-1] if data["history"] else {}
+    if not isinstance(pred, dict):
+        return []
+    if pred["file"] != predictions_name(data):
+        return [f"predictions.file: {pred['file']!r}, but this cell's predictions are {predictions_name(data)}"]
+    error = last.get("test_error")
+    if error is None or abs(pred["error"] - error) > PREDICTION_ERROR_TOLERANCE:
+        return [f"predictions.error: {pred['error']!r}, but history[{len(data['history']) - 1}].test_error is "
+                f"{error!r}"]
     return []
 
 
@@ -151,11 +181,28 @@ def _message(error) -> str:
     return error.message if len(error.message) <= 200 else error.message[:200] + " ..."
 
 
+def _too_large(value, path=()):
+    """(path, value) of every integer too large for a float: JSON allows ``1`` and 400
+    zeros, which every comparison with a float and every ``float()`` of it would trip on."""
+    if isinstance(value, int) and not isinstance(value, bool) and not is_finite_number(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _too_large(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _too_large(v, (*path, i))
+
+
 def result_problems(data) -> list[str]:
     """Every way ``data`` (a parsed result file of format 4 or 5) breaks
     ``result.schema.json`` or its rules, each naming the field; empty when it is well-formed."""
     if not isinstance(data, dict):
         return [f"(top level): a JSON {type(data).__name__}, expected an object"]
+    huge = [f"{''.join(f'[{p}]' if isinstance(p, int) else f'.{p}' for p in path).lstrip('.')}: "
+            f"{shown_number(v)} is not a finite number" for path, v in _too_large(data)]
+    if huge:
+        return huge
     if not (type(data.get("schema")) is int and data["schema"] in RESULT_FORMATS):
         return [f"schema: result format {data.get('schema')!r}, not one of {', '.join(map(str, RESULT_FORMATS))}"]
     import jsonschema

@@ -82,7 +82,7 @@ def test_check_names_cells_outside_the_plan_and_mixed_data(tiny, tmp_path, capsy
     E.run("tiny", tmp_path, data=tiny, progress=False)
     folder = tmp_path / "tiny"
     foreign = json.loads((folder / "relu-seed0.json").read_text())
-    foreign.update(activation="elu")
+    foreign.update(activation="elu", predictions={**foreign["predictions"], "file": "elu-seed0.predictions.npz"})
     (folder / "elu-seed0.json").write_text(json.dumps(foreign))
     assert E.main(["check", "--profile", "tiny", "--results", str(tmp_path)]) == 1
     assert "outside the plan: elu-seed0.json" in capsys.readouterr().out

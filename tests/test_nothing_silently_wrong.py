@@ -83,6 +83,18 @@ def _call(fn):
         return e
 
 
+def _refused_everywhere(folder, path, reason):
+    """The damaged result at ``path`` is refused by the one reader (naming ``reason``),
+    by ``check`` (one problem line) and by the book's loader."""
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import read_result
+    with pytest.raises(Malformed, match=reason):
+        read_result(path)
+    assert any(p.startswith(f"not a well-formed result file: {path.name}") for p in E.check("tiny", folder))
+    with pytest.raises(R.ResultsError, match=path.name):
+        R.load_sweep(folder, "tiny")
+
+
 # --------------------------------------------------------------------------
 # The book's loaders and check
 # --------------------------------------------------------------------------
@@ -570,17 +582,11 @@ def test_an_integer_too_large_for_a_float_in_set_or_a_profile_is_one_error_line(
 
 
 def test_a_result_with_an_integer_too_large_for_a_float_is_refused(folder):
-    from actbook.runner.files import Malformed
-    from actbook.runner.result_files import read_result
     path = folder / "tiny" / "rrelu-seed0.json"
     cell = _read(path)
     cell["config"]["optimizer"]["learning_rate"] = HUGE
     _write(path, cell)
-    with pytest.raises(Malformed, match=r"config\.optimizer\.learning_rate: 1000.* is not a finite number"):
-        read_result(path)
-    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
-    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
-        R.load_sweep(folder, "tiny")
+    _refused_everywhere(folder, path, r"config\.optimizer\.learning_rate: 1000.* is not a finite number")
 
 
 def _hostile_predictions(n: int, change: str) -> bytes:
@@ -621,34 +627,22 @@ def test_hostile_predictions_with_their_checksum_recomputed_are_refused_by_the_l
 
 
 def test_the_predictions_of_another_cell_are_refused(folder):
-    from actbook.runner.files import Malformed
-    from actbook.runner.result_files import read_result
     path = folder / "tiny" / "rrelu-seed0.json"
     cell = _read(path)
     cell["predictions"] = _read(folder / "tiny" / "relu-seed0.json")["predictions"]
     _write(path, cell)
-    with pytest.raises(Malformed, match=r"predictions\.file: 'relu-seed0\.predictions\.npz', but this cell's "
-                                        r"predictions are rrelu-seed0\.predictions\.npz"):
-        read_result(path)
-    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
-    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
-        R.load_sweep(folder, "tiny")
+    _refused_everywhere(folder, path, r"predictions\.file: 'relu-seed0\.predictions\.npz', but this cell's "
+                                      r"predictions are rrelu-seed0\.predictions\.npz")
     with pytest.raises(R.ResultsError, match="the predictions of another cell"):
         R.load_predictions({**cell, "file": str(path)})
 
 
 def test_a_test_error_edited_apart_from_the_predictions_is_refused(folder):
-    from actbook.runner.files import Malformed
-    from actbook.runner.result_files import read_result
     path = folder / "tiny" / "rrelu-seed0.json"
     cell = _read(path)
     recorded = cell["predictions"]["error"]
     cell["history"][-1]["test_error"] = 0.05 if abs(recorded - 0.05) > 0.01 else 0.9
     _write(path, cell)
-    with pytest.raises(Malformed, match=r"predictions\.error: .*, but history\[0\]\.test_error is"):
-        read_result(path)
-    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") for p in E.check("tiny", folder))
-    with pytest.raises(R.ResultsError, match="rrelu-seed0.json"):
-        R.load_sweep(folder, "tiny")
+    _refused_everywhere(folder, path, r"predictions\.error: .*, but history\[0\]\.test_error is")
     with pytest.raises(R.ResultsError, match="is not the last epoch's test_error"):
         R.load_predictions({**cell, "file": str(path)})

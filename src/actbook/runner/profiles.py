@@ -222,16 +222,24 @@ def shown_number(value) -> str:
     return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
 
 
-def non_finite(value, path=()):
-    """(dotted path, value) of every NaN, infinity or integer too large for a float in a JSON-like value."""
+def non_finite_fields(value, path=()):
+    """(path, a tuple of keys and indices; value) of every NaN, infinity or integer too
+    large for a float in a JSON-like value (profiles here, result files in
+    :mod:`actbook.runner.result_files`)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not is_finite_number(value):
-        yield ".".join(map(str, path)) or "(profile)", value
+        yield path, value
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from non_finite(v, (*path, k))
+            yield from non_finite_fields(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from non_finite(v, (*path, i))
+            yield from non_finite_fields(v, (*path, i))
+
+
+def non_finite(value):
+    """(dotted path, value) of every NaN, infinity or integer too large for a float in a profile."""
+    for path, v in non_finite_fields(value):
+        yield ".".join(map(str, path)) or "(profile)", v
 
 
 def _rules(config: dict) -> list[str]:
@@ -704,7 +712,6 @@ def cell_config(config: dict, cell: Cell) -> dict:
     """
     out = copy.deepcopy(config)
     if cell.stage == "grid":
-        grid = config.get("grid") or {}
         if cell.learning_rate not in grid_rates(config, cell.arm):
             raise UsageError(f"{cell.stem}: learning rate {cell.learning_rate} is not in the profile's grid")
         out["optimizer"]["learning_rate"] = float(cell.learning_rate)

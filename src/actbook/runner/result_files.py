@@ -17,7 +17,7 @@ import math
 from actbook.runner.files import MAX_RESULT_BYTES, Malformed, read_json_file
 from actbook.runner.profiles import SCHEMA as PROFILE_SCHEMA
 from actbook.runner.profiles import Cell
-from actbook.runner.profiles import is_finite_number, shown_number
+from actbook.runner.profiles import non_finite_fields, shown_number
 
 __all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics", "predictions_name",
            "PREDICTION_ERROR_TOLERANCE"]
@@ -181,26 +181,13 @@ def _message(error) -> str:
     return error.message if len(error.message) <= 200 else error.message[:200] + " ..."
 
 
-def _too_large(value, path=()):
-    """(path, value) of every integer too large for a float: JSON allows ``1`` and 400
-    zeros, which every comparison with a float and every ``float()`` of it would trip on."""
-    if isinstance(value, int) and not isinstance(value, bool) and not is_finite_number(value):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _too_large(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _too_large(v, (*path, i))
-
-
 def result_problems(data) -> list[str]:
     """Every way ``data`` (a parsed result file of format 4 or 5) breaks
     ``result.schema.json`` or its rules, each naming the field; empty when it is well-formed."""
     if not isinstance(data, dict):
         return [f"(top level): a JSON {type(data).__name__}, expected an object"]
     huge = [f"{''.join(f'[{p}]' if isinstance(p, int) else f'.{p}' for p in path).lstrip('.')}: "
-            f"{shown_number(v)} is not a finite number" for path, v in _too_large(data)]
+            f"{shown_number(v)} is not a finite number" for path, v in non_finite_fields(data)]
     if huge:
         return huge
     if not (type(data.get("schema")) is int and data["schema"] in RESULT_FORMATS):

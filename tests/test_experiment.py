@@ -143,6 +143,7 @@ def test_plan_paper_shard_lists_cells_and_cost(capsys):
     assert "445 MFLOP per image" in out[3] and "TFLOP/s" in out[4]
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_overrides_get_their_own_folder_and_are_recorded(tiny, tmp_path):
     over = {"epochs": 1, "arms": ["relu"]}
     paths = E.run("tiny", tmp_path, data=tiny, progress=False, overrides=over)
@@ -152,6 +153,7 @@ def test_overrides_get_their_own_folder_and_are_recorded(tiny, tmp_path):
     assert not (tmp_path / "tiny").exists()
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_training_error_measured_on_a_fixed_subset(tiny, tmp_path):
     """``train_eval_size`` measures the inference-mode training error on that
     many training images (a class-balanced subset), and the file says so."""
@@ -185,6 +187,7 @@ def test_synthetic_cell_end_to_end(tiny, tmp_path):
     assert paths[0].stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_inference_mode_training_error_matches_model_evaluate(tiny, tmp_path, monkeypatch):
     """train_eval_error is the trained model, training=False, on the whole training subset."""
     captured = {}
@@ -205,6 +208,7 @@ def test_inference_mode_training_error_matches_model_evaluate(tiny, tmp_path, mo
     assert last["train_eval_xent"] == pytest.approx(m["loss"] - penalty, rel=1e-4)
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_interrupted_cell_resumes_bit_identically(tiny, tmp_path, monkeypatch):
     """Dropout and RReLU noise restored, shuffling and augmentation a function of the epoch: same history
     as an uninterrupted run."""
@@ -215,6 +219,7 @@ def test_interrupted_cell_resumes_bit_identically(tiny, tmp_path, monkeypatch):
     assert _strip(json.loads(resumed.read_text())["history"]) == _strip(json.loads(whole.read_text())["history"])
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_checkpoint_whose_model_is_ahead_of_its_state_is_redone(tiny, tmp_path, monkeypatch, capsys):
     """A kill between writing model.keras and state.json: the model has one epoch more than the state."""
     whole = E.run("tiny", tmp_path / "a", data=tiny, progress=False, arms=["relu"])[0]
@@ -240,6 +245,7 @@ def test_checkpoint_whose_model_is_ahead_of_its_state_is_redone(tiny, tmp_path, 
     assert len(json.loads(whole.read_text())["history"]) == 3
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_stale_cells_are_refused_then_rerun_on_request(tiny, tmp_path, monkeypatch):
     E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
     changed = {**TINY, "optimizer": dict(TINY["optimizer"], learning_rate=0.01)}
@@ -274,6 +280,7 @@ def test_nan_losses_are_written_as_null(tmp_path):
     assert json.loads((tmp_path / "x.json").read_text()) == {"loss": None, "rows": [None, 1.0]}
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_check_reports_an_incomplete_folder(tiny, tmp_path, capsys):
     E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
     folder = tmp_path / "tiny"

@@ -51,6 +51,7 @@ def test_profile_rules_for_a_grid():
     assert "more than the 50,000" in problems(train_size=49_990, validation_size=20)
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     results = tmp_path / "r"
     grid = P.plan("gridded", stage="grid")

@@ -118,6 +118,7 @@ def test_a_subset_per_seed_needs_a_train_size():
 # A run of the new format: predictions, losses, calibration
 # --------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_final_cell_keeps_per_image_predictions_and_both_losses(fit, tmp_path):
     paths = E.run("fit", tmp_path, data=fit, progress=False, arms=["relu"])
     cells = [json.loads(p.read_text()) for p in paths]
@@ -158,6 +159,7 @@ def test_check_names_a_missing_or_changed_predictions_file(fit, tmp_path):
         R.load_predictions(cell)
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_finished_final_cell_of_format_5_without_predictions_is_malformed(fit, tmp_path):
     path = E.run("fit", tmp_path, data=fit, progress=False, arms=["relu"], seeds=[0])[0]
     cell = json.loads(path.read_text())
@@ -189,6 +191,7 @@ def test_the_temperature_minimises_the_cross_entropy():
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("profile", ["tiny", "fit"])
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_an_rrelu_cell_whose_checkpoint_is_discarded_repeats_the_uninterrupted_run(fit, tmp_path, monkeypatch,
                                                                                      capsys, profile):
     """A kill between writing the model and writing ``state.json``: the model is
@@ -251,6 +254,7 @@ def test_the_edge_rule_extends_once_per_side():
         S.choose_rates(frame, ["a", "b"], [0.01, 0.02, 0.04], [0], {"a": [0.005]})
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_folder_may_mix_formats_4_and_5(fit, tmp_path):
     """Format 5 repeats format 4's numbers and adds measurements: the earlier
     grid's format 4 cells and the edge rule's format 5 cells are one grid."""

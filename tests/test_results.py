@@ -136,6 +136,7 @@ def test_an_unfinished_schema_2_cell_is_still_refused(tmp_path):
         R.load_cells(tmp_path, "p")
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_the_runners_own_files_load_whether_they_finished_or_diverged(tmp_path, monkeypatch):
     """What ``actbook run --set ...`` writes is what load_sweep reads: a ``+tag`` folder
     of schema-3 files, a diverged cell stopped at its first non-finite loss."""

@@ -39,6 +39,7 @@ def _interrupt_after_first_checkpoint(monkeypatch, tiny, results, arm):
     return results / "tiny" / ".checkpoints"
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_checkpoint_copied_to_another_cell_is_not_resumed(tiny, tmp_path, monkeypatch, capsys):
     """relu-seed0's checkpoint copied to rrelu-seed0: discarded, and rrelu is trained from scratch."""
     ckpts = _interrupt_after_first_checkpoint(monkeypatch, tiny, tmp_path / "a", "relu")
@@ -51,6 +52,7 @@ def test_a_checkpoint_copied_to_another_cell_is_not_resumed(tiny, tmp_path, monk
     assert json.loads(path.read_text())["activation"] == "rrelu"
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_checkpoint_of_other_data_is_not_resumed(tiny, tmp_path, monkeypatch, capsys):
     _interrupt_after_first_checkpoint(monkeypatch, tiny, tmp_path / "a", "relu")
     other = synthetic_cifar(seed=1)
@@ -78,6 +80,7 @@ def test_a_diverged_cell_stops_and_is_recorded_as_an_outcome(tiny, tmp_path, mon
     assert path.stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_check_names_cells_outside_the_plan_and_mixed_data(tiny, tmp_path, capsys):
     E.run("tiny", tmp_path, data=tiny, progress=False)
     folder = tmp_path / "tiny"
@@ -94,6 +97,7 @@ def test_check_names_cells_outside_the_plan_and_mixed_data(tiny, tmp_path, capsy
     assert "mixed data sets" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_run_refuses_to_add_cells_from_another_data_set(tiny, tmp_path):
     E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])
     other = synthetic_cifar(seed=1)
@@ -103,12 +107,14 @@ def test_run_refuses_to_add_cells_from_another_data_set(tiny, tmp_path):
     assert not (tmp_path / "tiny" / "rrelu-seed0.json").exists()
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_checkpoint_left_beside_a_finished_result_is_not_in_progress(tiny, tmp_path):
     E.run("tiny", tmp_path, data=tiny, progress=False)
     (tmp_path / "tiny" / ".checkpoints" / "relu-seed0").mkdir(parents=True)  # a kill after the result was written
     assert E.check("tiny", tmp_path) == []
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_complete_folder_needs_no_write_access(tiny, tmp_path, monkeypatch, capsys):
     E.run("tiny", tmp_path, data=tiny, progress=False)
     monkeypatch.setattr(E, "check_writable", lambda folder: pytest.fail("wrote to a complete folder"))
@@ -116,6 +122,7 @@ def test_a_complete_folder_needs_no_write_access(tiny, tmp_path, monkeypatch, ca
     assert "0 to run" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_results_of_an_older_runner_are_stale(tiny, tmp_path):
     path = E.run("tiny", tmp_path, data=tiny, progress=False, arms=["relu"])[0]
     cell = json.loads(path.read_text())
@@ -124,6 +131,7 @@ def test_results_of_an_older_runner_are_stale(tiny, tmp_path):
     assert E.cell_status(path, cell["config"]) == "stale"
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_the_code_is_read_when_each_segment_starts(tiny, tmp_path, monkeypatch):
     """A commit made while a cell trains is not recorded as the code that
     made the epochs before it; a resumed cell records both segments."""
@@ -257,6 +265,7 @@ def test_plan_needs_no_framework(tmp_path):
     assert "445 MFLOP per image" in proc.stdout and "float32" in proc.stdout
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_checkpoint_made_under_another_kernel_cap_is_not_resumed(tiny, tmp_path, monkeypatch, capsys):
     from actbook.runner import precision
     if precision.cpu_isa() in (None, "SSE41", "AVX", "AVX2", "AVX2_VNNI"):
@@ -278,6 +287,7 @@ def test_the_runtime_tag_keeps_backends_and_device_sets_apart(monkeypatch):
     assert B.runtime_tag(["cpu:0"]) == "jax-cpu" and B.runtime_tag(["gpu:0", "gpu:1"]) == "jax-gpu-2dev"
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_check_names_mixed_kernels_and_malformed_files(tiny, tmp_path, capsys):
     E.run("tiny", tmp_path, data=tiny, progress=False)
     folder = tmp_path / "tiny"
@@ -293,6 +303,7 @@ def test_check_names_mixed_kernels_and_malformed_files(tiny, tmp_path, capsys):
     assert "not a well-formed result file: rrelu-seed0.json" in out and "Traceback" not in out
 
 
+@pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_a_bf16_cell_trains_where_the_kernels_have_bf16(tiny, tmp_path, monkeypatch):
     """The one bf16 training test, guarded by the ISA: the fast tests train in
     float32 so they pass on every x86-64 CPU, and bf16 is refused (not run)

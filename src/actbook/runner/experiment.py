@@ -14,7 +14,9 @@ A profile with a learning-rate ``grid`` runs in two stages: ``--stage grid``
 trains every activation at every rate of the grid (scored on held-out
 validation images only) into ``DIR/<profile>/grid/``; ``select`` picks each
 activation's rate by its mean validation error and, with ``--write``,
-records the choice beside the results, in ``DIR/<profile>.chosen_rates.json``;
+records the choice beside the results, in ``DIR/<profile>.chosen_rates.json``
+(or, where the edge rule first extends the grid, the extension in
+``DIR/<profile>.grid_extended.json``, whose cells ``--stage grid`` then runs);
 the final cells (``--stage final``, the default) then train at those rates.
 
 Each finished cell is one JSON file ``DIR/<profile>/<activation>-seed<k>.json``
@@ -130,7 +132,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         raise UsageError("the results folder is empty; name one (e.g. data/results)")
     profile_config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
-    cells = plan(profile, arms, seeds, shard, overrides, stage=stage)
+    cells = plan(profile, arms, seeds, shard, overrides, stage=stage, results=results)
     configs = {c: P.cell_config(profile_config, c) for c in cells}
     config = configs[cells[0]] if cells else profile_config
     from actbook.runner import backend as B
@@ -251,7 +253,7 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     folder = Path(results) / P.profile_folder(profile, overrides, runtime) / P.stage_folder(stage)
-    expected = {c.stem: c for c in plan(profile, overrides=overrides, stage=stage)}
+    expected = {c.stem: c for c in plan(profile, overrides=overrides, stage=stage, results=results)}
     problems, seen, finished = [], {}, set()
     wanted = {}
     for stem, c in expected.items():
@@ -361,16 +363,16 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     :mod:`actbook.analysis.selection`, edge rule included.
 
     Where the edge rule asks for one more rate, nothing is chosen yet: with
-    ``write``, the extension is recorded in the grid's profile
-    (``grid.extended``), whose ``--stage grid`` run then trains those cells.
-    Otherwise, with ``write``, the choice is recorded beside the results
-    (:func:`actbook.runner.profiles.chosen_rates_path`), where ``run`` and
-    ``check`` read it. 0 when chosen, 3 when the grid must be extended
-    first, 1 when the grid is incomplete."""
+    ``write``, the grid's extension is recorded beside the results
+    (:func:`actbook.runner.profiles.grid_extended_path`), where ``plan``,
+    ``run --stage grid`` and ``check`` read it. Otherwise, with ``write``, the
+    choice is recorded there too (:func:`actbook.runner.profiles.chosen_rates_path`),
+    where ``run`` and ``check`` read it. 0 when chosen, 3 when the grid must
+    be extended first, 1 when the grid is incomplete."""
     from actbook.analysis import selection
     config = get_profile(profile)
     source = config.get("rates_from") or profile
-    grid_config = config if source == profile else get_profile(source)
+    grid_config = get_profile(source, results=results)  # with the extension recorded so far
     grid = grid_config.get("grid")
     if not grid:
         raise UsageError(f"profile {source!r} has no learning-rate grid" +
@@ -399,7 +401,8 @@ def select(profile: str, results: Path, write: bool = False) -> int:
             extended = dict(grid.get("extended") or {})
             for arm, rate in pending.items():
                 extended[arm] = sorted({*extended.get(arm, []), rate})
-            path = _write_profile_setting(source, ("grid", "extended"), extended)
+            path = _write_record(P.grid_extended_path(results, source), source, {"extended": extended},
+                                 {**grid_config, "grid": {**grid, "extended": extended}})
             print(f"grid.extended of {source!r} written to {path}; now run "
                   f"`actbook run --profile {source} --stage grid --results {results}`, "
                   f"then select again")
@@ -408,62 +411,26 @@ def select(profile: str, results: Path, write: bool = False) -> int:
         return 3
     rates = {a: float(r) for a, r in chosen["rate"].items()}
     if write:
-        path = _write_chosen_rates(results, profile, source, rates)
+        chosen_for = grid_config if source == profile else config  # with the grid's extension, which they may use
+        path = _write_record(P.chosen_rates_path(results, profile), profile,
+                             {"chosen_from": source, "chosen_rates": rates}, {**chosen_for, "chosen_rates": rates})
         print(f"chosen_rates of {profile!r} written to {path}")
     else:
         print(json.dumps({"chosen_rates": rates}))
     return 0
 
 
-def _write_chosen_rates(results: Path, profile: str, source: str, rates: dict) -> Path:
-    """Record the rates chosen for ``profile`` (from the grid of ``source``) beside the results, validated."""
+def _write_record(path: Path, profile: str, record: dict, config: dict) -> Path:
+    """Record what ``select`` decided for ``profile`` beside the results, once
+    ``config`` (the profile with it) is valid: ``{"profile": ..., **record}``."""
     from actbook.runner.files import write_bytes_atomic
-    P.validate(profile, {**get_profile(profile), "chosen_rates": rates})
-    path = P.chosen_rates_path(results, profile)
-    text = (json.dumps({"profile": profile, "chosen_from": source, "chosen_rates": rates}, indent=2,
-                       allow_nan=False) + "\n").encode()
+    P.validate(profile, config)
+    text = (json.dumps({"profile": profile, **record}, indent=2, allow_nan=False) + "\n").encode()
     try:
         write_bytes_atomic(path, lambda f: f.write(text))
     except OSError as e:
         raise UsageError(f"cannot write {path} ({e.strerror or e}); nothing was changed") from None
     return path
-
-
-def _write_profile_setting(profile: str, keys: tuple, value) -> Path:
-    """Set one setting of ``profile`` in the file it comes from, validated, in the file's own layout."""
-    from actbook.runner.files import parse_json, write_bytes_atomic
-    # Through a symbolic link, the file it names is rewritten and the link kept.
-    path = _profile_file(profile).resolve()
-    if not os.access(path, os.W_OK):
-        raise UsageError(f"{path} is not writable; make it writable or run select without --write and copy "
-                         f"the printed setting into it")
-    profiles = parse_json(P._read_profiles_file(str(path)), allow_nan=True)
-    node = profiles[profile]
-    for k in keys[:-1]:
-        node = node[k]
-    node[keys[-1]] = value
-    P.validate(profile, profiles[profile])
-    text = (json.dumps(profiles, indent=2, allow_nan=False) + "\n").encode()
-    try:
-        write_bytes_atomic(path, lambda f: f.write(text))
-    except OSError as e:
-        raise UsageError(f"cannot write {path} ({e.strerror or e}); nothing was changed") from None
-    return path
-
-
-def _profile_names(path: str) -> set:
-    from actbook.runner.files import parse_json
-    profiles = parse_json(P._read_profiles_file(path), allow_nan=True)
-    return set(profiles) if isinstance(profiles, dict) else set()
-
-
-def _profile_file(profile: str) -> Path:
-    """The JSON file a profile comes from: ``ACTBOOK_PROFILES`` when it defines it, else the shipped one."""
-    extra = os.environ.get("ACTBOOK_PROFILES")
-    if extra and profile in _profile_names(extra):
-        return Path(extra)
-    from importlib import resources
-    return Path(str(resources.files("actbook.runner").joinpath("profiles.json")))
 
 
 # --------------------------------------------------------------------------
@@ -522,7 +489,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "select":
             p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--write", action="store_true",
-                           help="record the chosen rates beside the results (<results>/<profile>.chosen_rates.json)")
+                           help="record the chosen rates (or the grid's extension) beside the results "
+                                "(<results>/<profile>.chosen_rates.json, <profile>.grid_extended.json)")
             continue
         p.add_argument("--stage", choices=P.STAGES, default="final",
                        help="for a profile with a learning-rate grid: its grid cells, or the final cells (default)")
@@ -538,7 +506,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--shard", default=None, help="K/N: every N-th cell starting at the K-th")
         if name == "plan":
             p.add_argument("--results", default=None, type=_results_dir,
-                           help="the results folder whose chosen rates to show (a profile with a grid)")
+                           help="the results folder whose chosen rates and grid extension to use "
+                                "(a profile with a grid)")
         if name == "run":
             p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -561,7 +530,8 @@ def main(argv=None) -> int:
         if args.command in ("run", "plan"):
             args.activations, args.seeds = _csv(args.activations, "activations"), _seeds(args.seeds)
         if args.command == "plan":
-            cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides, stage=args.stage)
+            cells = plan(args.profile, args.activations, args.seeds, args.shard, overrides, stage=args.stage,
+                         results=args.results)
             config = get_profile(args.profile, overrides, results=args.results)
             for c in cells:
                 rate = ""
@@ -578,7 +548,8 @@ def main(argv=None) -> int:
                 print(f"  at {est['rates'][device] / 1e12:g} TFLOP/s sustained ({device}, {config['precision']}): "
                       f"{hours:.3g} hours")
             if config.get("grid") and args.activations is None and args.seeds is None and args.shard is None:
-                whole = [c for stage in P.STAGES for c in plan(args.profile, overrides=overrides, stage=stage)]
+                whole = [c for stage in P.STAGES
+                         for c in plan(args.profile, overrides=overrides, stage=stage, results=args.results)]
                 both = cost(args.profile, whole, overrides)
                 print(f"the whole design (grid and final cells, {len(whole)} cells): " + "; ".join(
                     f"{hours:.3g} hours at {both['rates'][d] / 1e12:g} TFLOP/s ({d})" for d, hours in both["hours"].items()))

@@ -6,8 +6,12 @@ a JSON file of your own named by ``ACTBOOK_PROFILES``); a *cell* is one
 two stages: the *grid* (each activation at each of the grid's peak learning
 rates, scored on the validation images only) and the *final* cells (each
 activation at the rate the grid chose for it, its ``chosen_rates``, at the
-profile's seeds; ``select --write`` records them beside the results,
-:func:`chosen_rates_path`). Every profile is validated against
+profile's seeds). What ``select --write`` decides, the chosen rates and the
+edge rule's extension of the grid (``grid.extended``), is recorded beside
+the results, not in the profile (:func:`chosen_rates_path`,
+:func:`grid_extended_path`): the profiles describe the design fixed before
+any run; :func:`get_profile` with ``results`` (and :func:`recorded_selection`)
+reads the choices made for it. Every profile is validated against
 :data:`SCHEMA` and the rules of :func:`validate` before anything runs, so a
 typo or a bad value is one clear message per problem, never a silently
 different experiment.
@@ -20,7 +24,8 @@ overrides and runtime (:func:`profile_folder`)::
     <profile>[+<tag>][@<runtime>]      e.g.  paper   paper+3f2a9c1d   paper+3f2a9c1d@jax
 
 and a grid's cells in its ``grid/`` subfolder (``overfit/grid/relu-lr0.05-seed100.json``);
-the rates chosen from the grid sit beside the folder (``overfit.chosen_rates.json``).
+the rates chosen from the grid and the grid's extension sit beside the folder
+(``overfit.chosen_rates.json``, ``overfit.grid_extended.json``).
 
 ``<tag>`` hashes what ``--set`` changed in the profile
 (:func:`effective_overrides`), ``<runtime>`` names a Keras backend or device
@@ -49,7 +54,8 @@ from actbook.runner.errors import UsageError
 from actbook.runner.files import Unreadable, read_regular_file
 
 __all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "STAGES", "SCHEDULES", "load_profiles",
-           "shipped_profiles", "with_defaults", "chosen_rates_path", "non_finite", "is_finite_number", "shown_number",
+           "shipped_profiles", "with_defaults", "chosen_rates_path", "grid_extended_path", "recorded_selection",
+           "non_finite", "is_finite_number", "shown_number",
            "get_profile", "validate", "apply_overrides", "parse_set", "experiment_identity", "effective_overrides",
            "overrides_tag", "Cell", "plan", "cell_config", "parse_shard", "result_path", "stage_folder",
            "profile_folder", "split_folder", "training_images"]
@@ -165,7 +171,8 @@ SCHEMA = {
                 "seeds": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "uniqueItems": True, "items": _SEED},
                 # The edge rule's extension: an arm whose rate was chosen at an end
                 # of the grid gets one more rate a factor of 2 beyond it, once
-                # (written by ``select --write``, never typed in).
+                # (recorded by ``select --write`` beside the results,
+                # grid_extended_path; a grid cell's config carries it). Never typed in.
                 "extended": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
                              "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 2,
                                                       "uniqueItems": True,
@@ -599,8 +606,13 @@ def overrides_tag(overrides: dict, profile: str | None = None) -> str:
 
 
 def get_profile(name: str, overrides: dict | None = None, results: str | Path | None = None) -> dict:
-    """The profile ``name`` (a deep copy), with ``overrides`` applied and validated;
-    with ``results``, also the rates chosen for it there (:func:`chosen_rates_path`)."""
+    """The profile ``name`` (a deep copy), with ``overrides`` applied and validated.
+
+    With ``results``, also what ``select --write`` recorded for it there: the
+    rates chosen for it (:func:`chosen_rates_path`) and its grid's edge-rule
+    extension (:func:`grid_extended_path`). These replace any copies the
+    profile carries, so a results folder without them means nothing chosen
+    and nothing extended yet."""
     profiles = load_profiles()
     if name not in profiles:
         raise UsageError(f"unknown profile {name!r}; valid profiles: {', '.join(profiles)}")
@@ -608,38 +620,89 @@ def get_profile(name: str, overrides: dict | None = None, results: str | Path | 
     if overrides:
         config = validate(name, apply_overrides(config, overrides))
     if results is not None:
-        config = _with_chosen_rates(name, config, results)
+        config = _with_recorded_selection(name, config, results)
     return config
+
+
+def _record_path(results: str | Path, profile: str, what: str) -> Path:
+    if not SAFE_NAME.match(str(profile)):
+        raise UsageError(f"profile name {profile!r} is not a safe file name (letters, digits, _ . -)")
+    return Path(results) / f"{profile}.{what}.json"
 
 
 def chosen_rates_path(results: str | Path, profile: str) -> Path:
     """Where ``select --write`` records the learning rates chosen for ``profile``:
-    ``<results>/<profile>.chosen_rates.json``, beside the profile's results
-    folder (and outside it, so no reader of its cells meets it). The same
-    rates serve the profile's runs with overrides and on other backends."""
-    if not SAFE_NAME.match(str(profile)):
-        raise UsageError(f"profile name {profile!r} is not a safe file name (letters, digits, _ . -)")
-    return Path(results) / f"{profile}.chosen_rates.json"
+    ``<results>/<profile>.chosen_rates.json``, ``{"profile": ..., "chosen_from":
+    <the profile whose grid they come from>, "chosen_rates": {arm: rate}}``,
+    beside the profile's results folder (and outside it, so no reader of its
+    cells meets it). The same rates serve the profile's runs with overrides and
+    on other backends."""
+    return _record_path(results, profile, "chosen_rates")
 
 
-def _with_chosen_rates(name: str, config: dict, results: str | Path) -> dict:
-    """``config`` with the rates chosen for it in ``results``; where none are
-    recorded there, as it is (a profile may still carry its own ``chosen_rates``)."""
+def grid_extended_path(results: str | Path, profile: str) -> Path:
+    """Where ``select --write`` records the edge rule's extension of ``profile``'s
+    grid: ``<results>/<profile>.grid_extended.json``, ``{"profile": ...,
+    "extended": {arm: [rate]}}`` (the profile's ``grid.extended``), beside the
+    grid's results like the chosen rates. A file of its own, for it is written
+    at another step (before the extension's cells run, the chosen rates after
+    them) and belongs to the grid's profile, while chosen rates belong to the
+    profile that runs them (which may take them from another's grid, ``rates_from``)."""
+    return _record_path(results, profile, "grid_extended")
+
+
+def _read_record(path: Path, profile: str, key: str, what: str) -> dict | None:
+    """The ``key`` mapping of the record at ``path``, None when there is none."""
     from actbook.runner.files import parse_json
-    path = chosen_rates_path(results, name)
     if not path.exists():
-        return config
+        return None
     try:
         recorded = parse_json(read_regular_file(path, MAX_PROFILES_BYTES).decode("utf-8"))
     except (OSError, ValueError) as e:  # Unreadable and UnicodeDecodeError are ValueErrors
-        raise UsageError(f"{path}: cannot read the chosen rates ({e})") from None
-    if not (isinstance(recorded, dict) and recorded.get("profile") == name and "chosen_rates" in recorded):
-        raise UsageError(f"{path}: expected {{\"profile\": {name!r}, \"chosen_rates\": {{...}}}}")
-    out = {**config, "chosen_rates": recorded["chosen_rates"]}
+        raise UsageError(f"{path}: cannot read the {what} ({e})") from None
+    if not (isinstance(recorded, dict) and recorded.get("profile") == profile and isinstance(recorded.get(key), dict)):
+        raise UsageError(f"{path}: expected {{\"profile\": {profile!r}, \"{key}\": {{...}}}}")
+    return recorded[key]
+
+
+def _set_or_drop(node: dict, key: str, value) -> None:
+    """``node[key] = value`` (in the key's place, if it has one), or no ``key`` for None."""
+    if value is None:
+        node.pop(key, None)
+    else:
+        node[key] = value
+
+
+def _with_recorded_selection(name: str, config: dict, results: str | Path) -> dict:
+    """``config`` with its grid's extension and its chosen rates as recorded in
+    ``results`` (none where nothing is recorded there), validated."""
+    extended_path, chosen_path = grid_extended_path(results, name), chosen_rates_path(results, name)
+    extended = _read_record(extended_path, name, "extended", "grid's extension")
+    chosen = _read_record(chosen_path, name, "chosen_rates", "chosen rates")
+    if extended is not None and not config.get("grid"):
+        raise UsageError(f"{extended_path}: profile {name!r} has no learning-rate grid to extend")
+    out = copy.deepcopy(config)
+    if out.get("grid"):
+        _set_or_drop(out["grid"], "extended", extended)
+    _set_or_drop(out, "chosen_rates", chosen)
     try:
         return validate(name, out)
     except UsageError as e:
-        raise UsageError(f"{path}: {e}") from None
+        read = [str(p) for p, v in ((extended_path, extended), (chosen_path, chosen)) if v is not None]
+        raise UsageError(f"{' and '.join(read) or results}: {e}") from None
+
+
+def recorded_selection(profile: str, results: str | Path) -> dict:
+    """What ``select --write`` recorded for ``profile`` in ``results``, checked
+    against the profile: ``{"chosen_from": <the profile whose grid the rates
+    come from>, "chosen_rates": {arm: rate}, "extended": {arm: [rate]}}``, the
+    last the edge rule's extension of that grid. ``{}`` for what is not recorded
+    yet. The one place the loaders and the pages read these from."""
+    config = get_profile(profile, results=results)
+    source = config.get("rates_from") or profile
+    grid_config = config if source == profile else get_profile(source, results=results)
+    return {"chosen_from": source, "chosen_rates": dict(config.get("chosen_rates") or {}),
+            "extended": dict((grid_config.get("grid") or {}).get("extended") or {})}
 
 
 _TAG = re.compile(r"^[0-9a-f]{8}$")
@@ -747,17 +810,18 @@ def _by_seed(profile: str, seeds_by_arm: dict, arm_order, skip=()) -> list[Cell]
 
 
 def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrides: dict | None = None,
-         stage: str = "final") -> list[Cell]:
+         stage: str = "final", results: str | Path | None = None) -> list[Cell]:
     """The cells to run, in a fixed order (seed-major, so a partial sweep has
     every arm at the first seeds); ``shard="K/N"`` keeps every N-th from the K-th.
 
     The profile's own plan (no arms and no seeds given) is its arms at its
     seeds, then its ``extra_seeds``, then its ``later_arms``. ``stage="grid"``:
     its arms at every rate of its ``grid`` and the grid's seeds (seed-major,
-    then rate), for a profile that has one.
+    then rate), for a profile that has one, then the edge rule's extension
+    recorded in ``results`` (without ``results``, the profile's own, if any).
     """
     stage_folder(stage)
-    config = get_profile(profile, overrides)
+    config = get_profile(profile, overrides, results=results)
     if (overrides and config.get("grid")
             and config["optimizer"]["learning_rate"] != get_profile(profile)["optimizer"]["learning_rate"]):
         raise UsageError(f"profile {profile!r} sets each arm's learning rate from its grid (grid.learning_rates, "

@@ -13,14 +13,14 @@ separate layers (as every model built by ``actbook`` is).
 
 from __future__ import annotations
 
-from actbook.runner.backend import keras_module
+from actbook.keras_backend import keras_module
 
 keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
 import numpy as np  # noqa: E402
 import pandas as pd
 
 from actbook import activations as A
-from actbook.layers import make_activation
+from actbook.layers import initializer, make_activation
 
 __all__ = ["dead_fraction", "dead_units", "activation_outputs", "never_active_fractions", "dying_relu_experiment", "dying_units_by_arm",
            "switched_off_unit"]
@@ -70,12 +70,12 @@ def never_active_fractions(model: keras.Model, x: np.ndarray, prefix: str = "act
 
 
 def _mlp(width: int, depth: int, arm: str, seed: int, inputs: int) -> keras.Model:
-    init = keras.initializers.HeNormal(seed=seed)
+    init = initializer("he", seed)   # one instance for every hidden layer, as this experiment has always drawn them
     x = inp = keras.Input((inputs,))
     for i in range(depth):
         x = keras.layers.Dense(width, kernel_initializer=init, name=f"dense_{i + 1}")(x)
         x = make_activation(arm, name=f"act_{i + 1}")(x)
-    out = keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=seed), name="output")(x)
+    out = keras.layers.Dense(1, kernel_initializer=initializer("glorot", seed, distribution="uniform"), name="output")(x)
     return keras.Model(inp, out)
 
 

@@ -21,15 +21,17 @@ import tensorflow as tf
 from actbook import activations as A
 from actbook.dead_units import dead_fraction
 from actbook import arms
-from actbook.layers import ChannelPReLU, make_activation
+from actbook.layers import ChannelPReLU, initializer, make_activation
 from actbook.vanishing import VANISHING
 
 __all__ = ["DeepMLP", "gradient_norms", "local_derivative", "layer_statistics", "train_and_track",
            "INITIALISERS", "first_over_last", "activation_norms", "unit_statistics", "layer_moments"]
 
+#: The deep networks' initialisers, Keras's named ones (:func:`actbook.layers.initializer`):
+#: Glorot and Bengio's uniform draw, He et al.'s truncated normal for a = 0.
 INITIALISERS = {
-    "glorot": lambda seed: keras.initializers.GlorotUniform(seed=seed),
-    "he": lambda seed: keras.initializers.HeNormal(seed=seed),
+    "glorot": lambda seed: initializer("glorot", seed, distribution="uniform"),
+    "he": lambda seed: initializer("he", seed),
 }
 
 
@@ -203,8 +205,10 @@ def layer_moments(net: DeepMLP, x: np.ndarray) -> pd.DataFrame:
     layer's units; ``second_moment``, the mean square output; ``offset_share``,
     :math:`\\sum_j \\bar a_j^2 / \\sum_j E[a_j^2]`, the part of the mean square
     that is each unit's mean output (1 - offset share = spread / mean square);
-    ``mean_activation``; and ``spacing``, the float32 spacing at the mean
-    absolute output (the resolution left to tell outputs apart)."""
+    ``mean_activation``; ``out_min`` and ``out_max``, the smallest and largest
+    output; ``spacing``, the float32 spacing at the mean absolute output (the
+    resolution left to tell outputs apart); and ``rounding_var``, the variance
+    float32 rounding adds to an output, averaged over every output of the layer."""
     _, _, hs = net.forward(tf.constant(np.asarray(x, np.float32)), training=False)
     rows = []
     for l, h in enumerate(hs):
@@ -213,5 +217,9 @@ def layer_moments(net: DeepMLP, x: np.ndarray) -> pd.DataFrame:
         rows.append({"layer": l + 1, "spread": float(a.var(axis=0).mean()), "second_moment": second,
                      "offset_share": float(np.mean(a.mean(axis=0) ** 2) / second),
                      "mean_activation": float(a.mean()),
-                     "spacing": float(np.spacing(np.float32(np.abs(a).mean())))})
+                     "out_min": float(a.min()), "out_max": float(a.max()),
+                     "spacing": float(np.spacing(np.float32(np.abs(a).mean()))),
+                     # A rounding error spread evenly over one spacing has variance spacing^2 / 12.
+                     "rounding_var": float(np.mean(np.spacing(h.numpy().astype(np.float32))
+                                                   .astype(np.float64) ** 2) / 12)})
     return pd.DataFrame(rows)

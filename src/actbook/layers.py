@@ -18,7 +18,7 @@ from actbook import activations as A
 from actbook import arms as _arms
 
 __all__ = ["RANDOM_BITS", "RANDOM_LEVELS", "DRAWS_PER_WORD", "RReLU", "RandomSlopeReLU", "ChannelPReLU",
-           "make_activation", "kernel_initializer"]
+           "make_activation", "initializer", "kernel_initializer"]
 
 
 def _check_bool(value, name: str) -> bool:
@@ -247,6 +247,21 @@ def make_activation(arm: str, seed: int | None = None, **layer_kwargs) -> keras.
     return _KERAS[spec.function](spec.params, spec.layer, **layer_kwargs)
 
 
+def initializer(init: str, seed: int, negative_slope: float = 0.0,
+                distribution: str = "truncated_normal") -> keras.initializers.Initializer:
+    """Every Keras initialiser of the book: the variance of ``init`` (a key of
+    :data:`actbook.arms.INITS`) for a unit with negative slope ``negative_slope``,
+    drawn from ``distribution`` as Keras's ``VarianceScaling`` reads it.
+
+    Keras's named initialisers are special cases: ``("he", seed)`` is its
+    ``HeNormal(seed)`` and ``("glorot", seed, distribution="uniform")`` its
+    ``GlorotUniform(seed)``, the same numbers for the same seed."""
+    if init not in _arms.INITS:
+        raise ValueError(f"unknown init {init!r}; valid: {', '.join(_arms.INITS)}")
+    mode, scale = _arms.INITS[init]
+    return keras.initializers.VarianceScaling(scale(negative_slope), mode, distribution, seed=seed)
+
+
 def kernel_initializer(arm: str, init: str, seed: int) -> keras.initializers.Initializer:
     """The convolution kernels' initialiser, truncated normal with the variance of :data:`actbook.arms.INITS`.
 
@@ -261,5 +276,4 @@ def kernel_initializer(arm: str, init: str, seed: int) -> keras.initializers.Ini
     name, slope = ("he", 0.0) if init == "he" else (spec.init, spec.negative_slope)
     if name not in _arms.INITS:
         raise ValueError(f"arm {arm!r} has unknown init {name!r}")
-    mode, scale = _arms.INITS[name]
-    return keras.initializers.VarianceScaling(scale(slope), mode, "truncated_normal", seed=seed)
+    return initializer(name, seed, slope)

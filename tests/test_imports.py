@@ -110,3 +110,41 @@ def _clashes(names) -> list[tuple[str, ...]]:
 
 def test_every_module_name_is_unique():
     assert _clashes(modules()) == []
+
+
+#: The layers, lowest first: each may import the layers below it, never one above. The core and the book's
+#: own modules (plotting, prose, dead units, the NumPy and Keras experiments of the chapters) come first;
+#: the runner trains the CIFAR-10 cells with them; the analysis reads the cells; the command line drives both.
+def layer(module: str) -> int:
+    if module.startswith("actbook.runner"):
+        return 1
+    if module.startswith("actbook.analysis"):
+        return 2
+    return 3 if module == "actbook.__main__" else 0
+
+
+#: Imports that still run upward, each with what removes it (delete the entry with the import).
+UPWARD_TODO = {
+    ("actbook.tables", "actbook.runner.profiles"): "settings_table should take the runner's DEFAULTS as an argument",
+    ("actbook.vanishing", "actbook.runner.data"): "probe_data should take the loaded, normalised images",
+    ("actbook.runner.experiment", "actbook.analysis.results"): "the check command belongs above the analysis",
+    ("actbook.runner.experiment", "actbook.analysis.selection"): "the select command belongs above the analysis",
+}
+
+
+def upward(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(m, t) for m, targets in graph.items() for t in targets if layer(t) > layer(m)}
+
+
+def test_the_layer_rule_flags_an_import_of_the_runner_from_below(tmp_path):
+    package = tmp_path / "actbook"
+    (package / "runner").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "runner" / "__init__.py").write_text("")
+    (package / "runner" / "backend.py").write_text("from actbook import plots\n")
+    (package / "plots.py").write_text("def f():\n    from actbook.runner.backend import x\n")
+    assert upward(import_graph(tmp_path)) == {("actbook.plots", "actbook.runner.backend")}
+
+
+def test_imports_run_from_the_core_up_to_the_runner_and_the_analysis_only():
+    assert upward(import_graph()) - set(UPWARD_TODO) == set()

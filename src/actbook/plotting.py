@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from actbook.tables import register as register_markdown
+from actbook.markdown_tables import register as register_markdown
 
 __all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "forest_plot", "learning_rate_grid",
            "grid_figure", "learning_curves", "TABLE_PRECISION"]

@@ -327,3 +327,34 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     cell = json.loads(result.read_text())
     assert len(cell["history"]) == 2 and len(cell["diagnostics"]["prelu_alpha"]) == 6
     assert not state.parent.exists()
+
+
+def test_the_runner_reaches_into_the_analysis_only_where_check_reads_what_the_analysis_still_owns():
+    """The layers run core <- runner <- analysis: ``select`` applies the rule of
+    :mod:`actbook.runner.rate_rule`, not the analysis'. What is left is ``check``'s
+    reading of result formats 1-3 and of predictions files (``analysis.results``),
+    which moves into the runner with those readers; then this is empty."""
+    from test_imports import import_graph
+    graph = import_graph()
+    upward = {m: sorted(t for t in targets if t.startswith("actbook.analysis"))
+              for m, targets in graph.items() if m.startswith("actbook.runner")}
+    assert {m: t for m, t in upward.items() if t} == {"actbook.runner.experiment": ["actbook.analysis.results"]}
+
+
+def test_select_and_the_book_choose_the_same_rates_from_the_committed_grid():
+    """``select`` reads the grid through the runner; the chapters through the analysis: the same frame and choice."""
+    import pandas as pd
+
+    from actbook.analysis import selection as S
+    from actbook.runner import rate_rule
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
+    grid = P.get_profile("overfit", results=results)["grid"]
+    assert grid.get("extended")  # the committed extension, read from the results folder
+    book = S.grid_frame(S.load_grid(results, "overfit"))
+    runner = rate_rule.grid_frame(E._grid_cells("overfit", results))
+    pd.testing.assert_frame_equal(runner, book)
+    arms = P.get_profile("overfit")["arms"]
+    for extended in (None, grid["extended"]):
+        pd.testing.assert_frame_equal(
+            rate_rule.choose_rates(runner, arms, grid["learning_rates"], grid["seeds"], extended),
+            S.choose_rates(book, arms, grid["learning_rates"], grid["seeds"], extended))

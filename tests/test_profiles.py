@@ -82,16 +82,19 @@ def test_threads_is_a_required_whole_number_from_1_to_256(threads, message):
 
 def test_the_comparison_profiles_give_every_arm_the_same_seeds_and_a_grid():
     """The comparison's design (PROTOCOL.md): equal seeds for every arm (10 overfit, 5 cpu), a
-    grid of rates a factor of 2 apart at seeds kept apart from the final ones."""
+    grid of rates a factor of 2 apart at seeds kept apart from the final ones; the edge rule's extension
+    is the one recorded beside the committed results."""
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
     for profile, n_arms, n_seeds, n_rates, n_grid_seeds in (("overfit", 12, 10, 4, 2), ("cpu", 7, 5, 3, 1)):
-        config = P.get_profile(profile)
-        final, grid = P.plan(profile), P.plan(profile, stage="grid")
+        config = P.get_profile(profile, results=results)
+        final, grid = P.plan(profile, results=results), P.plan(profile, stage="grid", results=results)
         per_arm = {a: sorted(c.seed for c in final if c.arm == a) for a in config["arms"]}
         assert len(per_arm) == n_arms and all(s == list(range(n_seeds)) for s in per_arm.values())
         rates = sorted(config["grid"]["learning_rates"])
         assert len(rates) == n_rates and all(b == 2 * a for a, b in zip(rates, rates[1:]))
         # The edge rule's extension (grid.extended) adds its cells after the grid's own.
         extension = sum(len(r) for r in config["grid"].get("extended", {}).values()) * n_grid_seeds
+        assert extension  # both regimes' grids were extended
         assert len(grid) == n_arms * n_rates * n_grid_seeds + extension and len(set(grid)) == len(grid)
         assert not {c.seed for c in grid} & {c.seed for c in final}
         assert config["validation_size"] and not config.get("extra_seeds") and not config.get("later_arms")

@@ -73,9 +73,13 @@ def test_grid_cells_then_selection_then_final_cells(gridded, tmp_path):
     assert E.main(["select", "--profile", "gridded", "--results", str(results)]) == 3  # the command line, no write
     assert "chosen_rates" not in P.get_profile("gridded") and "extended" not in P.get_profile("gridded")["grid"]
     assert E.select("gridded", results, write=True) == 3
-    extended = P.get_profile("gridded")["grid"]["extended"]
+    # The extension is recorded beside the results, not in the profile's file.
+    assert "extended" not in P.get_profile("gridded")["grid"]
+    extended = P.recorded_selection("gridded", results)["extended"]
     assert set(extended) == {"relu", "rrelu"} and all(len(r) == 1 and r[0] in (0.005, 0.1) for r in extended.values())
-    assert "chosen_rates" not in P.get_profile("gridded")
+    assert json.loads((results / "gridded.grid_extended.json").read_text()) == {"profile": "gridded",
+                                                                               "extended": extended}
+    assert "chosen_rates" not in P.get_profile("gridded", results=results)
     assert any(p.startswith("missing:") for p in E.check("gridded", results, stage="grid"))
     E.run("gridded", results, data=gridded, progress=False, stage="grid")
     assert E.check("gridded", results, stage="grid") == []
@@ -144,6 +148,78 @@ def test_rates_recorded_beside_the_results_are_what_run_plan_and_check_read(grid
         P.get_profile("gridded", results=results)
 
 
+def test_the_grid_extension_recorded_beside_the_results_is_what_plan_run_and_check_read(gridded, tmp_path,
+                                                                                        capsys):
+    """The profile carries no extension and no rates; the results folder's records are what counts."""
+    results = tmp_path / "r"
+    results.mkdir()
+    assert [c.stem for c in P.plan("gridded", stage="grid", results=results)] == [
+        "relu-lr0.01-seed100", "rrelu-lr0.01-seed100", "relu-lr0.05-seed100", "rrelu-lr0.05-seed100"]
+    (results / "gridded.grid_extended.json").write_text(json.dumps(
+        {"profile": "gridded", "extended": {"relu": [0.005], "rrelu": [0.1]}}))
+    assert [c.stem for c in P.plan("gridded", stage="grid", results=results)][4:] == [
+        "relu-lr0.005-seed100", "rrelu-lr0.1-seed100"]
+    assert "extended" not in P.get_profile("gridded")["grid"]  # the profile itself is not changed
+    missing = [p for p in E.check("gridded", results, stage="grid") if p.startswith("missing:")]
+    assert "missing: rrelu-lr0.1-seed100" in missing and len(missing) == 6
+    assert E.main(["plan", "--profile", "gridded", "--stage", "grid", "--results", str(results)]) == 0
+    assert "gridded/grid relu-lr0.005-seed100" in capsys.readouterr().out
+    # A rate chosen from the extension is a rate of the grid.
+    (results / "gridded.chosen_rates.json").write_text(json.dumps(
+        {"profile": "gridded", "chosen_from": "gridded", "chosen_rates": {"relu": 0.005, "rrelu": 0.1}}))
+    assert P.recorded_selection("gridded", results) == {
+        "chosen_from": "gridded", "chosen_rates": {"relu": 0.005, "rrelu": 0.1},
+        "extended": {"relu": [0.005], "rrelu": [0.1]}}
+    config = P.get_profile("gridded", results=results)
+    assert P.cell_config(config, P.Cell("gridded", "rrelu", 1))["optimizer"]["learning_rate"] == 0.1
+    # Records in another folder are not read: there, nothing is chosen or extended yet.
+    assert P.recorded_selection("gridded", tmp_path) == {"chosen_from": "gridded", "chosen_rates": {}, "extended": {}}
+    assert len(P.plan("gridded", stage="grid", results=tmp_path)) == 4
+
+
+def test_a_profiles_own_copies_are_not_read_when_a_results_folder_is_given(tmp_path, monkeypatch):
+    """Choices typed into a profile (as profiles.json still carries for the committed regimes) give way to
+    the results folder's records, and to their absence."""
+    typed = {**GRIDDED, "grid": {**GRIDDED["grid"], "extended": {"relu": [0.005]}},
+             "chosen_rates": {"relu": 0.005, "rrelu": 0.05}}
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "p.json", gridded=typed))
+    results = tmp_path / "r"
+    results.mkdir()
+    assert len(P.plan("gridded", stage="grid")) == 5  # without a results folder: the profile as it stands
+    assert len(P.plan("gridded", stage="grid", results=results)) == 4
+    config = P.get_profile("gridded", results=results)
+    assert "chosen_rates" not in config and "extended" not in config["grid"]
+    assert any("not runnable yet" in p for p in E.check("gridded", results))
+    (results / "gridded.chosen_rates.json").write_text(json.dumps(
+        {"profile": "gridded", "chosen_from": "gridded", "chosen_rates": {"relu": 0.01, "rrelu": 0.05}}))
+    assert P.get_profile("gridded", results=results)["chosen_rates"] == {"relu": 0.01, "rrelu": 0.05}
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"profile": "gridded", "extended": {"relu": [0.2]}}, "the edge rule adds only 0.005 or 0.1"),
+    ({"profile": "cpu", "extended": {"relu": [0.005]}}, "expected"),
+    ({"profile": "gridded", "extended": [0.005]}, "expected"),
+    ("{not json", "cannot read the grid's extension"),
+])
+def test_a_bad_grid_extension_record_is_one_error_line(gridded, tmp_path, capsys, record, message):
+    results = tmp_path / "r"
+    results.mkdir()
+    path = results / "gridded.grid_extended.json"
+    path.write_text(record if isinstance(record, str) else json.dumps(record))
+    for command in (["check", "--stage", "grid"], ["plan", "--stage", "grid"], ["run", "--stage", "grid"]):
+        assert E.main([command[0], "--profile", "gridded", "--results", str(results), *command[1:]]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and str(path) in err and message in err, err
+    assert not (results / "gridded").exists()  # nothing ran
+
+
+def test_a_grid_extension_for_a_profile_without_a_grid_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "smoke.grid_extended.json").write_text(json.dumps({"profile": "smoke", "extended": {"relu": [1]}}))
+    assert E.main(["check", "--profile", "smoke", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "has no learning-rate grid to extend" in err and err.count("\n") == 1
+
+
 def test_the_learning_rate_of_a_gridded_profile_cannot_be_overridden(gridded):
     with pytest.raises(P.UsageError, match="would be ignored"):
         P.plan("gridded", overrides={"optimizer.learning_rate": 0.2})
@@ -166,6 +242,11 @@ def test_rule_mean_score_diverged_at_chance_ties_to_the_smaller_rate():
     assert bool(chosen.loc["b", "at_edge"])
     with pytest.raises(ResultsError, match="not complete"):
         S.choose_rates(_frame(rows[:-1]), ["a", "b"], [0.05, 0.1], [0, 1])
+    # select applies the runner's copy of the rule: the same choice, and the same refusal.
+    from actbook.runner import rate_rule
+    pd.testing.assert_frame_equal(rate_rule.choose_rates(_frame(rows), ["a", "b"], [0.05, 0.1], [0, 1]), chosen)
+    with pytest.raises(rate_rule.GridError, match="not complete"):
+        rate_rule.choose_rates(_frame(rows[:-1]), ["a", "b"], [0.05, 0.1], [0, 1])
 
 
 @pytest.mark.parametrize("profile", ["overfit", "cpu", "fit1k"])
@@ -180,7 +261,7 @@ def test_committed_chosen_rates_are_what_the_committed_grid_selects(profile):
     results = Path(__file__).resolve().parent.parent / "data" / "results"
     config = P.get_profile(profile, results=results)
     source = config.get("rates_from") or profile
-    grid = P.get_profile(source)["grid"]
+    grid = P.get_profile(source, results=results)["grid"]
     extended = grid.get("extended") if source != profile else None
     frame = S.grid_frame(S.load_grid(results, source))
     try:

@@ -360,7 +360,7 @@ def _predictions_problem(f: Path, data: dict) -> list[str]:
 def select(profile: str, results: Path, write: bool = False) -> int:
     """Print each arm's rate chosen from the complete grid (the profile's own,
     or that of the profile its ``rates_from`` names), by the rule of
-    :mod:`actbook.analysis.selection`, edge rule included.
+    :mod:`actbook.runner.rate_rule`, edge rule included.
 
     Where the edge rule asks for one more rate, nothing is chosen yet: with
     ``write``, the grid's extension is recorded beside the results
@@ -369,7 +369,7 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     choice is recorded there too (:func:`actbook.runner.profiles.chosen_rates_path`),
     where ``run`` and ``check`` read it. 0 when chosen, 3 when the grid must
     be extended first, 1 when the grid is incomplete."""
-    from actbook.analysis import selection
+    from actbook.runner import rate_rule
     config = get_profile(profile)
     source = config.get("rates_from") or profile
     grid_config = get_profile(source, results=results)  # with the extension recorded so far
@@ -385,13 +385,12 @@ def select(profile: str, results: Path, write: bool = False) -> int:
         print("\n".join(problems[:20]))
         print(f"the grid is not complete and consistent ({len(problems)} problem(s)); no rate is chosen")
         return 1
-    from actbook.analysis.results import ResultsError
     try:
-        frame = selection.grid_frame(selection.load_grid(results, source))
-    except ResultsError as e:  # what check let through but the choice cannot use
+        frame = rate_rule.grid_frame(_grid_cells(source, results))
+        chosen = rate_rule.choose_rates(frame, config["arms"], grid["learning_rates"], grid["seeds"],
+                                        grid.get("extended"))
+    except rate_rule.GridError as e:  # what check let through but the choice cannot use
         raise UsageError(f"{e}; no rate is chosen") from None
-    chosen = selection.choose_rates(frame, config["arms"], grid["learning_rates"], grid["seeds"],
-                                    grid.get("extended"))
     print(chosen.to_string())
     pending = {a: float(r) for a, r in chosen["extend"].items() if not math.isnan(r)}
     if pending:
@@ -418,6 +417,18 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     else:
         print(json.dumps({"chosen_rates": rates}))
     return 0
+
+
+def _grid_cells(profile: str, results: Path) -> list[dict]:
+    """The cells of ``profile``'s grid (extension included), once ``check`` found it complete and consistent."""
+    cells = []
+    for cell in plan(profile, stage="grid", results=results):
+        path = result_path(results, cell)
+        data = _read_result(path)
+        if not isinstance(data, dict):  # changed since the check
+            raise UsageError(f"{path}: not a readable result file any more; no rate is chosen")
+        cells.append({**data, "file": str(path)})
+    return cells
 
 
 def _write_record(path: Path, profile: str, record: dict, config: dict) -> Path:

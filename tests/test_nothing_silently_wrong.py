@@ -407,12 +407,15 @@ def test_a_backend_that_is_not_installed_is_one_error_line(tmp_path):
 
 
 def test_select_write_keeps_a_linked_profiles_file_a_link(folder, tmp_path, monkeypatch):
+    """It wrote the profiles through the link; it now records its choices beside the results instead."""
     real = tmp_path / "t" / "profiles.json"
+    before = real.read_text()
     link = tmp_path / "link.json"
     link.symlink_to(real)
     monkeypatch.setenv("ACTBOOK_PROFILES", str(link))
     assert E.main(["select", "--profile", "g", "--results", str(folder), "--write"]) == 3  # the edge rule extends
-    assert link.is_symlink() and "extended" in _read(real)["g"]["grid"]
+    assert link.is_symlink() and real.read_text() == before
+    assert "extended" in _read(folder / "g.grid_extended.json")
 
 
 def test_select_write_to_a_file_it_cannot_write_is_one_error_line(folder, monkeypatch, capsys):
@@ -449,7 +452,8 @@ def test_running_out_of_memory_is_one_error_line(error, tmp_path, monkeypatch, c
 def test_every_committed_result_file_is_a_valid_result():
     """Final and grid cells, formats 4 and 5: the schema describes what the runner wrote."""
     from actbook.runner.result_files import read_result
-    committed = sorted((Path(__file__).parents[1] / "data" / "results").rglob("*.json"))
+    root = Path(__file__).parents[1] / "data" / "results"
+    committed = sorted(f for f in root.rglob("*.json") if f.parent != root)  # beside them: select's records
     assert len(committed) > 100
     formats = set()
     for f in committed:
@@ -646,3 +650,205 @@ def test_a_test_error_edited_apart_from_the_predictions_is_refused(folder):
     _refused_everywhere(folder, path, r"predictions\.error: .*, but history\[0\]\.test_error is")
     with pytest.raises(R.ResultsError, match="is not the last epoch's test_error"):
         R.load_predictions({**cell, "file": str(path)})
+
+
+# --------------------------------------------------------------------------
+# A cell whose own config, format or plan disagrees with its folder's
+# --------------------------------------------------------------------------
+
+def _copy_as(folder, source, name, edit):
+    """``source``'s cell (a final cell of ``tiny``) written as ``name`` after ``edit(cell)``,
+    its predictions its own as a run would name them."""
+    cell = _read(folder / "tiny" / source)
+    edit(cell)
+    if cell.get("predictions"):
+        stem = f"{cell['activation']}-seed{cell['seed']}"
+        shutil.copy(folder / "tiny" / cell["predictions"]["file"], folder / "tiny" / f"{stem}.predictions.npz")
+        cell["predictions"]["file"] = f"{stem}.predictions.npz"
+    _write(folder / "tiny" / name, cell)
+
+
+@pytest.mark.parametrize("setting, value, name", [
+    ("seeds", [0, 7], "relu-seed7.json"),
+    ("arms", ["relu", "rrelu", "elu"], "elu-seed0.json"),
+])
+def test_a_final_cell_whose_own_config_widens_the_plan_is_refused_by_name(folder, setting, value, name):
+    """load_sweep read the plan as the union of the cells' configs, so the cell planned itself in."""
+    arm, seed = name[:-len(".json")].split("-seed")
+
+    def widen(cell):
+        cell["config"][setting] = value
+        cell.update(activation=arm, seed=int(seed))
+        cell["history"][-1]["test_error"] = cell["predictions"]["error"] = 0.0  # a number it would move
+
+    _copy_as(folder, "relu-seed0.json", name, widen)
+    with pytest.raises(R.ResultsError, match=rf"2 different config\.{setting} .*in {name}"):
+        R.load_sweep(folder, "tiny")
+
+
+def test_extra_seeds_recorded_by_one_cell_only_are_read_with_a_warning_naming_it(folder):
+    """A profile may gain extra seeds after its main sweep: the wider plan is read, and said."""
+    def extra(cell):
+        cell["config"]["extra_seeds"] = {"relu": [7]}
+        cell["seed"] = 7
+
+    _copy_as(folder, "relu-seed0.json", "relu-seed7.json", extra)
+    with pytest.warns(R.ResultsWarning, match=r"2 values of config\.extra_seeds.*in relu-seed7\.json"):
+        sweep = R.load_sweep(folder, "tiny")
+    assert sorted(zip(sweep.final.activation, sweep.final.seed)) == [("relu", 0), ("relu", 7), ("rrelu", 0)]
+
+
+def test_extra_seeds_that_do_not_nest_are_refused(folder):
+    for arm in ("relu", "rrelu"):
+        path = folder / "tiny" / f"{arm}-seed0.json"
+        cell = _read(path)
+        cell["config"]["extra_seeds"] = {arm: [7]}
+        _write(path, cell)
+    with pytest.raises(R.ResultsError, match=r"config\.extra_seeds that do not nest"):
+        R.load_sweep(folder, "tiny")
+
+
+def test_a_chosen_rate_edited_in_one_cell_with_its_learning_rate_is_refused(folder, tmp_path):
+    """The identity leaves the rate out where each arm has its own, so the cell trained at another rate loaded."""
+    for arm in ("relu", "rrelu"):
+        path = folder / "tiny" / f"{arm}-seed0.json"
+        cell = _read(path)
+        cell["config"]["chosen_rates"] = {"relu": 0.05, "rrelu": 0.05}
+        cell["config"]["rates_from"] = "g"
+        if arm == "rrelu":
+            cell["config"]["chosen_rates"]["rrelu"] = cell["config"]["optimizer"]["learning_rate"] = 0.2
+        _write(path, cell)
+    with pytest.raises(R.ResultsError, match=r"2 different chosen rates for rrelu: 0\.05 in relu-seed0\.json; "
+                                             r"0\.2 in rrelu-seed0\.json"):
+        R.load_sweep(folder, "tiny")
+
+
+def _relabelled_format_1(cell, strip: bool):
+    cell["schema"] = 1
+    del cell["stage"]
+    if strip:  # every field of a later format gone: only the folder's other cells tell
+        for key in ("outcome", "diverged_epoch", "predictions", "calibration"):
+            cell.pop(key, None)
+        for key in ("backend", "validation_images_used", "train_subset"):
+            cell["provenance"].pop(key, None)
+        for row in cell["history"]:
+            for key in ("train_eval_loss", "train_eval_error", "val_loss", "val_error", "train_xent",
+                        "train_eval_xent", "test_xent", "val_xent"):
+                row.pop(key, None)
+
+
+@pytest.mark.parametrize("strip, message", [
+    (False, r"rrelu-seed0\.json: declares result format 1 but has fields of later formats: outcome \(format 3 on\)"),
+    (True, r"cells of 2 result formats.*format 4 or 5: relu-seed0\.json.*format 1: rrelu-seed0\.json"),
+])
+def test_a_format_5_cell_relabelled_format_1_is_refused(folder, strip, message):
+    """It had no stage, so the plan did not bind it, and format 1 checks nothing format 5 adds."""
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    _relabelled_format_1(cell, strip)
+    _write(path, cell)
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_sweep(folder, "tiny")
+
+
+def test_a_cell_of_an_earlier_format_among_earlier_cells_still_loads(folder):
+    """The earlier sweeps (data/earlier) are one older format each, and load."""
+    for arm in ("relu", "rrelu"):
+        path = folder / "tiny" / f"{arm}-seed0.json"
+        cell = _read(path)
+        _relabelled_format_1(cell, strip=True)
+        _write(path, cell)
+    assert len(R.load_sweep(folder, "tiny").final) == 2
+
+
+@pytest.mark.parametrize("setting, value", [("seeds", [100, 101]), ("learning_rates", [0.01, 0.05, 0.2])])
+def test_a_grid_cell_whose_own_grid_was_edited_is_refused_by_name(folder, setting, value):
+    """Its grid planned it in, and its score entered Grid.scores."""
+    grid = folder / "g" / "grid"
+    cell = _read(grid / "relu-lr0.01-seed100.json")
+    cell["config"]["grid"][setting] = value
+    cell["history"][-1]["val_error"] = 0.0
+    if setting == "seeds":
+        cell["seed"], name = 101, "relu-lr0.01-seed101.json"
+    else:
+        cell["config"]["optimizer"]["learning_rate"], name = 0.2, "relu-lr0.2-seed100.json"
+    _write(grid / name, cell)
+    with pytest.raises(R.ResultsError, match=rf"2 different config\.grid\.{setting} .*in {name}"):
+        S.grid_report(folder, "g")
+
+
+def _extend(path, extended, rate=None):
+    cell = _read(path)
+    cell["config"]["grid"]["extended"] = extended
+    if rate is not None:
+        cell["config"]["optimizer"]["learning_rate"] = rate
+        cell["history"][-1]["val_error"] = 0.1
+    _write(path.with_name(path.name.replace("lr0.05", f"lr{rate:g}")) if rate else path, cell)
+
+
+def test_an_edge_rule_extension_recorded_by_the_later_grid_cells_only_loads_quietly(folder, recwarn):
+    """select --write extends the profile's grid after its first cells ran: those keep the grid without it."""
+    grid = folder / "g" / "grid"
+    _extend(grid / "relu-lr0.05-seed100.json", {"relu": [0.1]}, rate=0.1)
+    assert S.grid_report(folder, "g").chosen.loc["relu", "rate"] == 0.05  # the extension not asked for: left out
+    extended = S.grid_report(folder, "g", extended={"relu": [0.1]})
+    assert extended.chosen.loc["relu", "rate"] == 0.1 and len(extended.frame) == 5
+    assert not [w for w in recwarn if issubclass(w.category, R.ResultsWarning)]
+
+
+def test_edge_rule_extensions_that_do_not_nest_are_refused(folder):
+    grid = folder / "g" / "grid"
+    _extend(grid / "relu-lr0.05-seed100.json", {"relu": [0.1]}, rate=0.1)
+    _extend(grid / "rrelu-lr0.01-seed100.json", {"rrelu": [0.005]})
+    with pytest.raises(R.ResultsError, match=r"config\.grid\.extended that do not nest"):
+        S.grid_report(folder, "g")
+
+
+def _npz_with_header(shape, payload: bytes) -> bytes:
+    """An npz whose ``predicted`` array's header promises ``shape`` over ``payload``."""
+    import io
+    import zipfile
+
+    import numpy as np
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("predicted.npy", header.getvalue() + payload)
+        p_true = io.BytesIO()
+        np.save(p_true, np.full(shape[0] if shape[0] < 10 ** 6 else 1, 0.5, np.float32))
+        z.writestr("p_true.npy", p_true.getvalue())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape, payload, message", [
+    ((8_000_000,), bytes(8_000_000), r"unpacks to 8,0\d\d,\d\d\d bytes, more than the 3,200,000"),  # 8 kB packed
+    ((10 ** 13,), b"", r"predicted is not \d+ images \(an array of shape \(10000000000000,\)"),
+])
+def test_a_predictions_file_that_unpacks_beyond_any_cell_is_refused_before_it_is_read(folder, shape, payload,
+                                                                                        message, monkeypatch):
+    """A zip bomb, and a header promising 10 TB: numpy allocated what the header said (a MemoryError)."""
+    import hashlib
+
+    import numpy as np
+    path = folder / "tiny" / "relu-seed0.json"
+    cell = _read(path)
+    data = _npz_with_header(shape, payload)
+    assert len(data) < 100_000
+    (folder / "tiny" / cell["predictions"]["file"]).write_bytes(data)
+    cell["predictions"]["sha256"] = hashlib.sha256(data).hexdigest()
+    _write(path, cell)
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("read before its size was checked"))
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_predictions({**cell, "file": str(path)})
+
+
+def test_the_predictions_cap_holds_ten_thousand_images_with_room_to_spare():
+    import io
+
+    import numpy as np
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, predicted=np.zeros(10_000, np.uint8), p_true=np.zeros(10_000, np.float32))
+    import zipfile
+    real = sum(m.file_size for m in zipfile.ZipFile(buffer).infolist())
+    assert 50_000 < real < R.MAX_PREDICTIONS_UNPACKED / 50

@@ -259,12 +259,23 @@ def test_the_description_is_not_part_of_the_experiment(tmp_path):
 # --- 4. backends -----------------------------------------------------------------
 
 def test_backends_never_mix_in_one_folder(tmp_path):
-    _write(tmp_path, "p", _cell("relu"))                              # schema 2: TensorFlow
+    assert R.backend(_cell("relu")) == "tensorflow"  # schema 2 names none: TensorFlow made them all
+    _write(tmp_path, "p", _cell("relu", schema=3, backend="tensorflow"))
     _write(tmp_path, "p", _cell("elu", schema=3, backend="tensorflow"))
     assert {R.backend(c) for c in R.load_cells(tmp_path, "p")} == {"tensorflow"}
     _write(tmp_path, "p", _cell("elu", seed=1, schema=3, backend="jax"))
     with pytest.raises(R.ResultsError, match=r"2 different backends.*tensorflow: elu-seed0.json, relu-seed0.json; "
                                              r"jax: elu-seed1.json"):
+        R.load_cells(tmp_path, "p")
+
+
+def test_result_formats_never_mix_in_one_folder_but_4_and_5(tmp_path):
+    """Format 2 came from the earlier TensorFlow runner, 3 from the current one: like check, the loader refuses
+    the mix (4 and 5 mix: tests/test_result_format_5.py)."""
+    _write(tmp_path, "p", _cell("relu"))
+    _write(tmp_path, "p", _cell("elu", schema=3))
+    with pytest.raises(R.ResultsError, match=r"cells of 2 result formats.*format 3: elu-seed0.json; "
+                                             r"format 2: relu-seed0.json"):
         R.load_cells(tmp_path, "p")
 
 

@@ -12,7 +12,6 @@ statistics, by one rule (:func:`outcome`) for every regime.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,11 @@ import pandas as pd
 
 from actbook.prose import join_and
 
+from actbook.runner.backend import BACKENDS
 from actbook.runner.files import Malformed, Unreadable
 from actbook.runner.result_files import OLDER_FORMATS, read_result
-from actbook.runner.profiles import experiment_identity, is_finite_number
+from actbook.runner.result_format import CURRENT_SCHEMAS
+from actbook.runner.profiles import STAGES, UsageError, experiment_identity, is_finite_number, split_folder
 
 __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "final_rows",
@@ -53,17 +54,22 @@ class ResultsWarning(UserWarning):
 #: a finished final cell's per-image test predictions (``predictions``, a file beside it) and its
 #: test cross-entropy after temperature scaling (``calibration``), and the training subset drawn.
 SCHEMAS = (1, 2, 3, 4, 5)
-STAGES = ("grid", "final")
-BACKENDS = ("tensorflow", "jax", "torch")
+#: The fields a result format introduced: a file of an earlier format that has one is a later
+#: file relabelled (a format-5 cell with ``schema: 1`` would slip past the checks of its own format).
+TOP_FIELDS_FROM = {"outcome": 3, "diverged_epoch": 3, "stage": 4, "predictions": 5, "calibration": 5}
+ROW_FIELDS_FROM = {"train_eval_loss": 2, "train_eval_error": 2, "val_loss": 4, "val_error": 4, "train_xent": 5,
+                   "train_eval_xent": 5, "test_xent": 5, "val_xent": 5}
+PROVENANCE_FIELDS_FROM = {"backend": 3, "validation_images_used": 4, "train_subset": 5}
+#: The largest unpacked predictions file read: a real one holds 10,000 test images as a uint8 class
+#: and a float32 probability (50,000 bytes and two headers); 64 times that leaves room for wider
+#: arrays and a larger test set, and keeps a zip bomb from filling the memory.
+MAX_PREDICTIONS_UNPACKED = 64 * 50_000
 OUTCOMES = ("finished", "diverged")
 REQUIRED = ("profile", "activation", "seed", "config", "history", "provenance")
 #: The numbers of a history row (null where an epoch did not measure one, or the loss was not finite).
 METRICS = ("train_loss", "train_error", "train_eval_loss", "train_eval_error", "test_loss", "test_error", "val_loss",
            "val_error", "seconds", "train_images_per_second", "train_xent", "train_eval_xent", "test_xent", "val_xent")
 
-#: ``<profile>``, ``<profile>+<8-hex tag of the --set overrides>``, either with ``@<runtime>`` after it.
-FOLDER = re.compile(r"(?P<profile>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})(?:\+(?P<tag>[0-9a-f]{8}))?"
-                    r"(?:@(?P<runtime>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}))?")
 
 
 
@@ -105,7 +111,7 @@ def result_problems(data) -> list[str]:
                            *(("stage",) if schema >= 4 else ())) if k not in data]
     if missing:
         return [f"missing keys {missing}"]
-    problems = []
+    problems = _later_format_problems(data, schema)
     if schema >= 4 and data["stage"] not in STAGES:
         problems.append(f"stage must be one of {', '.join(STAGES)}, found {data['stage']!r}")
     for key in ("profile", "activation"):
@@ -155,6 +161,26 @@ def result_problems(data) -> list[str]:
     if problems or epochs is None:
         return problems
     return _length_problems(data, schema, epochs) or _measured_problems(data, schema)
+
+
+def _later_format_problems(data: dict, schema: int) -> list[str]:
+    """The fields of ``data`` that its declared format (``schema``) predates: a
+    file that contradicts its own format is refused, whatever else it holds."""
+    later = [f"{k} (format {v} on)" for k, v in TOP_FIELDS_FROM.items() if v > schema and k in data]
+    prov = data.get("provenance")
+    if isinstance(prov, dict):
+        later += [f"provenance.{k} (format {v} on)" for k, v in PROVENANCE_FIELDS_FROM.items()
+                  if v > schema and k in prov]
+    history = data.get("history")
+    for i, row in enumerate(history if isinstance(history, list) else []):
+        found = [f"history[{i}].{k} (format {v} on)" for k, v in ROW_FIELDS_FROM.items()
+                 if v > schema and isinstance(row, dict) and k in row]
+        if found:
+            later += found
+            break
+    if later:
+        return [f"declares result format {schema} but has fields of later formats: {', '.join(later)}"]
+    return []
 
 
 def measured_metrics(data: dict) -> tuple[str, ...]:
@@ -366,6 +392,9 @@ def load_predictions(cell: dict) -> dict:
     import zipfile
     import zlib
     try:
+        problem = _unpacked_problem(data, pred["images"])
+        if problem:
+            raise ResultsError(f"{path}: {problem}")
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("predicted", "p_true")}
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
@@ -374,6 +403,35 @@ def load_predictions(cell: dict) -> dict:
     if problem:
         raise ResultsError(f"{path}: {problem}")
     return arrays
+
+
+def _unpacked_problem(data: bytes, images: int) -> str | None:
+    """What makes the zip archive ``data`` too large to unpack, read from its
+    headers before any array is: more than :data:`MAX_PREDICTIONS_UNPACKED`
+    bytes in all (zipfile reads no member beyond the size its header gives), or
+    an array whose own header promises another shape than ``(images,)`` (numpy
+    would allocate that shape before reading a byte)."""
+    import io
+    import zipfile
+
+    import numpy as np
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = z.infolist()
+        unpacked = sum(m.file_size for m in members)
+        if unpacked > MAX_PREDICTIONS_UNPACKED:
+            return (f"unpacks to {unpacked:,} bytes, more than the {MAX_PREDICTIONS_UNPACKED:,} a predictions file "
+                    f"may hold")
+        for key in ("predicted", "p_true"):
+            if f"{key}.npy" not in z.namelist():
+                continue  # np.load names what is missing
+            with z.open(f"{key}.npy") as f:
+                version = np.lib.format.read_magic(f)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape = header(f)[0]
+            if shape != (images,):
+                return f"{key} is not {images} images (an array of shape {shape}, expected ({images},))"
+    return None
 
 
 def _predictions_problem(arrays: dict, pred: dict, cell: dict) -> str | None:
@@ -411,12 +469,12 @@ def _predictions_problem(arrays: dict, pred: dict, cell: dict) -> str | None:
 def parse_folder(name: str) -> tuple[str, str | None, str | None]:
     """``"cpu+3f2a9c1d@tensorflow-2dev"`` -> ``("cpu", "3f2a9c1d", "tensorflow-2dev")``:
     the profile, the tag of a run with ``--set`` overrides and the runtime, as
-    the runner names its folders (``<profile>[+<tag>][@<runtime>]``)."""
-    m = FOLDER.fullmatch(str(name))
-    if not m:
-        raise ResultsError(f"{name!r} is not a results folder name (<profile>, <profile>+<8 hex digits>, "
-                           f"either optionally followed by @<runtime>)")
-    return m["profile"], m["tag"], m["runtime"]
+    the runner names its folders (``<profile>[+<tag>][@<runtime>]``), read back by
+    the runner's own :func:`actbook.runner.profiles.split_folder`."""
+    try:
+        return split_folder(name)
+    except UsageError as e:
+        raise ResultsError(str(e)) from None
 
 
 def load_cells(results: str | Path, folder: str) -> list[dict]:
@@ -438,8 +496,12 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     if not files:
         raise ResultsError(f"no result files in {where}: run "
                            f"`actbook run --profile {profile} --results {results}`")
-    cells = _planned_only([read_cell(f, profile) for f in files], where,
-                          lambda c: (c["activation"], c["seed"]), expected_cells)
+    cells = [read_cell(f, profile) for f in files]
+    # One plan, so that a cell whose own config widens it is not read as planned.
+    check_one_value(cells, where, FIXED_PLAN)
+    check_growing(cells, where, GROWING_PLAN)
+    check_one_rate_per_arm(cells, where)
+    cells = _planned_only(cells, where, lambda c: (c["activation"], c["seed"]), expected_cells)
     seen = {}
     for c in cells:
         key = (c["activation"], c["seed"])
@@ -463,7 +525,12 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
 def check_consistent(cells: list[dict], where: Path, identity) -> None:
     """One config (``identity`` of each cell's, which leaves out what may differ
     between cells), one data set and one backend across ``cells``, else
-    :class:`ResultsError`; kernels that differ are warned about."""
+    :class:`ResultsError`; kernels that differ are warned about. Result formats
+    may not mix either, but for 4 and 5 (:data:`CURRENT_SCHEMAS`: 5 only adds measurements)."""
+    by_format = _group(cells, lambda c: "4 or 5" if c.get("schema", 1) in CURRENT_SCHEMAS else c.get("schema", 1))
+    if len(by_format) > 1:
+        raise ResultsError(f"{where}: cells of {len(by_format)} result formats, which never share a table: "
+                           + "; ".join(f"format {k}: {_names(v)}" for k, v in by_format.items()))
     configs = {json.dumps(identity(c["config"]), sort_keys=True) for c in cells}
     if len(configs) > 1:
         raise ResultsError(f"{where}: cells were run with {len(configs)} different configs; "
@@ -484,6 +551,81 @@ def check_consistent(cells: list[dict], where: Path, identity) -> None:
                       ResultsWarning, stacklevel=3)
 
 
+#: The settings of a final cell's config that say which cells its folder holds (besides
+#: ``chosen_rates``, :func:`check_one_rate_per_arm`): one value across the folder ...
+FIXED_PLAN = ("arms", "seeds", "rates_from")
+#: ... but for those a profile may gain after its main sweep ran, which may only grow.
+GROWING_PLAN = ("extra_seeds", "later_arms")
+
+
+def _shown(value) -> str:
+    return "none" if value is None else json.dumps(value)
+
+
+def _setting(cell: dict, path: str):
+    """``"grid.seeds"`` of a cell's config (None where it has none)."""
+    value = cell["config"]
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def check_one_value(cells: list[dict], where: Path, settings) -> None:
+    """One value of each config setting in ``settings`` (``"seeds"``,
+    ``"grid.seeds"``) across ``cells``, else :class:`ResultsError` naming the
+    files that record each value, the fewer first."""
+    for setting in settings:
+        groups = _group(cells, lambda c: json.dumps(_setting(c, setting), sort_keys=True))
+        if len(groups) > 1:
+            odd = sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0]))
+            raise ResultsError(f"{where}: the cells record {len(groups)} different config.{setting} (one plan per "
+                               f"folder): " + "; ".join(f"{_shown(json.loads(k))} in {_names(v)}" for k, v in odd))
+
+
+def _pairs(value) -> frozenset:
+    """``{"relu": [3, 4]}`` -> ``{("relu", 3), ("relu", 4)}``."""
+    return frozenset((a, s) for a, ss in value.items() for s in ss) if isinstance(value, dict) else frozenset()
+
+
+def check_growing(cells: list[dict], where: Path, settings, warn: bool = True) -> None:
+    """Each config setting in ``settings`` (a map of names to lists:
+    ``"extra_seeds"``, ``"grid.extended"``) only grows across ``cells``: their
+    values nest, else :class:`ResultsError`. Where they differ (a profile gained
+    extra seeds, later arms or an edge-rule extension after its first cells
+    ran, or a cell's config was edited) the widest plans the folder; with
+    ``warn``, a warning names the files of each value."""
+    for setting in settings:
+        groups = {}
+        for c in cells:
+            groups.setdefault(_pairs(_setting(c, setting)), []).append(c)
+        if len(groups) < 2:
+            continue
+        ordered = sorted(groups.items(), key=lambda kv: len(kv[0]))
+        listing = "; ".join(f"{_shown(_setting(v[0], setting))} in {_names([Path(c['file']).name for c in v])}"
+                            for _, v in ordered)
+        if not all(a <= b for (a, _), (b, _) in zip(ordered, ordered[1:])):
+            raise ResultsError(f"{where}: the cells record values of config.{setting} that do not nest (one plan "
+                               f"per folder): {listing}")
+        if warn:
+            warnings.warn(f"{where}: the cells record {len(groups)} values of config.{setting} (the profile grew "
+                          f"after its first cells ran, or a cell's config was edited); the widest is read: "
+                          f"{listing}", ResultsWarning, stacklevel=3)
+
+
+def check_one_rate_per_arm(cells: list[dict], where: Path) -> None:
+    """One chosen rate per arm across the cells' ``chosen_rates``, else
+    :class:`ResultsError`: a cell that records another would train its arm at another rate."""
+    rates = {}
+    for c in cells:
+        for arm, rate in (c["config"].get("chosen_rates") or {}).items():
+            rates.setdefault(arm, {}).setdefault(rate, []).append(Path(c["file"]).name)
+    for arm, by_rate in rates.items():
+        if len(by_rate) > 1:
+            odd = sorted(by_rate.items(), key=lambda kv: (len(kv[1]), kv[0]))
+            raise ResultsError(f"{where}: the cells record {len(by_rate)} different chosen rates for {arm}: "
+                               + "; ".join(f"{r:g} in {_names(v)}" for r, v in odd))
+
+
 def _planned_only(cells: list[dict], where: Path, key, planned) -> list[dict]:
     """``cells`` less those their own profile does not plan (a ``run --seeds 7``
     or ``--activations`` beyond it, into a sweep's folder), with a warning
@@ -491,8 +633,9 @@ def _planned_only(cells: list[dict], where: Path, key, planned) -> list[dict]:
     ``check`` (which reports them "outside the plan") demands."""
     plan = planned(cells)
     # The earlier sweeps (no stage, before format 4) were closed as they stand, with
-    # arms run beyond the plan their configs record; the plan binds from format 4 on.
-    outside = [c for c in cells if key(c) not in plan and "stage" in c]
+    # arms run beyond the plan their configs record; the plan binds from format 4 on,
+    # the cell's own (the runner writes none outside it) as well as the folder's.
+    outside = [c for c in cells if "stage" in c and not (key(c) in plan and key(c) in planned([c]))]
     if outside:
         warnings.warn(f"{where}: left out {len(outside)} cell(s) outside the plan of the profile they name: "
                       f"{_names([Path(c['file']).name for c in outside])}", ResultsWarning, stacklevel=3)

@@ -29,8 +29,8 @@ import pandas as pd
 
 from actbook import arms as arm_table
 from actbook.runner.data import CLASSES
-from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, expected_cells, outcome,
-                                     parse_folder, read_cell)
+from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, check_growing, check_one_value,
+                                     expected_cells, outcome, parse_folder, read_cell)
 from actbook.prose import join_and
 from actbook.runner.profiles import experiment_identity
 
@@ -58,9 +58,13 @@ def load_grid(results: str | Path, folder: str) -> list[dict]:
         if cell.get("stage") != "grid":
             raise ResultsError(f"{f}: not a grid cell (stage {cell.get('stage')!r})")
         cells.append(cell)
-    # What check refuses, the choice of rates must not use: cells off the grid
-    # (left out, with a warning), two files for one cell, and cells of another
-    # config, data set or backend.
+    # What check refuses, the choice of rates must not use: cells of another grid
+    # (the edge rule's extension may only grow), cells off the grid (left out,
+    # with a warning), two files for one cell, and cells of another config, data
+    # set or backend.
+    check_one_value(cells, where, ("arms", "grid.learning_rates", "grid.seeds"))
+    # An extension grows the grid by design: Grid reads the one its caller names.
+    check_growing(cells, where, ("grid.extended",), warn=False)
     cells = _planned_only(cells, where, _grid_key, grid_plan)
     seen = {}
     for c in cells:

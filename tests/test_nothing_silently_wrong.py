@@ -852,3 +852,36 @@ def test_the_predictions_cap_holds_ten_thousand_images_with_room_to_spare():
     import zipfile
     real = sum(m.file_size for m in zipfile.ZipFile(buffer).infolist())
     assert 50_000 < real < R.MAX_PREDICTIONS_UNPACKED / 50
+
+
+def test_a_predictions_file_cut_short_with_its_count_edited_to_match_is_refused(folder):
+    """Half the test images, its checksum and ``images`` rewritten: every other check held."""
+    import hashlib
+    import io
+
+    import numpy as np
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    with np.load(folder / "tiny" / cell["predictions"]["file"]) as z:
+        half = {k: z[k][: len(z[k]) // 2] for k in ("predicted", "p_true")}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **half)
+    (folder / "tiny" / cell["predictions"]["file"]).write_bytes(buffer.getvalue())
+    cell["predictions"].update(sha256=hashlib.sha256(buffer.getvalue()).hexdigest(), images=len(half["p_true"]))
+    _write(path, cell)
+    _refused_everywhere(folder, path, rf"predictions\.images: {len(half['p_true'])}, but the cell tested "
+                                      rf"provenance\.test_images_used = {2 * len(half['p_true'])}")
+
+
+@pytest.mark.parametrize("stage", ["final", "grid"])
+def test_a_file_named_for_another_cell_is_refused(folder, stage):
+    """The loader counted it as the cell it holds, the chapters' progress as the one it is named for."""
+    if stage == "final":
+        (folder / "tiny" / "rrelu-seed0.json").rename(folder / "tiny" / "rrelu-seed5.json")
+        with pytest.raises(R.ResultsError, match="rrelu-seed5.json holds the cell rrelu-seed0, misnamed"):
+            R.load_sweep(folder, "tiny")
+    else:
+        grid = folder / "g" / "grid"
+        (grid / "rrelu-lr0.01-seed100.json").rename(grid / "rrelu-lr0.02-seed100.json")
+        with pytest.raises(R.ResultsError, match="rrelu-lr0.02-seed100.json holds the cell rrelu-lr0.01-seed100"):
+            S.grid_report(folder, "g")

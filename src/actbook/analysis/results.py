@@ -24,7 +24,7 @@ from actbook.runner.backend import BACKENDS
 from actbook.runner.files import Malformed, Unreadable
 from actbook.runner.result_files import OLDER_FORMATS, read_result
 from actbook.runner.result_format import CURRENT_SCHEMAS
-from actbook.runner.profiles import STAGES, UsageError, experiment_identity, is_finite_number, split_folder
+from actbook.runner.profiles import STAGES, Cell, UsageError, experiment_identity, is_finite_number, split_folder
 
 __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "final_rows",
@@ -513,6 +513,7 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     if grid_cells:
         raise ResultsError(f"{where}: grid cells ({_names(grid_cells)}) belong in the grid/ subfolder; read them "
                            f"with actbook.analysis.selection.load_grid")
+    check_named(cells, where)
     for c in cells:  # a final cell of a grid profile trains at its arm's chosen rate
         chosen = c["config"].get("chosen_rates")
         if chosen is not None and chosen.get(c["activation"]) != c["config"]["optimizer"]["learning_rate"]:
@@ -520,6 +521,18 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
                                f"not its arm's chosen rate {chosen.get(c['activation'])}")
     check_consistent(cells, where, _shared_identity)
     return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
+
+
+def check_named(cells: list[dict], where: Path) -> None:
+    """Every file named for the cell it holds (``relu-seed0.json``, a grid
+    cell's ``relu-lr0.05-seed100.json``), else :class:`ResultsError`, as ``check``
+    reports it: the chapters count a regime's cells by their file names
+    (:func:`actbook.analysis.selection.final_progress`)."""
+    for c in cells:
+        rate = c["config"]["optimizer"]["learning_rate"] if c.get("stage") == "grid" else None
+        stem = Cell(c["profile"], c["activation"], c["seed"], rate).stem
+        if Path(c["file"]).name != f"{stem}.json":
+            raise ResultsError(f"{where}: {Path(c['file']).name} holds the cell {stem}, misnamed")
 
 
 def check_consistent(cells: list[dict], where: Path, identity) -> None:

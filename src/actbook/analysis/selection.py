@@ -29,8 +29,8 @@ import pandas as pd
 
 from actbook import arms as arm_table
 from actbook.runner.data import CLASSES
-from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, check_growing, check_one_value,
-                                     expected_cells, outcome, parse_folder, read_cell)
+from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, check_growing, check_named,
+                                     check_one_value, expected_cells, outcome, parse_folder, read_cell)
 from actbook.prose import join_and
 from actbook.runner.profiles import experiment_identity
 
@@ -73,6 +73,7 @@ def load_grid(results: str | Path, folder: str) -> list[dict]:
             raise ResultsError(f"{where}: two files for {a} at {r:g} seed {s}: {Path(seen[_grid_key(c)]).name} "
                                f"and {Path(c['file']).name}")
         seen[_grid_key(c)] = c["file"]
+    check_named(cells, where)
     check_consistent(cells, where, _grid_identity)
     return cells
 

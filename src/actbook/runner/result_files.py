@@ -145,13 +145,16 @@ def predictions_name(data: dict) -> str:
 
 
 def _prediction_problems(data: dict) -> list[str]:
-    """Predictions copied from another cell, or a test error edited apart from them,
-    would pass every other check and be read as this cell's."""
+    """Predictions copied from another cell, cut short, or a test error edited apart
+    from them, would pass every other check and be read as this cell's."""
     pred, last = data.get("predictions"), data["history"][-1] if data["history"] else {}
     if not isinstance(pred, dict):
         return []
     if pred["file"] != predictions_name(data):
         return [f"predictions.file: {pred['file']!r}, but this cell's predictions are {predictions_name(data)}"]
+    tested = data["provenance"].get("test_images_used")
+    if pred["images"] != tested:  # a file cut short, its count edited to match
+        return [f"predictions.images: {pred['images']}, but the cell tested provenance.test_images_used = {tested}"]
     error = last.get("test_error")
     if error is None or abs(pred["error"] - error) > PREDICTION_ERROR_TOLERANCE:
         return [f"predictions.error: {pred['error']!r}, but history[{len(data['history']) - 1}].test_error is "

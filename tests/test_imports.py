@@ -128,7 +128,6 @@ UPWARD_TODO = {
     ("actbook.tables", "actbook.runner.profiles"): "settings_table should take the runner's DEFAULTS as an argument",
     ("actbook.vanishing", "actbook.runner.data"): "probe_data should take the loaded, normalised images",
     ("actbook.runner.experiment", "actbook.analysis.results"): "the check command belongs above the analysis",
-    ("actbook.runner.experiment", "actbook.analysis.selection"): "the select command belongs above the analysis",
 }
 
 

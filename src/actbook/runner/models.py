@@ -17,7 +17,7 @@ from actbook.runner.backend import keras_module
 keras = keras_module()  # through actbook.tf_runtime on TensorFlow: no start-up noise
 
 from actbook.arms import slug as arm_slug  # noqa: E402
-from actbook.layers import kernel_initializer, make_activation  # noqa: E402
+from actbook.layers import initializer, kernel_initializer, make_activation  # noqa: E402
 
 __all__ = ["build_model", "layer_seed"]
 #: The kinds of seeded layer, kept apart in :func:`layer_seed`'s key.
@@ -86,7 +86,7 @@ def build_model(name: str, arm: str, num_classes: int = 10, seed: int = 0, init:
             x = keras.layers.GlobalAveragePooling2D()(x)
         elif kind == "dense":
             x = keras.layers.Dense(spec[1], name="logits",
-                                   kernel_initializer=keras.initializers.GlorotUniform(
-                                       seed=b.seed_for(_DENSE, 0)))(x)
+                                   kernel_initializer=initializer("glorot", b.seed_for(_DENSE, 0),
+                                                                  distribution="uniform"))(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"{net.keras_name}_{arm_slug(arm)}")

@@ -2,7 +2,10 @@
 
 Keras chooses its backend once, from ``KERAS_BACKEND`` (TensorFlow when
 unset), when it is first imported. This module is the runner's only door to
-it: it imports TensorFlow only when TensorFlow is the backend, fixes the
+it: it imports TensorFlow only when TensorFlow is the backend (its
+:func:`name` and :func:`keras_module` are :mod:`actbook.keras_backend`'s
+``backend_name`` and ``keras_module``, the book's one reader of the
+backend), fixes the
 thread pools and the determinism settings before the first computation,
 chooses the devices, and says what was in force for the result's provenance.
 
@@ -26,10 +29,11 @@ machine runs several cells at once instead.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-from pathlib import Path
+
+from actbook.keras_backend import backend_name as name
+from actbook.keras_backend import keras_module
 
 __all__ = ["BackendError", "name", "keras_module", "setup", "seed_everything", "requested_devices",
            "distribution_scope", "describe", "runtime_tag", "feed", "BACKENDS"]
@@ -42,29 +46,6 @@ MAX_DEVICE_INDEX = 255
 
 class BackendError(RuntimeError):
     """The backend cannot be set up as the cell asks; the message says why."""
-
-
-def name() -> str:
-    """The Keras backend, read as Keras reads it, without importing Keras."""
-    if "keras" in sys.modules:
-        import keras
-        return keras.config.backend()
-    env = os.environ.get("KERAS_BACKEND")
-    if env:
-        return env
-    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-    try:
-        return json.loads(config.read_text()).get("backend", "tensorflow")
-    except (OSError, ValueError, AttributeError):
-        return "tensorflow"
-
-
-def keras_module():
-    """``keras``, imported through :mod:`actbook.tf_runtime` (silently) when the backend is TensorFlow."""
-    if name() == "tensorflow":
-        from actbook import tf_runtime  # noqa: F401
-    import keras
-    return keras
 
 
 # --------------------------------------------------------------------------

@@ -31,7 +31,8 @@ __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complet
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
            "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell",
-           "sweep_facts", "check_consistent", "measured_metrics"]
+           "sweep_facts", "check_consistent", "measured_metrics", "later_format_problems", "check_named", "check_one_value",
+           "check_growing", "check_one_rate_per_arm", "MAX_PREDICTIONS_UNPACKED"]
 
 
 class ResultsError(RuntimeError):
@@ -111,7 +112,7 @@ def result_problems(data) -> list[str]:
                            *(("stage",) if schema >= 4 else ())) if k not in data]
     if missing:
         return [f"missing keys {missing}"]
-    problems = _later_format_problems(data, schema)
+    problems = []
     if schema >= 4 and data["stage"] not in STAGES:
         problems.append(f"stage must be one of {', '.join(STAGES)}, found {data['stage']!r}")
     for key in ("profile", "activation"):
@@ -163,9 +164,14 @@ def result_problems(data) -> list[str]:
     return _length_problems(data, schema, epochs) or _measured_problems(data, schema)
 
 
-def _later_format_problems(data: dict, schema: int) -> list[str]:
-    """The fields of ``data`` that its declared format (``schema``) predates: a
-    file that contradicts its own format is refused, whatever else it holds."""
+def later_format_problems(data: dict) -> list[str]:
+    """The fields of ``data`` that its declared format (``schema``, one of
+    :data:`OLDER_FORMATS`) predates: a file that contradicts its own format is
+    refused, whatever else it holds. Formats 4 and 5 are ``result.schema.json``'s to say.
+    (``check`` reports such a file as made by an older runner, among others.)"""
+    schema = data.get("schema", 1)
+    if schema not in OLDER_FORMATS:
+        return []
     later = [f"{k} (format {v} on)" for k, v in TOP_FIELDS_FROM.items() if v > schema and k in data]
     prov = data.get("provenance")
     if isinstance(prov, dict):
@@ -358,7 +364,7 @@ def read_cell(f: Path, profile: str) -> dict:
         raise ResultsError(f"{f}: {e}") from None
     except Unreadable as e:
         raise ResultsError(f"{f}: unreadable result file ({e})") from None
-    problems = result_problems(cell)
+    problems = result_problems(cell) or later_format_problems(cell)
     if problems:
         raise ResultsError(f"{f}: " + "; ".join(problems))
     if cell["profile"] != profile:

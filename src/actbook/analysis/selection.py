@@ -1,22 +1,11 @@
-"""Each activation's learning rate, chosen from its grid on validation images.
+"""Each activation's learning rate, chosen from its grid on validation images, as the book reads it.
 
-The rule, fixed before any grid cell ran (and the same in every regime):
-
-* a grid cell's score is its validation error at the last epoch; a cell that
-  diverged scores the chance level, :data:`CHANCE_ERROR` (it is an outcome,
-  not a missing value: dropping it would flatter the rate that killed it);
-* an activation's score at a rate is the mean over the grid's seeds;
-* its chosen rate is the one with the lowest score; rates whose scores tie
-  (equal to a tenth of a percentage point, the resolution of 1,000 images)
-  go to the smaller rate, the more stable choice;
-* the edge rule (fixed on 2026-12-06, before any grid cell that it adds
-  ran; the sweeps before it reported a rate at an end of the grid and left
-  it there): a rate chosen at either end of the grid extends that arm's grid
-  by one rate a factor of 2 beyond that end, once (``grid.extended``), and
-  the choice is made again over the extended grid; a rate chosen at the
-  extension's end is final.
-
-The test set plays no part: the grid's cells never evaluate it.
+The rule (the mean validation error over the grid's seeds, a diverged cell at
+chance, ties to the smaller rate, the edge rule) lives in
+:mod:`actbook.runner.rate_rule`, which ``actbook select`` applies; this module
+loads a regime's committed grid as the book's loaders load results (refusing
+what ``check`` refuses), applies the same rule to it, and writes what a
+chapter says of it. The test set plays no part: the grid's cells never evaluate it.
 """
 
 from __future__ import annotations
@@ -28,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from actbook import arms as arm_table
-from actbook.runner.data import CLASSES
+from actbook.runner import rate_rule
+from actbook.runner.rate_rule import CHANCE_ERROR, TIE_DECIMALS, arm_rates, grid_scores
 from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, check_growing, check_named,
-                                     check_one_value, expected_cells, outcome, parse_folder, read_cell)
+                                     check_one_value, expected_cells, parse_folder, read_cell)
 from actbook.prose import join_and
 from actbook.runner.profiles import experiment_identity
 
@@ -38,10 +28,6 @@ __all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
            "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread"]
 
-#: The error of a guess among CIFAR-10's ten classes (0.9): what a diverged cell scores.
-CHANCE_ERROR = 1 - 1 / len(CLASSES)
-#: Scores are compared rounded to this many decimals (0.1 pp) before the tie rule applies.
-TIE_DECIMALS = 3
 #: Decimals that hold a grid score exactly (a mean of errors on 1,000 or 5,000 images): for ranks.
 RANK_DECIMALS = 4
 
@@ -100,29 +86,12 @@ def _grid_identity(config: dict) -> dict:
 
 
 def grid_frame(cells: list[dict]) -> pd.DataFrame:
-    """One row per grid cell: activation, learning rate, seed, outcome, the
-    epoch it diverged (if it did), and its validation error and loss at the
-    last epoch, with ``score`` the error counted at chance for a diverged cell."""
-    rows = []
-    for c in cells:
-        last = c["history"][-1]
-        diverged = outcome(c) == "diverged"
-        if not diverged and last.get("val_error") is None:
-            raise ResultsError(f"{c['file']}: a finished grid cell with no validation error at its last epoch")
-        rows.append({"activation": c["activation"], "learning_rate": float(c["config"]["optimizer"]["learning_rate"]),
-                     "seed": c["seed"], "outcome": outcome(c),
-                     "diverged_epoch": c.get("diverged_epoch") if diverged else None,
-                     "val_error": None if diverged else last["val_error"],
-                     "val_loss": None if diverged else last["val_loss"],
-                     "score": CHANCE_ERROR if diverged else last["val_error"]})
-    return pd.DataFrame(rows).sort_values(["activation", "learning_rate", "seed"]).reset_index(drop=True)
-
-
-def grid_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per activation and rate: the mean score over seeds, the seeds, and how many diverged."""
-    g = frame.groupby(["activation", "learning_rate"])
-    return pd.DataFrame({"score": g["score"].mean(), "seeds": g.size(),
-                         "diverged": g["outcome"].apply(lambda o: int((o == "diverged").sum()))}).reset_index()
+    """:func:`actbook.runner.rate_rule.grid_frame` (one row per grid cell, with its
+    ``score``), refusing as the book's loaders refuse (:class:`ResultsError`)."""
+    try:
+        return rate_rule.grid_frame(cells)
+    except rate_rule.GridError as e:
+        raise ResultsError(str(e)) from None
 
 
 def planned_cells(config: dict) -> int:
@@ -131,48 +100,14 @@ def planned_cells(config: dict) -> int:
     return len(config["arms"]) * len(grid["learning_rates"]) * len(grid["seeds"])
 
 
-def arm_rates(arm: str, rates, extended: dict | None = None) -> list[float]:
-    """An arm's grid: the grid's rates and the arm's edge-rule extension, ascending."""
-    return sorted({*(float(r) for r in rates), *(float(r) for r in (extended or {}).get(arm, []))})
-
-
 def choose_rates(frame: pd.DataFrame, arms, rates, seeds, extended: dict | None = None) -> pd.DataFrame:
-    """The chosen rate of every arm in ``arms``, by the rule in this module's
-    docstring: one row per arm with ``rate``, its ``score``, the runner-up's,
-    ``at_edge`` (at an end of the arm's grid, extension included), ``tie`` (the
-    runner-up's score was equal at 0.1 pp, and the smaller rate won), the
-    diverged grid cells, and ``extend``: the rate the edge rule adds to the
-    arm's grid before its choice is final (NaN when none). ``extended``
-    (``grid.extended``) holds the extensions already made. Refused unless every
-    (arm, rate, seed) of each arm's grid is in ``frame``: a choice from part of
-    a grid is not the design's choice."""
-    base = sorted(float(r) for r in rates)
-    have = set(zip(frame.activation, frame.learning_rate, frame.seed))
-    missing = [(a, r, s) for a in arms for r in arm_rates(a, base, extended) for s in seeds if (a, r, s) not in have]
-    if missing:
-        raise ResultsError(f"the grid is not complete: {len(missing)} cell(s) missing, e.g. "
-                           + ", ".join(f"{a} at {r:g} seed {s}" for a, r, s in missing[:4]))
-    out = []
-    for arm in arms:
-        mine_rates = arm_rates(arm, base, extended)
-        scores = grid_scores(frame[(frame.activation == arm) & frame.learning_rate.isin(mine_rates)
-                                   & frame.seed.isin(seeds)])
-        mine = scores.assign(rounded=lambda d: d.score.round(TIE_DECIMALS))
-        mine = mine.sort_values(["rounded", "learning_rate"])  # ties: the smaller rate
-        best, runner_up = mine.iloc[0], mine.iloc[1]
-        rate = float(best.learning_rate)
-        # The edge rule: once per side, and only from an end of the grid itself.
-        extend = float("nan")
-        if rate == base[0] and rate == mine_rates[0]:
-            extend = rate / 2
-        elif rate == base[-1] and rate == mine_rates[-1]:
-            extend = rate * 2
-        out.append({"activation": arm, "rate": rate, "score": float(best.score),
-                    "runner_up_rate": float(runner_up.learning_rate), "runner_up_score": float(runner_up.score),
-                    "at_edge": rate in (mine_rates[0], mine_rates[-1]),
-                    "tie": bool(best.rounded == runner_up.rounded),  # the smaller rate won a tie
-                    "diverged_in_grid": int(mine.diverged.sum()), "extend": extend})
-    return pd.DataFrame(out).set_index("activation")
+    """The chosen rate of every arm in ``arms``: :func:`actbook.runner.rate_rule.choose_rates`,
+    the rule ``select`` applies, refusing as the book's loaders refuse
+    (:class:`ResultsError`, unless every cell of each arm's grid is in ``frame``)."""
+    try:
+        return rate_rule.choose_rates(frame, arms, rates, seeds, extended)
+    except rate_rule.GridError as e:
+        raise ResultsError(str(e)) from None
 
 
 def edge_sentence(chosen: pd.DataFrame, rates, display=str, scores: pd.DataFrame | None = None,

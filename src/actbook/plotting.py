@@ -134,7 +134,9 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
                         fmt=marker, color=colour, ms=7, capsize=3, lw=2, label=label if n == 0 else None)
     marked = [(i, arm) for i, arm in enumerate(rows) if marks and arm in marks]
     for n, (i, arm) in enumerate(marked):
-        ax.plot(100 * marks[arm], i, "x", color="black", ms=10, mew=2, label=marks_label if n == 0 else None)
+        # under the setting markers (zorder 1), so a cross never hides a point of this book's
+        ax.plot(100 * marks[arm], i, "x", color="black", ms=9, mew=1.5, zorder=1,
+                label=marks_label if n == 0 else None)
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(range(len(rows)), [display(a) for a in rows], fontsize=12)
     ax.invert_yaxis()

@@ -125,8 +125,6 @@ def layer(module: str) -> int:
 
 #: Imports that still run upward, each with what removes it (delete the entry with the import).
 UPWARD_TODO = {
-    ("actbook.tables", "actbook.runner.profiles"): "settings_table should take the runner's DEFAULTS as an argument",
-    ("actbook.vanishing", "actbook.runner.data"): "probe_data should take the loaded, normalised images",
     ("actbook.runner.experiment", "actbook.analysis.results"): "the check command belongs above the analysis",
 }
 

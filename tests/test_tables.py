@@ -26,10 +26,11 @@ def test_a_styler_keeps_its_formatting_and_a_multiindex_becomes_columns():
 def test_settings_side_by_side_are_flat_complete_and_never_nan():
     a = {"description": "x", "epochs": 3, "optimizer": {"learning_rate": 0.05}, "arms": ["relu", "elu"]}
     b = {"epochs": 50, "optimizer": {"learning_rate": 0.1}, "extra_seeds": {"relu": [3, 4]}, "init": "he"}
-    table = settings_table({"a": a, "b": b})
+    table = settings_table({"a": a, "b": b}, {"init": "he", "seeding": None})
     assert table.loc["optimizer.learning_rate"].tolist() == ["0.05", "0.1"]
     assert table.loc["arms", "a"] == "relu, elu" and table.loc["arms", "b"] == "not used"
     assert table.loc["extra_seeds.relu", "b"] == "3, 4" and table.loc["init", "a"] == "he (default)"
+    assert table.loc["init", "b"] == "he" and table.loc["seeding", "b"] == "none (default)"
     assert "description" not in table.index and not table.isna().any().any()
     assert list(table.index[:3]) == ["epochs", "optimizer.learning_rate", "arms"]   # in the settings' order
 

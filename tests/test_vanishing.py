@@ -18,7 +18,7 @@ def test_probe_data_is_one_balanced_normalised_subset_split_into_training_and_pr
     y = np.repeat(np.arange(10), 30)
     x = rng.integers(0, 256, size=(300, 4, 4, 3), dtype=np.uint8)
     cifar = SimpleNamespace(x_train=x, y_train=y, description="synthetic")
-    data = probe_data({"n_train": 100, "n_probe": 50}, cifar=cifar)
+    data = probe_data(cifar, {"n_train": 100, "n_probe": 50})
     assert data.x_train.shape == (100, 48) and data.x_probe.shape == (50, 48) and data.inputs == 48
     assert data.description == "synthetic"
     both = np.concatenate([data.x_train, data.x_probe]).reshape(150, 4, 4, 3)

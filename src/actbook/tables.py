@@ -50,16 +50,16 @@ def setting_rows(settings: dict) -> list[tuple[str, str]]:
     return [(key, _text(value)) for key, value in _flat(settings, ": ").items()]
 
 
-def settings_table(configs: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
+def settings_table(configs: dict, defaults: dict, keys: Sequence[str] | None = None) -> pd.DataFrame:
     """Several experiments' settings side by side, one row per setting: nested
     settings as dotted rows (``optimizer.learning_rate``), lists written out
-    in full, a setting a profile leaves out shown with the runner's default,
-    and one it does not have at all as "not used"."""
-    from actbook.runner.profiles import DEFAULTS
+    in full, a setting a profile leaves out shown with its value in
+    ``defaults`` (the runner's :data:`actbook.runner.profiles.DEFAULTS`), and
+    one it does not have at all as "not used"."""
     flat = {}
     for name, config in configs.items():
         row = {k: _text(v) for k, v in _flat({k: v for k, v in config.items() if k != "description"}, ".").items()}
-        for key, default in DEFAULTS.items():
+        for key, default in defaults.items():
             row.setdefault(key, f"{'none' if default is None else default} (default)")
         flat[name] = row
     order = list(dict.fromkeys(k for row in flat.values() for k in row))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from actbook.image_subsets import channel_stats, normalize, subset
+
 __all__ = ["VANISHING", "ProbeData", "probe_data"]
 
 #: The vanishing-gradient experiment, written once: a deep, narrow fully connected
@@ -42,17 +44,17 @@ class ProbeData:
         return int(self.x_train.shape[1])
 
 
-def probe_data(settings: dict | None = None, cifar=None) -> ProbeData:
-    """The vanishing-gradient chapter's images (:data:`VANISHING` by default).
+def probe_data(cifar, settings: dict | None = None) -> ProbeData:
+    """The vanishing-gradient chapter's images (:data:`VANISHING` by default)
+    from ``cifar``, CIFAR-10 as :func:`actbook.runner.data.load_cifar10` loads
+    it (``x_train``, ``y_train``, ``description``).
 
     One class-balanced subset of ``n_train + n_probe`` training images; the
     per-channel statistics are those of the whole subset; the last ``n_probe``
     images are the probe batch."""
-    from actbook.runner import data as D
     s = {**VANISHING, **(settings or {})}
-    cifar = D.load_cifar10() if cifar is None else cifar
-    x, y = D.subset(cifar.x_train, cifar.y_train, s["n_train"] + s["n_probe"], seed=s["data_seed"])
-    mean, std = D.channel_stats(x)
-    x = D.normalize(x, mean, std).reshape(len(x), -1)
+    x, y = subset(cifar.x_train, cifar.y_train, s["n_train"] + s["n_probe"], seed=s["data_seed"])
+    mean, std = channel_stats(x)
+    x = normalize(x, mean, std).reshape(len(x), -1)
     n = s["n_train"]
     return ProbeData(x[:n], y[:n], x[n:], y[n:], cifar.description)

@@ -405,7 +405,7 @@ def test_split_folder_reads_a_folder_name_back(name, parts):
 
 
 @pytest.mark.parametrize("name", ["", "+3f2a9c1d", "paper+", "paper+XYZ", "paper+3f2a9c1", "paper@", "paper@a@b",
-                                  "paper+3f2a9c1d+3f2a9c1d", "../paper", "pa per"])
+                                  "paper+3f2a9c1d+3f2a9c1d", "../paper", "pa per", "paper\n", "paper@jax\n", "paper+3f2a9c1d\n"])
 def test_split_folder_refuses_what_is_not_a_folder_name(name):
     with pytest.raises(P.UsageError, match="not a results folder name"):
         P.split_folder(name)

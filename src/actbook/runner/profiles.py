@@ -61,7 +61,7 @@ __all__ = ["grid_rates", "UsageError", "SCHEMA", "MODEL_KWARGS", "DEFAULTS", "ST
            "profile_folder", "split_folder", "training_images"]
 
 #: Names used as file and folder names: letters, digits, ``_ . -``, no path separators.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")  # \Z, not $: "$" also matches before a final newline
 MAX_SEED = 2 ** 31 - 1  # Keras seeds are 32-bit signed
 #: A profiles file larger than this is refused unread (a profile is a few hundred bytes).
 MAX_PROFILES_BYTES = 1_000_000
@@ -705,7 +705,7 @@ def recorded_selection(profile: str, results: str | Path) -> dict:
             "extended": dict((grid_config.get("grid") or {}).get("extended") or {})}
 
 
-_TAG = re.compile(r"^[0-9a-f]{8}$")
+_TAG = re.compile(r"^[0-9a-f]{8}\Z")
 
 
 def profile_folder(profile: str, overrides: dict | None = None, runtime: str | None = "") -> str:

@@ -532,3 +532,18 @@ def test_split_diverged_separates_cells_whose_loss_ended_nan():
     assert list(zip(kept.activation, kept.seed)) == [("relu", 0), ("selu", 1)]
     assert list(zip(diverged.activation, diverged.seed)) == [("selu", 0)]
     assert list(kept.index) == [0, 1] and list(diverged.index) == [0]
+
+
+def test_the_loaders_and_check_judge_result_files_by_the_same_rules():
+    """The rules live in the runner (``check`` uses them there); the analysis names are the same objects, so
+    a ``ResultsError`` the runner raises is the one a chapter catches."""
+    from actbook.runner import result_files
+    assert R.ResultsError is result_files.ResultsError and issubclass(R.RegimeIncomplete, R.ResultsError)
+    assert R.result_problems is result_files.any_format_problems
+    assert R.later_format_problems is result_files.later_format_problems
+    assert R.measured_metrics is result_files.any_format_measured_metrics
+    assert R.load_predictions is result_files.load_predictions
+    assert (R.outcome, R.diverged_epoch) == (result_files.outcome, result_files.diverged_epoch)
+    assert (R.SCHEMAS, R.MAX_PREDICTIONS_UNPACKED) == (result_files.SCHEMAS, result_files.MAX_PREDICTIONS_UNPACKED)
+    with pytest.raises(R.ResultsError, match="no per-image predictions"):
+        result_files.load_predictions({"file": "x.json", "schema": 4})

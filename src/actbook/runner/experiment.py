@@ -247,9 +247,8 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     unfinished, duplicate, stale, malformed or foreign files, and cells from
     other data sets, kernels or result formats. Empty when the sweep is
     complete and consistent."""
-    from actbook.analysis.results import result_problems
     from actbook.runner.files import Malformed
-    from actbook.runner.result_files import OLDER_FORMATS, read_result
+    from actbook.runner.result_files import OLDER_FORMATS, any_format_problems, read_result
     config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     folder = Path(results) / P.profile_folder(profile, overrides, runtime) / P.stage_folder(stage)
@@ -272,13 +271,13 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
         except (OSError, ValueError):
             problems.append(f"unreadable: {f.name}")
             continue
-        malformed = result_problems(data)
+        malformed = any_format_problems(data)
         if malformed:
             problems.append(f"not a well-formed result file: {f.name} ({'; '.join(malformed[:3])})")
             continue
         try:
             problems += _file_problems(f, data, profile, stage, config, expected, wanted, seen, finished)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a shape result_problems does not know
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a shape any_format_problems does not know
             problems.append(f"not a well-formed result file: {f.name} ({type(e).__name__}: {e})")
             continue
         prov = data["provenance"]
@@ -349,7 +348,7 @@ def _predictions_problem(f: Path, data: dict) -> list[str]:
         return [f"predictions missing: {f.name} names {pred['file']}, which cannot be read"]
     if digest != pred["sha256"]:
         return [f"predictions changed: {pred['file']} is not the file {f.name} records"]
-    from actbook.analysis.results import ResultsError, load_predictions
+    from actbook.runner.result_files import ResultsError, load_predictions
     try:  # the hash vouches for the bytes, not for what they hold (the loaders read that)
         load_predictions({**data, "file": str(f)})
     except ResultsError as e:

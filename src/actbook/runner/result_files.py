@@ -1,4 +1,4 @@
-"""Result files of formats 4 and 5, read and validated in one place.
+"""Result files, read and validated in one place.
 
 :func:`read_result` reads as :func:`actbook.runner.files.read_json_file` reads
 (a regular file, a size cap, never blocking) and checks the file against
@@ -6,6 +6,11 @@
 :mod:`actbook.runner.profiles`), and against the rules a schema cannot say.
 A module of its own because it needs the profile schema, and the profiles
 need :mod:`actbook.runner.files`: imports run one way.
+
+The loaders of the analysis and the runner's ``check`` also read the formats
+of the earlier sweeps (1 to 3): :func:`any_format_problems` checks a file of
+any format for what they read of it, and :func:`load_predictions` reads a
+final cell's predictions file back, refusing one that is not the cell's own.
 """
 
 from __future__ import annotations
@@ -13,18 +18,26 @@ from __future__ import annotations
 import functools
 import json
 import math
+from pathlib import Path
 
-from actbook.runner.files import MAX_RESULT_BYTES, Malformed, read_json_file
+from actbook.runner.backend import BACKENDS
+from actbook.runner.files import MAX_RESULT_BYTES, Malformed, Unreadable, read_json_file, read_regular_file
 from actbook.runner.profiles import SCHEMA as PROFILE_SCHEMA
-from actbook.runner.profiles import Cell
-from actbook.runner.profiles import non_finite_fields, shown_number
+from actbook.runner.profiles import STAGES, Cell
+from actbook.runner.profiles import is_finite_number, non_finite_fields, shown_number
 
 __all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics", "predictions_name",
-           "PREDICTION_ERROR_TOLERANCE"]
+           "PREDICTION_ERROR_TOLERANCE", "ResultsError", "SCHEMAS", "any_format_problems", "later_format_problems",
+           "any_format_measured_metrics", "outcome", "diverged_epoch", "load_predictions", "MAX_PREDICTIONS_UNPACKED"]
+
+
+class ResultsError(RuntimeError):
+    """The results on disk are missing or inconsistent; the message says which.
+    (Raised here by :func:`load_predictions`; the analysis's loaders raise it for the rest.)"""
 
 
 #: The result formats :func:`read_result` validates (``result.schema.json``); older ones are the
-#: business of whoever still reads them (``actbook.analysis.results.result_problems``).
+#: business of whoever still reads them (with :func:`any_format_problems`).
 RESULT_FORMATS = (4, 5)
 #: The formats of the earlier sweeps (``data/earlier``), which only the analysis still reads.
 OLDER_FORMATS = (1, 2, 3)
@@ -235,3 +248,394 @@ def read_result(path, max_bytes: int = MAX_RESULT_BYTES, also_formats: tuple = (
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise Malformed(problems[0] + more)
     return data
+
+
+# --------------------------------------------------------------------------
+# Every result format (1 to 5), as the loaders and ``check`` read it
+# --------------------------------------------------------------------------
+
+#: 1: the first cpu sweep (no inference-mode training error); 2: the TensorFlow runner's;
+#: 3: a cell stops at its first non-finite training loss (``outcome``, ``diverged_epoch``) and
+#: names its backend (``provenance["backend"]``); 4: a cell names its ``stage`` (a learning-rate grid's
+#: or a final cell) and records the validation loss and error (``val_loss``, ``val_error``) when measured;
+#: 5: every loss also as cross-entropy alone (``*_xent``; ``*_loss`` is the objective, L2 penalty included),
+#: a finished final cell's per-image test predictions (``predictions``, a file beside it) and its
+#: test cross-entropy after temperature scaling (``calibration``), and the training subset drawn.
+SCHEMAS = (1, 2, 3, 4, 5)
+#: The fields a result format introduced: a file of an earlier format that has one is a later
+#: file relabelled (a format-5 cell with ``schema: 1`` would slip past the checks of its own format).
+TOP_FIELDS_FROM = {"outcome": 3, "diverged_epoch": 3, "stage": 4, "predictions": 5, "calibration": 5}
+ROW_FIELDS_FROM = {"train_eval_loss": 2, "train_eval_error": 2, "val_loss": 4, "val_error": 4, "train_xent": 5,
+                   "train_eval_xent": 5, "test_xent": 5, "val_xent": 5}
+PROVENANCE_FIELDS_FROM = {"backend": 3, "validation_images_used": 4, "train_subset": 5}
+#: The largest unpacked predictions file read: a real one holds 10,000 test images as a uint8 class
+#: and a float32 probability (50,000 bytes and two headers); 64 times that leaves room for wider
+#: arrays and a larger test set, and keeps a zip bomb from filling the memory.
+MAX_PREDICTIONS_UNPACKED = 64 * 50_000
+OUTCOMES = ("finished", "diverged")
+REQUIRED = ("profile", "activation", "seed", "config", "history", "provenance")
+#: The numbers of a history row (null where an epoch did not measure one, or the loss was not finite).
+METRICS = ("train_loss", "train_error", "train_eval_loss", "train_eval_error", "test_loss", "test_error", "val_loss",
+           "val_error", "seconds", "train_images_per_second", "train_xent", "train_eval_xent", "test_xent", "val_xent")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    return _is_number(v) and is_finite_number(v)  # an integer too large for a float is not finite
+
+
+def _kind(v) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def any_format_problems(data) -> list[str]:
+    """Every way ``data`` (a parsed result file) is not a well-formed result of a
+    known schema; empty when it is one.
+
+    A finished cell has one history row per epoch of its config. A diverged
+    cell of schema 3 stops at the epoch whose training loss was not finite
+    (``diverged_epoch`` rows, the last with ``train_loss`` null); schema 1 and 2
+    files always have every epoch. Anything else shorter is unfinished.
+    """
+    if not isinstance(data, dict):
+        return [f"not a result file (a JSON {type(data).__name__}, expected an object)"]
+    schema = data.get("schema", 1)
+    if not _is_int(schema) or schema not in SCHEMAS:
+        return [f"result format {schema!r} is not one this code reads ({SCHEMAS})"]
+    missing = [k for k in (*REQUIRED, *(("outcome", "diverged_epoch") if schema >= 3 else ()),
+                           *(("stage",) if schema >= 4 else ())) if k not in data]
+    if missing:
+        return [f"missing keys {missing}"]
+    problems = []
+    if schema >= 4 and data["stage"] not in STAGES:
+        problems.append(f"stage must be one of {', '.join(STAGES)}, found {data['stage']!r}")
+    for key in ("profile", "activation"):
+        if not (isinstance(data[key], str) and data[key]):
+            problems.append(f"{key} must be a non-empty string, found {_kind(data[key])} {data[key]!r}")
+    if not (_is_int(data["seed"]) and data["seed"] >= 0):
+        problems.append(f"seed must be a non-negative integer, found {_kind(data['seed'])} {data['seed']!r}")
+    for key in ("overrides", "diagnostics"):  # optional; a diverged cell of schema 3 has no diagnostics
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            problems.append(f"{key} must be an object or null, found {_kind(data[key])}")
+    config, history, prov = data["config"], data["history"], data["provenance"]
+    epochs = None
+    if not isinstance(config, dict):
+        problems.append(f"config must be an object, found {_kind(config)}")
+    elif not (_is_int(config.get("epochs")) and config["epochs"] >= 1):
+        problems.append(f"config.epochs must be a positive integer, found {config.get('epochs')!r}")
+    else:
+        epochs = config["epochs"]
+    if isinstance(config, dict):
+        if not (isinstance(config.get("arms"), list) and all(isinstance(a, str) for a in config["arms"])):
+            problems.append(f"config.arms must be a list of names, found {config.get('arms')!r}")
+        if not (isinstance(config.get("seeds"), list) and all(_is_int(k) for k in config["seeds"])):
+            problems.append(f"config.seeds must be a list of integers, found {config.get('seeds')!r}")
+        for key in ("extra_seeds", "later_arms"):
+            v = config.get(key)
+            if v is not None and not (isinstance(v, dict) and all(
+                    isinstance(ks, list) and all(_is_int(k) for k in ks) for ks in v.values())):
+                problems.append(f"config.{key} must map names to lists of seeds, found {v!r}")
+        problems += _config_problems(config, data.get("stage"))
+    problems += _provenance_problems(prov, schema)
+    if schema >= 5:
+        problems += _predictions_field_problems(data)
+    if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
+        problems.append("history must be a list of objects (one per epoch)")
+        return problems
+    for i, row in enumerate(history):
+        if row.get("epoch") != i + 1 or not _is_int(row.get("epoch")):
+            problems.append(f"history row {i} is epoch {row.get('epoch')!r}, expected {i + 1}")
+            break
+        if "train_loss" not in row:
+            problems.append(f"history row {i} (epoch {i + 1}) has no train_loss")
+            break
+        bad = [k for k in METRICS if row.get(k) is not None and not _finite(row[k])]
+        if bad:
+            problems.append(f"history row {i} (epoch {i + 1}): {', '.join(bad)} must be finite numbers or null")
+            break
+    if problems or epochs is None:
+        return problems
+    return _length_problems(data, schema, epochs) or _measured_problems(data, schema)
+
+
+def later_format_problems(data: dict) -> list[str]:
+    """The fields of ``data`` that its declared format (``schema``, one of
+    :data:`OLDER_FORMATS`) predates: a file that contradicts its own format is
+    refused, whatever else it holds. Formats 4 and 5 are ``result.schema.json``'s to say.
+    (``check`` reports such a file as made by an older runner, among others.)"""
+    schema = data.get("schema", 1)
+    if schema not in OLDER_FORMATS:
+        return []
+    later = [f"{k} (format {v} on)" for k, v in TOP_FIELDS_FROM.items() if v > schema and k in data]
+    prov = data.get("provenance")
+    if isinstance(prov, dict):
+        later += [f"provenance.{k} (format {v} on)" for k, v in PROVENANCE_FIELDS_FROM.items()
+                  if v > schema and k in prov]
+    history = data.get("history")
+    for i, row in enumerate(history if isinstance(history, list) else []):
+        found = [f"history[{i}].{k} (format {v} on)" for k, v in ROW_FIELDS_FROM.items()
+                 if v > schema and isinstance(row, dict) and k in row]
+        if found:
+            later += found
+            break
+    if later:
+        return [f"declares result format {schema} but has fields of later formats: {', '.join(later)}"]
+    return []
+
+
+def any_format_measured_metrics(data: dict) -> tuple[str, ...]:
+    """The metrics a finished cell's last epoch measures, by its config and result format:
+    the training loss and error; the inference-mode training loss and error (format 2 on);
+    the test loss and error unless the config skips the test set; the validation loss and
+    error where it holds images out (format 4 on); each loss also as cross-entropy (format 5)."""
+    schema, config = data.get("schema", 1), data["config"]
+    losses = ["train"]
+    if schema >= 2:
+        losses.append("train_eval")
+    if config.get("evaluate_test", True) is not False:
+        losses.append("test")
+    if schema >= 4 and config.get("validation_size"):
+        losses.append("val")
+    out = [f"{k}_{m}" for k in losses for m in ("loss", "error")]
+    if schema >= 5:
+        out += [f"{k}_xent" for k in losses]
+    return tuple(out)
+
+
+def _measured_problems(data: dict, schema: int) -> list[str]:
+    # A finished cell without a metric its config measures would drop out of a
+    # comparison (a NaN in a paired table) without a word: it is malformed instead.
+    history = data["history"]
+    if outcome(data) != "finished" or not history:
+        return []
+    last = history[-1]
+    absent = [k for k in any_format_measured_metrics(data) if not _finite(last.get(k))]
+    if absent:
+        return [f"finished, but its last epoch ({last['epoch']}) has no {', '.join(absent)}, which its config "
+                f"measures"]
+    return []
+
+
+def _rates(v) -> bool:
+    return isinstance(v, list) and all(_finite(r) and r > 0 for r in v)
+
+
+def _config_problems(config: dict, stage) -> list[str]:
+    """What the loaders and ``check`` read from a config beyond its plan: the
+    optimizer's learning rate, the chosen rates, a grid cell's grid."""
+    problems = []
+    opt = config.get("optimizer")
+    if not (isinstance(opt, dict) and _finite(opt.get("learning_rate")) and opt["learning_rate"] > 0):
+        found = opt.get("learning_rate") if isinstance(opt, dict) else opt
+        problems.append(f"config.optimizer must be an object with a positive learning_rate, found {found!r}")
+    chosen = config.get("chosen_rates")
+    if chosen is not None and not (isinstance(chosen, dict) and _rates(list(chosen.values()))):
+        problems.append(f"config.chosen_rates must map names to positive rates, found {chosen!r}")
+    grid = config.get("grid")
+    if grid is None:
+        if stage == "grid":
+            problems.append("a grid cell whose config has no grid")
+        return problems
+    extended = grid.get("extended") if isinstance(grid, dict) else None
+    if not (isinstance(grid, dict) and _rates(grid.get("learning_rates")) and grid["learning_rates"]
+            and isinstance(grid.get("seeds"), list) and grid["seeds"] and all(_is_int(k) for k in grid["seeds"])
+            and (extended is None or (isinstance(extended, dict) and all(map(_rates, extended.values()))))):
+        problems.append(f"config.grid must hold learning_rates, seeds and (optionally) extended, found {grid!r}")
+    return problems
+
+
+def _predictions_field_problems(data: dict) -> list[str]:
+    """A schema-5 final cell that finished names its predictions file (its name and sha256)."""
+    pred = data.get("predictions")
+    wanted = data.get("stage") == "final" and data.get("outcome") == "finished" and data["config"].get(
+        "evaluate_test", True) is not False
+    if pred is None:
+        return ["a finished final cell without predictions"] if wanted else []
+    if not (isinstance(pred, dict) and isinstance(pred.get("file"), str) and isinstance(pred.get("sha256"), str)
+            and _is_int(pred.get("images"))):
+        return [f"predictions must name a file, its sha256 and its number of images, found {pred!r}"]
+    if "/" in pred["file"] or "\\" in pred["file"] or pred["file"].startswith("."):
+        return [f"predictions.file must be a plain file name beside the result, found {pred['file']!r}"]
+    return []
+
+
+def _provenance_problems(prov, schema: int) -> list[str]:
+    if not isinstance(prov, dict):
+        return [f"provenance must be an object, found {_kind(prov)}"]
+    problems = [f"provenance.{k} must be an object, found {_kind(prov[k])}"
+                for k in ("git", "versions", "hardware", "dataset") if k in prov and not isinstance(prov[k], dict)]
+    if schema >= 2 and not problems:
+        # What the chapters read of every cell (sweep_facts, made_by), and the data set it came from.
+        needed = {"dataset.sha256": (prov.get("dataset") or {}).get("sha256"),
+                  "dataset.dataset": (prov.get("dataset") or {}).get("dataset"),
+                  "hardware.cpu": (prov.get("hardware") or {}).get("cpu"),
+                  "started": prov.get("started"), "finished": prov.get("finished")}
+        problems += [f"provenance.{k} must be a string, found {_kind(v)}" for k, v in needed.items()
+                     if not isinstance(v, str)]
+        problems += [f"provenance.{k} must be a non-negative integer, found {_kind(prov.get(k))}"
+                     for k in ("train_images_used", "test_images_used")
+                     if not (_is_int(prov.get(k)) and prov[k] >= 0)]
+    be = prov.get("backend")
+    if schema < 3 and be is None:
+        return problems
+    if not isinstance(be, dict):
+        return problems + [f"provenance.backend must be an object, found {_kind(be)}"]
+    if be.get("name") not in BACKENDS:
+        problems.append(f"provenance.backend.name must be one of {', '.join(BACKENDS)}, found {be.get('name')!r}")
+    if not isinstance(be.get("version"), str):
+        problems.append(f"provenance.backend.version must be a string, found {_kind(be.get('version'))}")
+    if "devices" in be and not (isinstance(be["devices"], list) and all(isinstance(d, str) for d in be["devices"])):
+        problems.append("provenance.backend.devices must be a list of strings")
+    if "threads" in be and not _is_int(be["threads"]):
+        problems.append(f"provenance.backend.threads must be an integer, found {_kind(be['threads'])}")
+    if "affinity" in be and not (isinstance(be["affinity"], list) and all(_is_int(c) for c in be["affinity"])):
+        problems.append("provenance.backend.affinity must be a list of integers")
+    return problems
+
+
+def _length_problems(data: dict, schema: int, epochs: int) -> list[str]:
+    history, n = data["history"], len(data["history"])
+    if schema < 3:
+        return [] if n == epochs else [f"{n} epochs recorded, config says {epochs} (unfinished)"]
+    result, at = data["outcome"], data["diverged_epoch"]
+    if result not in OUTCOMES:
+        return [f"outcome must be one of {', '.join(OUTCOMES)}, found {result!r}"]
+    early = [r["epoch"] for r in history[:-1] if not _finite(r["train_loss"])]
+    if early:
+        return [f"training loss not finite at epoch {early[0]}, but the history goes on (a cell stops there)"]
+    if result == "finished":
+        if at is not None:
+            return [f"outcome 'finished' with diverged_epoch {at!r} (expected null)"]
+        if n != epochs:
+            return [f"{n} epochs recorded, config says {epochs} (unfinished)"]
+        if n and not _finite(history[-1]["train_loss"]):
+            return [f"outcome 'finished' but the training loss of epoch {n} is not finite"]
+        return []
+    if not (_is_int(at) and 1 <= at <= epochs):
+        return [f"outcome 'diverged' needs diverged_epoch between 1 and {epochs}, found {at!r}"]
+    if n != at:
+        return [f"diverged at epoch {at} but {n} epochs recorded (expected {at})"]
+    if _finite(history[-1]["train_loss"]):
+        return [f"outcome 'diverged' but the training loss of epoch {at} is finite"]
+    return []
+
+
+def outcome(cell: dict) -> str:
+    """``"diverged"`` when the cell says so or its last recorded training loss
+    is null or not finite (schema 1 and 2 files say nothing, and record every
+    epoch); ``"finished"`` otherwise. The one rule for every regime."""
+    last = cell["history"][-1]["train_loss"] if cell["history"] else None
+    return "diverged" if cell.get("outcome") == "diverged" or not _finite(last) else "finished"
+
+
+def diverged_epoch(cell: dict) -> int | None:
+    """The epoch whose training loss was first not finite (None for a finished cell)."""
+    if outcome(cell) != "diverged":
+        return None
+    if _is_int(cell.get("diverged_epoch")):
+        return cell["diverged_epoch"]
+    return next((r["epoch"] for r in cell["history"] if not _finite(r["train_loss"])), len(cell["history"]))
+
+
+# --------------------------------------------------------------------------
+# A final cell's predictions file
+# --------------------------------------------------------------------------
+
+def load_predictions(cell: dict) -> dict:
+    """A final cell's per-image test predictions (``predicted`` class, ``p_true``:
+    the probability given to the true class), read from the file beside it and
+    refused unless its sha256 and size are the ones the result records."""
+    import hashlib
+
+    import numpy as np
+    pred = cell.get("predictions")
+    if not isinstance(pred, dict):
+        raise ResultsError(f"{cell.get('file', 'this cell')}: no per-image predictions (result format "
+                           f"{cell.get('schema', 1)}; they start with format 5)")
+    path = Path(cell["file"]).with_name(pred["file"])
+    try:
+        data = read_regular_file(path, MAX_RESULT_BYTES)
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read the predictions file ({e.strerror})") from None
+    except Unreadable as e:
+        raise ResultsError(f"{path}: cannot read the predictions file ({e})") from None
+    if hashlib.sha256(data).hexdigest() != pred["sha256"]:
+        raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
+    import io
+    import zipfile
+    import zlib
+    try:
+        problem = _unpacked_problem(data, pred["images"])
+        if problem:
+            raise ResultsError(f"{path}: {problem}")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("predicted", "p_true")}
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
+        raise ResultsError(f"{path}: not a predictions file ({type(e).__name__}: {e})") from None
+    problem = _predictions_content_problem(arrays, pred, cell)
+    if problem:
+        raise ResultsError(f"{path}: {problem}")
+    return arrays
+
+
+def _unpacked_problem(data: bytes, images: int) -> str | None:
+    """What makes the zip archive ``data`` too large to unpack, read from its
+    headers before any array is: more than :data:`MAX_PREDICTIONS_UNPACKED`
+    bytes in all (zipfile reads no member beyond the size its header gives), or
+    an array whose own header promises another shape than ``(images,)`` (numpy
+    would allocate that shape before reading a byte)."""
+    import io
+    import zipfile
+
+    import numpy as np
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = z.infolist()
+        unpacked = sum(m.file_size for m in members)
+        if unpacked > MAX_PREDICTIONS_UNPACKED:
+            return (f"unpacks to {unpacked:,} bytes, more than the {MAX_PREDICTIONS_UNPACKED:,} a predictions file "
+                    f"may hold")
+        for key in ("predicted", "p_true"):
+            if f"{key}.npy" not in z.namelist():
+                continue  # np.load names what is missing
+            with z.open(f"{key}.npy") as f:
+                version = np.lib.format.read_magic(f)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape = header(f)[0]
+            if shape != (images,):
+                return f"{key} is not {images} images (an array of shape {shape}, expected ({images},))"
+    return None
+
+
+def _predictions_content_problem(arrays: dict, pred: dict, cell: dict) -> str | None:
+    """What makes ``arrays`` not this cell's predictions: a shape or values no
+    classifier of 10 classes writes, or another cell's file. Their error cannot be
+    recomputed without the labels; the result's ``predictions.error`` must agree
+    with its last epoch's test error instead (within float32 rounding)."""
+    import numpy as np
+    predicted, p_true = arrays["predicted"], arrays["p_true"]
+    if any(a.shape != (pred["images"],) for a in arrays.values()):
+        return (f"not {pred['images']} images (arrays of shape {predicted.shape} and {p_true.shape}, "
+                f"expected ({pred['images']},))")
+    if not np.issubdtype(predicted.dtype, np.unsignedinteger):
+        return f"predicted must be classes 0 to 9 (unsigned integers), found {predicted.dtype}"
+    if predicted.max() > 9:
+        return f"predicted must be classes 0 to 9, found class {predicted.max()}"
+    if not np.issubdtype(p_true.dtype, np.floating) or not (np.all(np.isfinite(p_true)) and np.all(p_true >= 0)
+                                                              and np.all(p_true <= 1)):
+        return f"p_true must be probabilities (finite, in [0, 1]), found {p_true.dtype} outside them"
+    own = predictions_name(cell) if {"profile", "activation", "seed"} <= cell.keys() else pred.get("file")
+    if pred.get("file") != own:
+        return f"the predictions of another cell (this cell's are {own})"
+    history = cell.get("history") or [{}]
+    error, test_error = pred.get("error"), history[-1].get("test_error")
+    if error is not None and (test_error is None or abs(error - test_error) > PREDICTION_ERROR_TOLERANCE):
+        return f"its error {error!r} is not the last epoch's test_error {test_error!r}"
+    return None

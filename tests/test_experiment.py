@@ -329,18 +329,6 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     assert not state.parent.exists()
 
 
-def test_the_runner_reaches_into_the_analysis_only_where_check_reads_what_the_analysis_still_owns():
-    """The layers run core <- runner <- analysis: ``select`` applies the rule of
-    :mod:`actbook.runner.rate_rule`, not the analysis'. What is left is ``check``'s
-    reading of result formats 1-3 and of predictions files (``analysis.results``),
-    which moves into the runner with those readers; then this is empty."""
-    from test_imports import import_graph
-    graph = import_graph()
-    upward = {m: sorted(t for t in targets if t.startswith("actbook.analysis"))
-              for m, targets in graph.items() if m.startswith("actbook.runner")}
-    assert {m: t for m, t in upward.items() if t} == {"actbook.runner.experiment": ["actbook.analysis.results"]}
-
-
 def test_select_and_the_book_choose_the_same_rates_from_the_committed_grid():
     """``select`` reads the grid through the runner; the chapters through the analysis: the same frame and choice."""
     import pandas as pd

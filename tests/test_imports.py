@@ -124,7 +124,7 @@ def layer(module: str) -> int:
 
 
 #: Imports that still run upward, each with what removes it (delete the entry with the import).
-UPWARD_TODO = {}
+UPWARD_TODO: dict[tuple[str, str], str] = {}
 
 
 def upward(graph: dict[str, set[str]]) -> set[tuple[str, str]]:

@@ -885,3 +885,25 @@ def test_a_file_named_for_another_cell_is_refused(folder, stage):
         (grid / "rrelu-lr0.01-seed100.json").rename(grid / "rrelu-lr0.02-seed100.json")
         with pytest.raises(R.ResultsError, match="rrelu-lr0.02-seed100.json holds the cell rrelu-lr0.01-seed100"):
             S.grid_report(folder, "g")
+
+
+# --------------------------------------------------------------------------
+# The fresh probe (issue 40, second round)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit", [lambda c: c.update(note="checked by hand"), lambda c: c.update(schema=6)])
+@pytest.mark.parametrize("rerun_stale", [False, True])
+def test_a_result_file_run_cannot_read_is_never_replaced(folder, capsys, edit, rerun_stale):
+    """A hand-annotated file, or one a newer runner wrote, was retrained and replaced
+    (its predictions too) without a word; run stops with one error line naming it."""
+    path = folder / "tiny" / "relu-seed0.json"
+    cell = _read(path)
+    edit(cell)
+    _write(path, cell)
+    before = path.read_bytes(), path.with_name("relu-seed0.predictions.npz").read_bytes()
+    argv = ["run", "--profile", "tiny", "--results", str(folder), "--no-progress"] + (
+        ["--rerun-stale"] if rerun_stale else [])
+    assert E.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "relu-seed0.json" in err[0] and "move it away" in err[0]
+    assert (path.read_bytes(), path.with_name("relu-seed0.predictions.npz").read_bytes()) == before

@@ -76,12 +76,23 @@ def _finished(data: dict, config: dict) -> bool:
 
 def cell_status(path: Path, config: dict) -> str:
     """``missing``, ``complete``, ``stale`` (another config, or made by an older
-    runner whose numbers the current one does not reproduce) or ``broken``."""
+    runner whose numbers the current one does not reproduce) or ``broken``.
+
+    A file there that is no result this runner can read (edited by hand, or
+    written by a newer runner) is refused with a :class:`UsageError`: it may
+    hold the only copy of a result, so no run replaces it, ``--rerun-stale``
+    included; whoever knows what it is moves it away."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory, not a result file; move it away")
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return "missing"
-    data = _read_result(path)
+    from actbook.runner.result_files import OLDER_FORMATS, read_result
+    try:
+        data = read_result(path, also_formats=OLDER_FORMATS)
+    except (OSError, ValueError) as e:  # Malformed and Unreadable are ValueErrors
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UsageError(f"{path} is not a result file this runner can read ({reason}); it is never replaced: "
+                         f"move it away (or fix it) and rerun") from None
     try:
         if (P.experiment_identity(data["config"]) != P.experiment_identity(config)
                 or data.get("schema") not in CURRENT_SCHEMAS):
@@ -522,7 +533,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--results", required=True, type=_results_dir)
             p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
             p.add_argument("--rerun-stale", action="store_true",
-                           help="replace results made with another version of the profile")
+                           help="replace results made with another version of the profile or an older "
+                                "runner; a file the runner cannot read (edited, or from a newer runner) "
+                                "is never replaced: run stops with an error naming it, to be moved away")
     return parser
 
 

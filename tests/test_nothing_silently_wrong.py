@@ -907,3 +907,34 @@ def test_a_result_file_run_cannot_read_is_never_replaced(folder, capsys, edit, r
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "relu-seed0.json" in err[0] and "move it away" in err[0]
     assert (path.read_bytes(), path.with_name("relu-seed0.predictions.npz").read_bytes()) == before
+
+
+@pytest.mark.parametrize("row_edit, reason", [
+    ({"activation": "elu", "seed": 7}, "fields no result format records in a row: activation, seed"),
+    ({"test_error": -3.0}, r"test_error -3.0 out of range"),
+    ({"train_error": 1.5}, r"train_error 1.5 out of range"),
+    ({"test_loss": -0.1}, r"test_loss -0.1 out of range"),
+])
+def test_an_older_format_row_that_relabels_its_cell_or_holds_an_impossible_number_is_refused(
+        folder, row_edit, reason):
+    """A format-1 relu cell whose rows said activation "elu", seed 7 was read as elu; a
+    negative test error loaded."""
+    for arm in ("relu", "rrelu"):
+        path = folder / "tiny" / f"{arm}-seed0.json"
+        cell = _read(path)
+        _relabelled_format_1(cell, strip=True)
+        if arm == "relu":
+            for row in cell["history"]:
+                row.update(row_edit)
+        _write(path, cell)
+    with pytest.raises(R.ResultsError, match=f"relu-seed0.json.*{reason}"):
+        R.load_sweep(folder, "tiny")
+    assert any(p.startswith("not a well-formed result file: relu-seed0.json") and "history row 0" in p
+               for p in E.check("tiny", folder))
+
+
+def test_a_history_row_never_relabels_its_cell_in_the_history_frame():
+    cell = {"activation": "relu", "seed": 0, "history": [{"epoch": 1, "train_loss": 1.0, "activation": "elu",
+                                                          "seed": 7}]}
+    frame = R.history_frame([cell])
+    assert (frame.activation.tolist(), frame.seed.tolist()) == (["relu"], [0])

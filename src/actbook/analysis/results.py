@@ -329,7 +329,8 @@ def check_complete(cells: list[dict]) -> None:
 def history_frame(cells: list[dict]) -> pd.DataFrame:
     """One row per cell and epoch: activation, seed, epoch, losses, errors,
     timing, and the cell's :func:`outcome`."""
-    rows = [{"activation": c["activation"], "seed": c["seed"], **h, "outcome": outcome(c)}
+    # The cell's own names last: a row never relabels its cell (the reader refuses rows that try).
+    rows = [{**h, "activation": c["activation"], "seed": c["seed"], "outcome": outcome(c)}
             for c in cells for h in c["history"]]
     return pd.DataFrame(rows)
 

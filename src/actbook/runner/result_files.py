@@ -360,6 +360,19 @@ def any_format_problems(data) -> list[str]:
         if bad:
             problems.append(f"history row {i} (epoch {i + 1}): {', '.join(bad)} must be finite numbers or null")
             break
+        # A row's own "activation" or "seed" would relabel its cell in the loaders' frames: a row holds
+        # its epoch's numbers only (as result.schema.json says of formats 4 and 5).
+        foreign = sorted(map(str, set(row) - {"epoch", *METRICS}))
+        if foreign:
+            problems.append(f"history row {i} (epoch {i + 1}) has fields no result format records in a row: "
+                            f"{', '.join(foreign)}")
+            break
+        out_of_range = [f"{k} {row[k]!r}" for k in METRICS if row.get(k) is not None and not (
+            0 <= row[k] <= (1 if k.endswith("_error") else math.inf))]
+        if out_of_range:
+            problems.append(f"history row {i} (epoch {i + 1}): {', '.join(out_of_range)} out of range (an error "
+                            f"lies in [0, 1]; a loss, time or rate is not negative)")
+            break
     if problems or epochs is None:
         return problems
     return _length_problems(data, schema, epochs) or _measured_problems(data, schema)

@@ -938,3 +938,24 @@ def test_a_history_row_never_relabels_its_cell_in_the_history_frame():
                                                           "seed": 7}]}
     frame = R.history_frame([cell])
     assert (frame.activation.tolist(), frame.seed.tolist()) == (["relu"], [0])
+
+
+def test_a_cell_copied_to_another_seed_of_a_subset_per_seed_profile_is_refused(folder):
+    """fit1k draws a training subset per seed: relu-seed0 copied to relu-seed1, its seed and
+    predictions file edited, loaded as an independent seed 1; its subset key still named seed 0."""
+    from actbook.runner.data import SUBSET_STREAM
+    from actbook.runner.files import Malformed
+    from actbook.runner.result_files import read_result
+    path = folder / "tiny" / "relu-seed0.json"
+    cell = _read(path)
+    cell["config"]["subset_per_seed"] = True
+    data_seed = cell["config"].get("data_seed", 0)
+    cell["provenance"]["train_subset"]["key"] = [data_seed, SUBSET_STREAM, 0]
+    _write(path, cell)
+    assert read_result(path)["seed"] == 0  # the cell as the runner writes it
+    copy = folder / "tiny" / "relu-seed1.json"
+    shutil.copy(path.with_name("relu-seed0.predictions.npz"), copy.with_name("relu-seed1.predictions.npz"))
+    _write(copy, {**cell, "seed": 1, "predictions": {**cell["predictions"], "file": "relu-seed1.predictions.npz"}})
+    with pytest.raises(Malformed, match=rf"train_subset.key: \[{data_seed}, 388821, 0\], but seed 1"):
+        read_result(copy)
+    assert any(p.startswith("not a well-formed result file: relu-seed1.json") for p in E.check("tiny", folder))

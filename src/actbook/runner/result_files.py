@@ -134,6 +134,9 @@ def _rule_problems(data: dict) -> list[str]:
     early = [r["epoch"] for r in history[:-1] if r["train_loss"] is None]
     if early:
         return [f"history[{early[0] - 1}].train_loss: null, but the history goes on (a cell stops there)"]
+    subset = _subset_problems(data)
+    if subset:
+        return subset
     if result == "diverged":
         at = data["diverged_epoch"]
         if not (len(history) == at <= epochs):
@@ -149,6 +152,26 @@ def _rule_problems(data: dict) -> list[str]:
         return [f"history[{epochs - 1}].{absent[0]}: null in a finished cell, whose config measures it"
                 + (f" (also {', '.join(absent[1:])})" if absent[1:] else "")]
     return _prediction_problems(data)
+
+
+def _subset_problems(data: dict) -> list[str]:
+    """A cell copied to another seed's name (its seed and predictions edited) still records the
+    training subset it drew: the key of that draw must be the one its own seed and config give
+    (:func:`actbook.runner.data.subset_key`, the rule the runner drew it by)."""
+    from actbook.runner.data import subset_key
+    from actbook.runner.profiles import with_defaults
+    recorded = (data["provenance"].get("train_subset") or {}).get("key")
+    if recorded is None:
+        return []
+    config = with_defaults(data["config"])
+    try:
+        expected = subset_key(config, data["seed"])
+    except (KeyError, TypeError, ValueError) as e:
+        return [f"provenance.train_subset.key: cannot be checked against the config ({type(e).__name__}: {e})"]
+    if recorded != expected:
+        return [f"provenance.train_subset.key: {recorded!r}, but seed {data['seed']} of this config draws "
+                f"{expected!r} (a copy of another cell?)"]
+    return []
 
 
 def predictions_name(data: dict) -> str:

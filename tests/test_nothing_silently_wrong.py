@@ -959,3 +959,13 @@ def test_a_cell_copied_to_another_seed_of_a_subset_per_seed_profile_is_refused(f
     with pytest.raises(Malformed, match=rf"train_subset.key: \[{data_seed}, 388821, 0\], but seed 1"):
         read_result(copy)
     assert any(p.startswith("not a well-formed result file: relu-seed1.json") for p in E.check("tiny", folder))
+
+
+@pytest.mark.parametrize("rates", [[0.01, 0.0100000001], [0.05, 0.01, 0.050000001]])
+def test_grid_rates_that_print_alike_are_refused(tmp_path, monkeypatch, capsys, rates):
+    """Both cells were named relu-lr0.01-seed100: one overwrote the other, and check said complete."""
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "profiles.json", g=GRID))
+    assert E.main(["plan", "--profile", "g", "--set", f"grid.learning_rates={json.dumps(rates)}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: profile 'g' is invalid") and "share the cell name lr" in err
+    assert E.main(["plan", "--profile", "g", "--stage", "grid"]) == 0  # distinct rates still plan

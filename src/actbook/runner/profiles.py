@@ -308,6 +308,17 @@ def _rules(config: dict) -> list[str]:
             if not set(extra) <= allowed:
                 problems.append(f"grid.extended.{arm}: {extra}; the edge rule adds only {base[0] / 2:g} or "
                                 f"{base[-1] * 2:g} (a factor of 2 beyond an end of the grid)")
+        # A grid cell's file is named by its rate as printed (Cell.stem, "{rate:g}"): two rates that
+        # print alike would be one file, each run overwriting the other's cell.
+        for arm in dict.fromkeys([*config.get("arms", []), *(grid.get("extended") or {})]):
+            printed = {}
+            for rate in grid_rates(config, arm):
+                printed.setdefault(f"{rate:g}", []).append(rate)
+            same = [rates for rates in printed.values() if len(rates) > 1]
+            if same:
+                problems.append(f"grid: the rates {same[0]} of {arm} would share the cell name lr{same[0][0]:g} "
+                                f"(rates are named to 6 significant digits); make them differ there")
+                break
         off = {a: r for a, r in chosen.items() if r not in grid_rates(config, a)}
         if off:
             problems.append(f"chosen_rates: {off} not among grid.learning_rates {grid['learning_rates']} "

@@ -969,3 +969,42 @@ def test_grid_rates_that_print_alike_are_refused(tmp_path, monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("error: profile 'g' is invalid") and "share the cell name lr" in err
     assert E.main(["plan", "--profile", "g", "--stage", "grid"]) == 0  # distinct rates still plan
+
+
+def test_a_checkpoints_folder_swapped_for_a_link_during_a_run_is_refused_before_the_write(folder, tmp_path,
+                                                                                          monkeypatch):
+    """The link was checked once, when the cell started: later checkpoints went through it."""
+    from actbook.runner import checkpoints as C
+    from actbook.runner import train
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "relu-seed0").mkdir(parents=True)
+    (elsewhere / "relu-seed0" / "mine.txt").write_text("not the runner's")
+    (folder / "tiny" / "relu-seed0.json").unlink()
+    ckpts = folder / "tiny" / ".checkpoints"
+
+    def swapped_then_saved(ckpt_dir, model, state):
+        shutil.rmtree(ckpts, ignore_errors=True)
+        ckpts.symlink_to(elsewhere)
+        return C.save_checkpoint(ckpt_dir, model, state)
+
+    monkeypatch.setattr(train, "save_checkpoint", swapped_then_saved)
+    with pytest.raises(E.UsageError, match=r"\.checkpoints is a symbolic link"):
+        E.run("tiny", folder, data=synthetic_cifar(), progress=False, arms=["relu"])
+    assert [p.name for p in (elsewhere / "relu-seed0").iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("linked", ["tiny/.checkpoints", "g"])
+def test_removing_a_checkpoint_through_a_link_is_refused(folder, tmp_path, linked):
+    """The final cleanup deleted the link target's cell folder."""
+    from actbook.runner.checkpoints import remove_checkpoint
+    elsewhere = tmp_path / "elsewhere"
+    for sub in ("relu-seed0", "grid/.checkpoints/relu-lr0.01-seed100"):
+        (elsewhere / sub).mkdir(parents=True)
+        (elsewhere / sub / "mine.txt").write_text("not the runner's")
+    shutil.rmtree(folder / linked, ignore_errors=True)
+    (folder / linked).symlink_to(elsewhere)
+    ckpt = (folder / "tiny" / ".checkpoints" / "relu-seed0" if linked.startswith("tiny")
+            else folder / "g" / "grid" / ".checkpoints" / "relu-lr0.01-seed100")
+    with pytest.raises(E.UsageError, match="is a symbolic link"):
+        remove_checkpoint(ckpt)
+    assert sorted(p.name for p in elsewhere.rglob("mine.txt")) == ["mine.txt", "mine.txt"]

@@ -23,9 +23,10 @@ import numpy as np  # noqa: E402
 from actbook.runner import precision  # noqa: E402
 from actbook.runner.errors import UsageError  # noqa: E402
 from actbook.runner.files import read_json_file, write_bytes_atomic, write_json_atomic  # noqa: E402
-from actbook.runner.profiles import Cell  # noqa: E402
+from actbook.runner.profiles import STAGES, Cell, stage_folder  # noqa: E402
 
-__all__ = ["CheckpointMismatch", "cell_identity", "checkpoint_dir", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CheckpointMismatch", "cell_identity", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
+           "refuse_links", "remove_checkpoint"]
 
 
 class CheckpointMismatch(RuntimeError):
@@ -78,16 +79,35 @@ def checkpoint_dir(out: Path, stem: str) -> Path:
     cell's folder when the cell is done, so a link would let it write and
     delete outside the results folder."""
     base = Path(out).parent / ".checkpoints"
-    for path in (base, base / stem):
+    refuse_links(base / stem)
+    return base / stem
+
+
+def _between(ckpt_dir: Path) -> list[Path]:
+    """The folders from the one holding the results (``<profile>/``, or its stage folder
+    ``<profile>/grid/``) down to ``ckpt_dir``, outermost first."""
+    ckpt_dir = Path(ckpt_dir)
+    cell_folder = ckpt_dir.parent.parent
+    outer = [cell_folder.parent] if cell_folder.name in {stage_folder(s) for s in STAGES} - {""} else []
+    return [*outer, cell_folder, ckpt_dir.parent, ckpt_dir]
+
+
+def refuse_links(ckpt_dir: Path) -> None:
+    """Raise :class:`UsageError` where any folder between the results folder and
+    ``ckpt_dir`` (``.checkpoints`` and the cell's folder included) is a symbolic link or
+    not a folder. Checked when the cell starts and again right before every write and the
+    final deletion: a ``.checkpoints`` swapped for a link during a run would send them
+    outside ``--results``; the runner never follows one."""
+    for path in _between(ckpt_dir):
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             raise UsageError(f"{path} is {'a symbolic link' if path.is_symlink() else 'not a folder'}; the runner "
                              f"keeps checkpoints only in a real folder inside the results folder: move it away")
-    return base / stem
 
 
 def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
     """Model, then state. The state records the optimizer's step count, so a
     kill between the two writes is detected on resume (:func:`load_checkpoint`)."""
+    refuse_links(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tmp = ckpt_dir / f"model.{time.monotonic_ns()}.tmp.keras"
     try:
@@ -95,10 +115,19 @@ def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
         data = tmp.read_bytes()
     finally:
         _remove_partial(tmp)
+    refuse_links(ckpt_dir)
     write_bytes_atomic(ckpt_dir / "model.keras", lambda f: f.write(data))
     rng = {name: keras.ops.convert_to_numpy(g.state).tolist() for name, g in _seed_generators(model).items()}
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    refuse_links(ckpt_dir)
     write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": steps, "seed_generators": rng})
+
+
+def remove_checkpoint(ckpt_dir: Path) -> None:
+    """Delete a finished cell's checkpoint, once :func:`refuse_links` finds nothing
+    between the results folder and it that would send the deletion elsewhere."""
+    refuse_links(ckpt_dir)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
 def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):

@@ -1008,3 +1008,21 @@ def test_removing_a_checkpoint_through_a_link_is_refused(folder, tmp_path, linke
     with pytest.raises(E.UsageError, match="is a symbolic link"):
         remove_checkpoint(ckpt)
     assert sorted(p.name for p in elsewhere.rglob("mine.txt")) == ["mine.txt", "mine.txt"]
+
+
+def test_a_result_file_name_with_a_newline_prints_as_one_escaped_line(folder, capsys):
+    """check printed the name as it is, and a newline in it made a fake problem line."""
+    shutil.copy(folder / "tiny" / "relu-seed0.json", folder / "tiny" / "x\ncomplete and consistent.json")
+    assert E.main(["check", "--profile", "tiny", "--results", str(folder)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "complete and consistent" not in out and out[-1] == f"{len(out) - 1} problem(s)"
+    assert any(r"x\ncomplete and consistent.json" in line for line in out)
+
+
+@pytest.mark.parametrize("content", ["", "{}", '{"schema": 5'])
+def test_final_progress_counts_only_cells_the_reader_accepts(folder, content):
+    from actbook.runner.profiles import get_profile
+    config = get_profile("tiny")
+    assert S.final_progress(folder, "tiny", config) == (2, 2)
+    (folder / "tiny" / "rrelu-seed0.json").write_text(content)
+    assert S.final_progress(folder, "tiny", config) == (1, 2)

@@ -238,8 +238,19 @@ def final_progress(results: str | Path, folder: str, config: dict) -> tuple[int,
     """How many of a regime's planned final cells (every arm x every seed of
     ``config``) are committed under ``results/folder``, and how many it plans."""
     where = Path(results) / folder
-    planned = [f"{arm_table.slug(a)}-seed{k}.json" for a in config["arms"] for k in config["seeds"]]
-    return sum((where / name).is_file() for name in planned), len(planned)
+    planned = [(a, k) for a in config["arms"] for k in config["seeds"]]
+    return sum(_holds_cell(where / f"{arm_table.slug(a)}-seed{k}.json", a, k) for a, k in planned), len(planned)
+
+
+def _holds_cell(path: Path, arm: str, seed: int) -> bool:
+    """Whether ``path`` is a result the reader accepts, of the cell it is named after (an
+    empty file, ``{}`` or a half-written one is no finished cell)."""
+    from actbook.runner.result_files import OLDER_FORMATS, any_format_problems, read_result
+    try:
+        data = read_result(path, also_formats=OLDER_FORMATS)
+    except (OSError, ValueError):  # missing, unreadable or malformed
+        return False
+    return not any_format_problems(data) and data["activation"] == arm and data["seed"] == seed
 
 
 def planned_label(cells: list[dict]):

@@ -91,8 +91,8 @@ def cell_status(path: Path, config: dict) -> str:
         data = read_result(path, also_formats=OLDER_FORMATS)
     except (OSError, ValueError) as e:  # Malformed and Unreadable are ValueErrors
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"{path} is not a result file this runner can read ({reason}); it is never replaced: "
-                         f"move it away (or fix it) and rerun") from None
+        raise UsageError(f"{_printable(str(path))} is not a result file this runner can read "
+                         f"({_printable(reason)}); it is never replaced: move it away (or fix it) and rerun") from None
     try:
         if (P.experiment_identity(data["config"]) != P.experiment_identity(config)
                 or data.get("schema") not in CURRENT_SCHEMAS):
@@ -458,6 +458,12 @@ def _write_record(path: Path, profile: str, record: dict, config: dict) -> Path:
 # Command line
 # --------------------------------------------------------------------------
 
+def _printable(line: str) -> str:
+    """``line`` with what a terminal would not show as itself (a newline in a file name,
+    a control character) escaped as Python writes it, so one problem is one line."""
+    return line if line.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
+
+
 def _csv(value: str | None, what: str) -> list[str] | None:
     if value is None:
         return None
@@ -580,7 +586,7 @@ def main(argv=None) -> int:
         if args.command == "check":
             problems = check(args.profile, args.results, overrides, args.runtime, stage=args.stage)
             for p in problems:
-                print(p)
+                print(_printable(p))
             print("complete and consistent" if not problems else f"{len(problems)} problem(s)")
             return 0 if not problems else 1
         from actbook.runner.data import DataError

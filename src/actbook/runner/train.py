@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +29,8 @@ keras = B.keras_module()
 
 from actbook.runner import data as D  # noqa: E402
 from actbook.runner import provenance  # noqa: E402
-from actbook.runner.checkpoints import cell_identity, checkpoint_dir, load_checkpoint, save_checkpoint  # noqa: E402
+from actbook.runner.checkpoints import (cell_identity, checkpoint_dir, load_checkpoint,  # noqa: E402
+                                        remove_checkpoint, save_checkpoint)
 from actbook.runner.files import write_json_atomic  # noqa: E402
 from actbook.runner.models import build_model  # noqa: E402
 from actbook.runner.predictions import predictions_and_calibration  # noqa: E402
@@ -205,5 +205,5 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                        "command": provenance.command_line()},
     }
     write_json_atomic(out, result)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    remove_checkpoint(ckpt_dir)  # never through a link swapped in during the run
     return out

@@ -25,7 +25,8 @@ from actbook.analysis.selection import CHANCE_ERROR
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
            "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
-           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading"]
+           "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading",
+           "XENT_METRICS", "cross_entropy_frame", "rerun_table", "against_reference"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -53,19 +54,45 @@ CPU_SECONDARY = [("vs ReLU", arm, "relu", "test error")
                  for arm in ("sigmoid", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "elu")]
 
 
-def outcome_frame(final: pd.DataFrame, diverged: pd.DataFrame, chance: float = CHANCE_ERROR) -> pd.DataFrame:
+#: The metrics of a cell that records its losses as cross-entropy alone (result format 5's ``*_xent``
+#: fields, without the L2 penalty): the loss gap read in cross-entropy, and the two cross-entropies.
+XENT_METRICS = {
+    "test error": METRICS["test error"],
+    "loss gap": lambda f: f["test_xent"] - f["train_eval_xent"],
+    "error gap": METRICS["error gap"],
+    "test cross-entropy": lambda f: f["test_xent"],
+    "training cross-entropy": lambda f: f["train_eval_xent"],
+}
+
+
+def outcome_frame(final: pd.DataFrame, diverged: pd.DataFrame, chance: float = CHANCE_ERROR,
+                  loss: str = "objective") -> pd.DataFrame:
     """One row per cell (activation, seed) with every metric of :data:`METRICS`:
     a trained cell's values at its last epoch; a diverged cell's error at
-    chance (intention to treat) and its gaps missing (undefined)."""
+    chance (intention to treat) and its gaps missing (undefined).
+
+    ``loss="xent"`` reads the losses as cross-entropy alone
+    (:data:`XENT_METRICS`: the ``*_xent`` fields, which only result format 5
+    records; a cell without them raises ``ValueError``) and adds the test and
+    training cross-entropies as metrics of their own."""
+    if loss not in ("objective", "xent"):
+        raise ValueError(f"loss must be 'objective' or 'xent', not {loss!r}")
+    metrics = METRICS if loss == "objective" else XENT_METRICS
+    if loss == "xent":
+        lacking = [c for c in ("test_xent", "train_eval_xent") if c not in final or final[c].isna().any()]
+        if lacking:
+            raise ValueError(f"loss='xent' needs every cell's {' and '.join(lacking)} at its last epoch "
+                             f"(result format 5)")
     rows = final[["activation", "seed"]].copy()
-    for name, metric in METRICS.items():
+    for name, metric in metrics.items():
         rows[name] = metric(final).astype(float).to_numpy()
     rows["diverged"] = False
     if len(diverged):
         back = diverged[["activation", "seed"]].copy()
         back["test error"] = chance
-        back["loss gap"] = np.nan
-        back["error gap"] = np.nan
+        for name in metrics:
+            if name != "test error":
+                back[name] = np.nan
         back["diverged"] = True
         rows = pd.concat([rows, back], ignore_index=True)
     return rows.sort_values(["activation", "seed"]).reset_index(drop=True)
@@ -311,10 +338,12 @@ class Report:
     best: str | None = None
 
 
-def overfit_report(final: pd.DataFrame, diverged: pd.DataFrame) -> Report:
+def overfit_report(final: pd.DataFrame, diverged: pd.DataFrame, loss: str = "objective") -> Report:
     """Regime 2: :data:`OVERFIT_PRIMARY`, then the later activations against
-    ReLU and the two forms of RReLU, each family corrected on its own."""
-    frame = outcome_frame(final, diverged)
+    ReLU and the two forms of RReLU, each family corrected on its own.
+    ``loss="xent"`` reads claim 2's loss gap in cross-entropy alone (the
+    third comparison's rule; :func:`outcome_frame`)."""
+    frame = outcome_frame(final, diverged, loss=loss)
     return Report(frame, family_table(frame, OVERFIT_PRIMARY),
                   family_table(without_diverged(frame), OVERFIT_PRIMARY),
                   {"later": family_table(frame, OVERFIT_LATER), "forms": family_table(frame, OVERFIT_RRELU_FORMS)})
@@ -466,3 +495,65 @@ def pending_rows(evidence: dict, note: str) -> pd.DataFrame:
     return pd.DataFrame([{"claim": f"{claim}. {text}", "the published evidence": evidence.get(claim, ""),
                           "this book's result": note, "verdict": "not yet tested"}
                          for claim, text in CLAIMS.items()]).set_index("claim")
+
+
+def cross_entropy_frame(report: Report, cells: list[dict]) -> pd.DataFrame:
+    """``report.frame`` (an :func:`overfit_report` with ``loss="xent"``) with each
+    cell's calibrated test cross-entropy beside it: ``"calibrated test
+    cross-entropy"``, the test cross-entropy after the one softmax temperature
+    fitted on the validation images (the cell's ``calibration`` block), and
+    that ``"temperature"``. A cell of the frame without a calibration block,
+    or a block without a cell, raises ``ValueError``; a diverged cell has none
+    and gets NaN."""
+    frame = report.frame.copy()
+    if "test cross-entropy" not in frame:
+        raise ValueError("cross_entropy_frame reads a report made with loss='xent'")
+    blocks = {(c["activation"], int(c["seed"])): c.get("calibration") for c in cells}
+    keys = list(zip(frame.activation, frame.seed.astype(int)))
+    if set(blocks) != set(keys):
+        raise ValueError("the cells and the report's frame are not the same cells")
+    missing = [k for k, d in zip(keys, frame["diverged"]) if not d and not isinstance(blocks[k], dict)]
+    if missing:
+        raise ValueError(f"no calibration block in {len(missing)} trained cells, e.g. {missing[0]}")
+    pick = lambda field: [float(blocks[k][field]) if isinstance(blocks[k], dict) and not d else np.nan
+                          for k, d in zip(keys, frame["diverged"])]
+    frame["calibrated test cross-entropy"] = pick("test_xent_calibrated")
+    frame["temperature"] = pick("temperature")
+    return frame
+
+
+def against_reference(frame: pd.DataFrame, reference: str, arms, metrics) -> pd.DataFrame:
+    """``reference`` − each of ``arms`` on each of ``metrics`` (columns of
+    ``frame``), each comparison on its own (unadjusted: its "p (Holm)" is its
+    own p), as :func:`family_table` rows indexed by (metric, arm)."""
+    rows = [family_table(frame, [("against " + reference, reference, arm, metric)]).iloc[0]
+            for metric in metrics for arm in arms if arm != reference]
+    return pd.DataFrame(rows).set_index(["metric", "reference"])
+
+
+def rerun_table(before: pd.DataFrame, after: pd.DataFrame, arms, labels=("before", "after"),
+                display=str) -> pd.DataFrame:
+    """One row per arm of ``arms``: its difference from the reference in two
+    runs of the same design (``before``, ``after``: :func:`family_table` rows
+    indexed by arm, on an error metric), each as its mean in pp, its 95 %
+    interval and whether it is resolved, and how the verdict moved
+    ("held", "moved"), where a verdict is the sign of a resolved difference
+    or "not resolved". An arm missing from either table raises ``KeyError``."""
+    def verdict(r):
+        if not r["resolved"]:
+            return "not resolved"
+        return "lower" if r["mean diff"] < 0 else "higher"
+
+    rows = []
+    for arm in arms:
+        b, a = before.loc[arm], after.loc[arm]
+        row = {"activation": display(arm)}
+        for label, r in zip(labels, (b, a)):
+            row[f"{label}: difference (pp)"] = signed(r["mean diff"], "test error")
+            row[f"{label}: 95 % interval"] = (f"{signed(r['ci low'], 'test error')} to "
+                                              f"{signed(r['ci high'], 'test error')}")
+            row[f"{label}: verdict"] = verdict(r)
+        row["verdict"] = "held" if verdict(b) == verdict(a) else "moved"
+        row["change (pp)"] = signed(a["mean diff"] - b["mean diff"], "test error")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("activation")

@@ -37,7 +37,7 @@ __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complet
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
            "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell",
            "sweep_facts", "check_consistent", "measured_metrics", "later_format_problems", "check_named", "check_one_value",
-           "check_growing", "check_one_rate_per_arm", "MAX_PREDICTIONS_UNPACKED"]
+           "check_growing", "check_one_rate_per_arm", "check_rates_are_the_grids_choice", "MAX_PREDICTIONS_UNPACKED"]
 
 
 class RegimeIncomplete(ResultsError):
@@ -139,6 +139,7 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
         if chosen is not None and chosen.get(c["activation"]) != c["config"]["optimizer"]["learning_rate"]:
             raise ResultsError(f"{c['file']}: trained at learning rate {c['config']['optimizer']['learning_rate']}, "
                                f"not its arm's chosen rate {chosen.get(c['activation'])}")
+    check_rates_are_the_grids_choice(cells, results, profile, where)
     check_consistent(cells, where, _shared_identity)
     return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
 
@@ -364,6 +365,26 @@ def final_and_diverged(cells: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     diverged["diverged_epoch"] = pd.Series([at[k] for k in zip(diverged.activation, diverged.seed)],
                                            index=diverged.index, dtype="Int64")
     return final, diverged
+
+
+def check_rates_are_the_grids_choice(cells: list[dict], results: str | Path, profile: str, where: Path) -> None:
+    """Refuse cells trained at a chosen rate (``chosen_rates``) that is not the
+    rule's choice from the complete grid in ``results`` it was chosen from
+    (:func:`actbook.runner.experiment.recorded_rate_problems`): a chosen-rates
+    file edited before the run gives cells that agree with each other and with
+    it, so only the grid tells. A grid not complete yet cannot tell, and is not asked."""
+    trained_at = {c["activation"]: c["config"]["optimizer"]["learning_rate"] for c in cells
+                  if c["config"].get("chosen_rates") is not None}
+    if not trained_at:
+        return
+    from actbook.runner.experiment import recorded_rate_problems
+    try:
+        problems = recorded_rate_problems(profile, results, trained_at)
+    except UsageError as e:
+        raise ResultsError(f"{where}: its chosen rates cannot be checked against their grid ({e})") from None
+    if problems:
+        raise ResultsError(f"{where}: the cells trained at rates their grid did not choose: "
+                           + "; ".join(problems.values()))
 
 
 @dataclass(frozen=True)

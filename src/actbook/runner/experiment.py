@@ -45,7 +45,7 @@ from actbook.runner.profiles import Cell, get_profile, plan, result_path  # noqa
 
 from actbook.runner.result_format import CURRENT_SCHEMAS  # noqa: E402
 
-__all__ = ["run", "check", "cost", "select", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
+__all__ = ["run", "check", "cost", "select", "recorded_rate_problems", "main", "UsageError", "Cell", "plan", "get_profile", "result_path"]
 
 #: Sustained training throughput assumed by ``plan``'s time estimate (FLOP/s),
 #: by device and precision: about a third of an H100-class GPU's dense bf16
@@ -162,6 +162,12 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     if stale and not rerun_stale:
         raise _stale_error(stale, folder, profile)
     todo = [c for c in cells if status[c] != "complete"]
+    if stage == "final" and todo and (profile_config.get("grid") or profile_config.get("rates_from")):
+        # A final cell trains at its arm's recorded rate: never at one the grid did not choose.
+        wrong = recorded_rate_problems(profile, results)
+        wrong = [wrong[a] for a in dict.fromkeys(c.arm for c in todo) if a in wrong]
+        if wrong:
+            raise UsageError("; ".join(wrong) + "; no cell is run")
     what = f"{profile} ({stage})" if profile_config.get("grid") else profile
     print(f"{what}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
           f"{len(todo)} to run -> {folder}", flush=True)
@@ -255,9 +261,23 @@ def _file_cell(data: dict) -> Cell:
 def check(profile: str, results: Path, overrides: dict | None = None, runtime: str = "",
           stage: str = "final") -> list[str]:
     """Problems of a merged results folder (of one ``stage``): missing,
-    unfinished, duplicate, stale, malformed or foreign files, and cells from
-    other data sets, kernels or result formats. Empty when the sweep is
-    complete and consistent."""
+    unfinished, duplicate, stale, malformed or foreign files, cells from
+    other data sets, kernels or result formats, and recorded rates that are
+    not the choice of the complete grid they come from
+    (:func:`recorded_rate_problems`). Empty when the sweep is complete and consistent."""
+    problems = _folder_problems(profile, results, overrides, runtime, stage)
+    config = get_profile(profile, results=results)
+    # The final cells train at the recorded rates; a grid that records its own
+    # choice is checked against it once the grid itself is sound.
+    if stage == "final" and (config.get("grid") or config.get("rates_from")) or (
+            stage == "grid" and config.get("chosen_rates") and not problems):
+        problems += list(recorded_rate_problems(profile, results).values())
+    return problems
+
+
+def _folder_problems(profile: str, results: Path, overrides: dict | None = None, runtime: str = "",
+                     stage: str = "final") -> list[str]:
+    """:func:`check`'s problems of the folder's files alone."""
     from actbook.runner.files import Malformed
     from actbook.runner.result_files import OLDER_FORMATS, any_format_problems, read_result
     config = get_profile(profile, overrides, results=results)
@@ -378,7 +398,9 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     ``run --stage grid`` and ``check`` read it. Otherwise, with ``write``, the
     choice is recorded there too (:func:`actbook.runner.profiles.chosen_rates_path`),
     where ``run`` and ``check`` read it. 0 when chosen, 3 when the grid must
-    be extended first, 1 when the grid is incomplete."""
+    be extended first, 1 when the grid is incomplete or, without ``write``,
+    when the rates recorded for ``profile`` are not the choice (each such arm
+    is printed)."""
     from actbook.runner import rate_rule
     config = get_profile(profile)
     source = config.get("rates_from") or profile
@@ -390,18 +412,24 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     unknown = [a for a in config["arms"] if a not in grid_config["arms"]]
     if unknown:
         raise UsageError(f"the grid of {source!r} has no cells for {', '.join(unknown)}")
-    problems = check(source, results, stage="grid")
+    chosen, problems = _grid_choice(source, grid_config, results, config["arms"])
     if problems:
         print("\n".join(problems[:20]))
         print(f"the grid is not complete and consistent ({len(problems)} problem(s)); no rate is chosen")
         return 1
-    try:
-        frame = rate_rule.grid_frame(_grid_cells(source, results))
-        chosen = rate_rule.choose_rates(frame, config["arms"], grid["learning_rates"], grid["seeds"],
-                                        grid.get("extended"))
-    except rate_rule.GridError as e:  # what check let through but the choice cannot use
-        raise UsageError(f"{e}; no rate is chosen") from None
     print(chosen.to_string())
+    if not write:  # a record that is not this choice is never passed over in silence
+        wrong = recorded_rate_problems(profile, results)
+        if wrong:
+            print("\n".join(wrong.values()))
+            print(f"the rates recorded for {profile!r} are not the grid's choice ({len(wrong)} arm(s)); "
+                  f"`actbook select --profile {profile} --results {results} --write` records it")
+            return 1
+        if profile in rate_rule.CHOSEN_BEFORE_THE_EDGE_RULE and get_profile(profile, results=results).get(
+                "chosen_rates"):
+            print(f"note: the rates recorded for {profile!r} were chosen before the edge rule, over the grid's "
+                  f"own rates (data/results/PROTOCOL.md), and are that choice; the choice above is the rule's "
+                  f"with the edge rule's extension")
     pending = {a: float(r) for a, r in chosen["extend"].items() if not math.isnan(r)}
     if pending:
         print(f"the edge rule extends the grid of {source!r} before the choice is final: "
@@ -429,16 +457,76 @@ def select(profile: str, results: Path, write: bool = False) -> int:
     return 0
 
 
-def _grid_cells(profile: str, results: Path) -> list[dict]:
-    """The cells of ``profile``'s grid (extension included), once ``check`` found it complete and consistent."""
-    cells = []
-    for cell in plan(profile, stage="grid", results=results):
+def _grid_choice(source: str, grid_config: dict, results: Path, arms, own_rates_only: bool = False):
+    """``(chosen, [])``: the rule's choice (:func:`actbook.runner.rate_rule.choose_rates`)
+    for ``arms`` from the grid of profile ``source`` in ``results``, its recorded
+    extension included; or ``(None, problems)`` where that grid is not complete
+    and consistent. ``own_rates_only``: over the grid's own rates, the extension
+    left out, as the rates of :data:`~actbook.runner.rate_rule.CHOSEN_BEFORE_THE_EDGE_RULE` were chosen."""
+    from actbook.runner import rate_rule
+    grid = grid_config["grid"]
+    cells = plan(source, stage="grid", results=results)
+    if own_rates_only:
+        own = {float(r) for r in grid["learning_rates"]}
+        not_needed = {f"missing: {c.stem}" for c in cells if c.learning_rate not in own}
+        cells = [c for c in cells if c.learning_rate in own]
+    else:
+        not_needed = set()
+    problems = [p for p in _folder_problems(source, results, stage="grid") if p not in not_needed]
+    if problems:
+        return None, problems
+    try:
+        frame = rate_rule.grid_frame(_grid_cells(source, results, cells))
+        return rate_rule.choose_rates(frame, arms, grid["learning_rates"], grid["seeds"],
+                                      None if own_rates_only else grid.get("extended")), []
+    except rate_rule.GridError as e:  # what check let through but the choice cannot use
+        raise UsageError(f"{e}; no rate is chosen") from None
+
+
+def recorded_rate_problems(profile: str, results: Path, recorded: dict | None = None) -> dict[str, str]:
+    """``{arm: problem}`` for each rate recorded for ``profile`` in ``results``
+    (its chosen rates, or ``recorded``: ``{arm: rate}``, e.g. the rates its
+    cells trained at) that is not the rule's choice from the grid it comes
+    from (``rates_from``, else its own) with the grid's recorded extension;
+    for :data:`~actbook.runner.rate_rule.CHOSEN_BEFORE_THE_EDGE_RULE`, the
+    choice over the grid's own rates. Empty where the grid is not complete and
+    consistent yet: there is nothing to compare with (``check --stage grid``
+    says what it lacks). A chosen-rates file edited by hand is caught here,
+    before a run trains at it or a reader takes it for the grid's choice."""
+    from actbook.runner import rate_rule
+    config = get_profile(profile, results=results)
+    source = config.get("rates_from") or profile
+    recorded = config.get("chosen_rates") if recorded is None else recorded
+    grid_config = config if source == profile else get_profile(source, results=results)
+    if not recorded or not grid_config.get("grid"):
+        return {}
+    fix = f"run `actbook select --profile {profile} --results {results} --write`"
+    out = {a: f"recorded rate {r:g} for {a} is not the grid's choice: the grid of {source!r} has no cells for {a}"
+           for a, r in recorded.items() if a not in grid_config["arms"]}
+    arms = [a for a in recorded if a not in out]
+    before_edge_rule = profile in rate_rule.CHOSEN_BEFORE_THE_EDGE_RULE
+    chosen, problems = _grid_choice(source, grid_config, results, arms, own_rates_only=before_edge_rule)
+    for arm in arms if chosen is not None else []:
+        rate, best, extend = float(recorded[arm]), float(chosen.loc[arm, "rate"]), float(chosen.loc[arm, "extend"])
+        if not before_edge_rule and not math.isnan(extend):
+            out[arm] = (f"recorded rate {rate:g} for {arm} is not the grid's choice: the edge rule first extends "
+                        f"the grid of {source!r} to {extend:g}; {fix}")
+        elif rate != best:
+            out[arm] = f"recorded rate {rate:g} for {arm} is not the grid's choice {best:g}; {fix}"
+    return out
+
+
+def _grid_cells(profile: str, results: Path, cells: list[Cell] | None = None) -> list[dict]:
+    """The cells of ``profile``'s grid (extension included), or ``cells`` of it, once ``check``
+    found it complete and consistent."""
+    out = []
+    for cell in plan(profile, stage="grid", results=results) if cells is None else cells:
         path = result_path(results, cell)
         data = _read_result(path)
         if not isinstance(data, dict):  # changed since the check
             raise UsageError(f"{path}: not a readable result file any more; no rate is chosen")
-        cells.append({**data, "file": str(path)})
-    return cells
+        out.append({**data, "file": str(path)})
+    return out
 
 
 def _write_record(path: Path, profile: str, record: dict, config: dict) -> Path:

@@ -1,0 +1,172 @@
+"""Issue 40, fourth probe: what a folder records is bound to what made it.
+
+A chosen-rates file edited to a rate the grid did not choose, a predictions
+file whose content is not the cell's, a checkpoint changed behind the
+runner's back, a closed pipe and command-line lists the profiles would
+refuse: each ends in a refusal or a warning naming it, never in a number the
+book prints silently changed or a traceback.
+
+The cells are those of ``test_nothing_silently_wrong``'s template (trained
+once per module), copied and relabelled.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actbook.analysis import results as R
+from actbook.runner import experiment as E
+from synthetic import write_profiles
+from test_nothing_silently_wrong import FINAL, GRID, template  # noqa: F401  (the module's fixture)
+
+#: A grid of three rates whose middle one each arm chooses (no edge rule), and a profile taking its rates from it.
+RATES = [0.01, 0.02, 0.05]
+VAL_ERRORS = {"relu": {0.01: 0.5, 0.02: 0.3, 0.05: 0.4}, "rrelu": {0.01: 0.4, 0.02: 0.2, 0.05: 0.5}}
+
+
+def _read(path):
+    return json.loads(Path(path).read_text())
+
+
+def _write(path, cell):
+    Path(path).write_text(json.dumps(cell))
+
+
+@pytest.fixture
+def chosen(template, tmp_path, monkeypatch):  # noqa: F811
+    """A results folder with the complete grid of ``g3`` (each arm chooses 0.02) and
+    the final cells of ``f`` (rates from ``g3``), as ``select --write`` and ``run`` leave them."""
+    g3 = {**GRID, "grid": {"learning_rates": RATES, "seeds": [100]}}
+    f = {**FINAL, "rates_from": "g3"}
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(tmp_path / "profiles.json", g3=g3, f=f))
+    results = tmp_path / "results"
+    grid = results / "g3" / "grid"
+    grid.mkdir(parents=True)
+    cell = _read(template / "results" / "g" / "grid" / "relu-lr0.01-seed100.json")
+    for arm, errors in VAL_ERRORS.items():
+        for rate, error in errors.items():
+            cell.update(profile="g3", activation=arm)
+            cell["config"] = {**cell["config"], "grid": g3["grid"], "optimizer": {**cell["config"]["optimizer"],
+                                                                              "learning_rate": rate}}
+            cell["history"][-1]["val_error"] = error
+            _write(grid / f"{arm}-lr{rate:g}-seed100.json", cell)
+    assert E.check("g3", results, stage="grid") == []
+    assert E.select("f", results, write=True) == 0
+    assert _read(results / "f.chosen_rates.json")["chosen_rates"] == {"relu": 0.02, "rrelu": 0.02}
+    # The final cells, as a run at those rates writes them (the template's, relabelled; their numbers are not read).
+    (results / "f").mkdir()
+    for arm in ("relu", "rrelu"):
+        final = _read(template / "results" / "tiny" / f"{arm}-seed0.json")
+        final.update(profile="f")
+        final["config"] = {**final["config"], "rates_from": "g3",
+                           "chosen_rates": {"relu": 0.02, "rrelu": 0.02},
+                           "optimizer": {**final["config"]["optimizer"], "learning_rate": 0.02}}
+        _write(results / "f" / f"{arm}-seed0.json", final)
+        shutil.copy(template / "results" / "tiny" / f"{arm}-seed0.predictions.npz", results / "f")
+    return results
+
+
+def _edit_record(results, **rates):
+    path = results / "f.chosen_rates.json"
+    record = _read(path)
+    record["chosen_rates"].update(rates)
+    _write(path, record)
+
+
+def _train_at(results, arm, rate):
+    """The final cell of ``arm`` as a run at ``rate`` (read from the edited record) writes it."""
+    path = results / "f" / f"{arm}-seed0.json"
+    cell = _read(path)
+    cell["config"]["chosen_rates"] = dict(_read(results / "f.chosen_rates.json")["chosen_rates"])
+    cell["config"]["optimizer"]["learning_rate"] = rate
+    _write(path, cell)
+
+
+MISMATCH = "recorded rate 0.05 for relu is not the grid's choice 0.02; run `actbook select --profile f"
+
+
+def test_the_folder_as_select_and_run_leave_it_passes_everything(chosen):
+    assert E.check("f", chosen) == []
+    assert E.recorded_rate_problems("f", chosen) == {}
+    assert len(R.load_sweep(chosen, "f").cells) == 2
+
+
+def test_a_chosen_rate_edited_to_one_the_grid_did_not_choose_is_never_trained_on(chosen, capsys):
+    _edit_record(chosen, relu=0.05)
+    (chosen / "f" / "relu-seed0.json").unlink()  # so that run has the relu cell to do
+    assert E.main(["run", "--profile", "f", "--results", str(chosen)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {MISMATCH}") and err.endswith("; no cell is run\n") and err.count("\n") == 1
+    assert not (chosen / "f" / "relu-seed0.json").exists()
+    # An arm whose recorded rate is the grid's choice still runs (nothing to do for it here).
+    assert E.main(["run", "--profile", "f", "--results", str(chosen), "--activations", "rrelu"]) == 0
+
+
+def test_check_reports_a_chosen_rate_the_grid_did_not_choose(chosen, capsys):
+    _edit_record(chosen, relu=0.05)
+    _train_at(chosen, "relu", 0.05)
+    _train_at(chosen, "rrelu", 0.02)
+    problems = E.check("f", chosen)
+    assert [p for p in problems if p.startswith("recorded rate")] == [MISMATCH + f" --results {chosen} --write`"]
+    assert E.main(["check", "--profile", "f", "--results", str(chosen)]) == 1
+    assert MISMATCH in capsys.readouterr().out
+
+
+def test_a_final_cell_trained_at_another_rate_than_the_recorded_one_is_a_check_problem(chosen):
+    _train_at(chosen, "relu", 0.05)
+    assert E.check("f", chosen) == ["config differs from profile 'f': relu-seed0.json"]
+
+
+def test_select_without_write_names_a_recorded_rate_the_grid_did_not_choose(chosen, capsys):
+    _edit_record(chosen, relu=0.05)
+    assert E.main(["select", "--profile", "f", "--results", str(chosen)]) == 1
+    out = capsys.readouterr().out
+    assert MISMATCH in out and "not the grid's choice (1 arm(s))" in out
+    assert E.main(["select", "--profile", "f", "--results", str(chosen), "--write"]) == 0  # records the choice
+    assert _read(chosen / "f.chosen_rates.json")["chosen_rates"] == {"relu": 0.02, "rrelu": 0.02}
+
+
+def test_the_loader_refuses_cells_trained_at_a_rate_the_grid_did_not_choose(chosen):
+    _edit_record(chosen, relu=0.05)
+    _train_at(chosen, "relu", 0.05)
+    _train_at(chosen, "rrelu", 0.02)
+    with pytest.raises(R.ResultsError, match="trained at rates their grid did not choose: recorded rate 0.05 "
+                                             "for relu is not the grid's choice 0.02"):
+        R.load_sweep(chosen, "f")
+
+
+def test_a_grid_with_its_own_chosen_rates_checks_them_at_the_grid_stage(chosen):
+    (chosen / "g3.chosen_rates.json").write_text(json.dumps(
+        {"profile": "g3", "chosen_from": "g3", "chosen_rates": {"relu": 0.02, "rrelu": 0.05}}))
+    assert [p.split(";")[0] for p in E.check("g3", chosen, stage="grid")] == [
+        "recorded rate 0.05 for rrelu is not the grid's choice 0.02"]
+
+
+def test_a_choice_the_edge_rule_would_extend_first_is_not_the_grids_choice(chosen):
+    for rate in RATES:  # rrelu's best rate is now the grid's largest
+        path = chosen / "g3" / "grid" / f"rrelu-lr{rate:g}-seed100.json"
+        cell = _read(path)
+        cell["history"][-1]["val_error"] = {0.01: 0.5, 0.02: 0.4, 0.05: 0.2}[rate]
+        _write(path, cell)
+    _edit_record(chosen, rrelu=0.05)
+    assert E.recorded_rate_problems("f", chosen) == {"rrelu": (
+        "recorded rate 0.05 for rrelu is not the grid's choice: the edge rule first extends the grid of 'g3' to "
+        f"0.1; run `actbook select --profile f --results {chosen} --write`")}
+
+
+def test_an_incomplete_grid_cannot_say_and_is_not_asked(chosen):
+    (chosen / "g3" / "grid" / "relu-lr0.02-seed100.json").unlink()
+    _edit_record(chosen, relu=0.05)
+    assert E.recorded_rate_problems("f", chosen) == {}
+
+
+@pytest.mark.parametrize("profile", ["overfit", "cpu", "fit1k"])
+def test_the_committed_chosen_rates_are_their_grids_choice(profile):
+    """``overfit`` and ``cpu`` chose before the edge rule (PROTOCOL.md), ``fit1k`` with it."""
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
+    assert E.recorded_rate_problems(profile, results) == {}
+    assert not [p for p in E.check(profile, results) if not p.startswith("missing: ")]

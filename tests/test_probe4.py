@@ -21,7 +21,7 @@ import pytest
 from actbook.analysis import results as R
 from actbook.runner import experiment as E
 from synthetic import write_profiles
-from test_nothing_silently_wrong import FINAL, GRID, template  # noqa: F401  (the module's fixture)
+from test_nothing_silently_wrong import FINAL, GRID, folder, template  # noqa: F401  (the module's fixtures)
 
 #: A grid of three rates whose middle one each arm chooses (no edge rule), and a profile taking its rates from it.
 RATES = [0.01, 0.02, 0.05]
@@ -170,3 +170,59 @@ def test_the_committed_chosen_rates_are_their_grids_choice(profile):
     results = Path(__file__).resolve().parent.parent / "data" / "results"
     assert E.recorded_rate_problems(profile, results) == {}
     assert not [p for p in E.check(profile, results) if not p.startswith("missing: ")]
+
+
+# --------------------------------------------------------------------------
+# Predictions bound to their cell by content
+# --------------------------------------------------------------------------
+
+def _refused_by_content(folder, cell, path, message):  # noqa: F811
+    _write(path, cell)
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_predictions({**cell, "file": str(path)})
+    assert any(p.startswith(f"predictions unreadable: {path.name}") and "p_true" in p for p in E.check("tiny", folder))
+
+
+def test_the_predictions_of_another_cell_behind_their_recorded_checksum_are_refused(folder):  # noqa: F811
+    """The files swapped, and each result's sha256 field with them: the hashes vouch, the content does not."""
+    import hashlib
+    relu, rrelu = folder / "tiny" / "relu-seed0.predictions.npz", folder / "tiny" / "rrelu-seed0.predictions.npz"
+    a, b = relu.read_bytes(), rrelu.read_bytes()
+    relu.write_bytes(b)
+    rrelu.write_bytes(a)
+    path = folder / "tiny" / "relu-seed0.json"
+    cell = _read(path)
+    cell["predictions"]["sha256"] = hashlib.sha256(b).hexdigest()
+    _refused_by_content(folder, cell, path, r"the mean of -log p_true, .* is not the last epoch's test_xent")
+
+
+def test_a_test_cross_entropy_edited_apart_from_the_predictions_is_refused(folder):  # noqa: F811
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["history"][-1]["test_xent"] *= 1.001
+    _refused_by_content(folder, cell, path, r"is not the last epoch's test_xent")
+
+
+def test_an_error_its_predictions_make_impossible_is_refused(folder):  # noqa: F811
+    """Every true class above one half: every image is classified right, whatever the labels."""
+    import hashlib
+    import io
+
+    import numpy as np
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    n = cell["predictions"]["images"]
+    p_true = np.full(n, 0.95, np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, predicted=np.zeros(n, np.uint8), p_true=p_true)
+    (folder / "tiny" / "rrelu-seed0.predictions.npz").write_bytes(buffer.getvalue())
+    cell["predictions"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    cell["history"][-1]["test_xent"] = float(-np.log(p_true.astype(np.float64)).mean())  # agrees
+    assert cell["predictions"]["error"] > 0.5
+    _refused_by_content(folder, cell, path, r"its error .* is impossible with its p_true: between 0 .* and 0 ")
+
+
+def test_the_committed_predictions_agree_with_their_cells_cross_entropy_and_error():
+    results = Path(__file__).resolve().parent.parent / "data" / "results"
+    cells = [c for c in R.load_sweep(results, "fit1k").cells]
+    assert cells and all(R.load_predictions(c)["p_true"].shape == (c["predictions"]["images"],) for c in cells)

@@ -118,6 +118,18 @@ def measured_metrics(data: dict) -> tuple[str, ...]:
 #: How far a predictions file's error (a count over the test images, in float64) may be from the
 #: last epoch's test_error (the same count, as float32 accuracy from Keras): float32 rounding only.
 PREDICTION_ERROR_TOLERANCE = 1e-6
+#: How far the last epoch's ``test_xent`` may be from the mean of -log p_true over the predictions
+#: file, relative. Keras's metric is a float32 running mean of per-batch means computed from the
+#: logits; the file's p_true are the float32 softmax outputs, whose rounding (6e-8 relative) moves
+#: -log p by at most 6e-8. Float32 accumulation over the test batches stays below 1e-6 relative (the
+#: committed cells: 3.8e-7 at most; the worst case over 10,000 images is near 1e-5), so 1e-4 leaves
+#: a margin for other devices while an edited ``test_xent`` is caught from its fourth digit. Two cells
+#: whose cross-entropies agree closer than that are not told apart by it: in fit1k the five sigmoid
+#: cells (all at chance, 2.3026) and lrelu_1/5.5 seed 1 against prelu seed 3 (1.8e-5); every
+#: other pair of committed cells differs by 2.2e-4 or more.
+XENT_TOLERANCE = 1e-4
+#: A p_true that float32 rounds to 0 is below 2**-150: its -log is above this (for the lower bound).
+_LOG_OF_ROUNDED_ZERO = 150 * math.log(2)
 
 
 def _rule_problems(data: dict) -> list[str]:
@@ -674,4 +686,36 @@ def _predictions_content_problem(arrays: dict, pred: dict, cell: dict) -> str | 
     error, test_error = pred.get("error"), history[-1].get("test_error")
     if error is not None and (test_error is None or abs(error - test_error) > PREDICTION_ERROR_TOLERANCE):
         return f"its error {error!r} is not the last epoch's test_error {test_error!r}"
+    return _content_against_history(p_true, error, history[-1].get("test_xent"))
+
+
+def _content_against_history(p_true, error, test_xent) -> str | None:
+    """What in ``p_true`` contradicts the cell's recorded test cross-entropy and error:
+    the predictions of another cell behind a recomputed sha256, or an edited metric.
+
+    The test cross-entropy is the mean of -log p_true (:data:`XENT_TOLERANCE`).
+    The error needs the labels, which the file does not hold; p_true bounds it
+    all the same: an image whose true class has more than half the probability
+    is classified right, one whose true class has less than a tenth (below the
+    largest of ten probabilities) wrong. (``check`` does not load the test set
+    to compare the predicted classes with its labels: the result records their
+    sha256, ``predictions.test_labels_sha256``, for a reader who has them.)"""
+    import numpy as np
+    p = p_true.astype(np.float64)
+    if test_xent is not None:
+        zero = p == 0
+        with np.errstate(divide="ignore"):
+            terms = np.where(zero, _LOG_OF_ROUNDED_ZERO, -np.log(np.where(zero, 1.0, p)))
+        mean = float(terms.mean()) if len(terms) else 0.0
+        # With a p_true rounded to 0 the mean is a lower bound only.
+        off = mean - test_xent if zero.any() else abs(mean - test_xent)
+        if off > XENT_TOLERANCE * max(abs(test_xent), 1.0):
+            return (f"the mean of -log p_true, {mean:.7g}, is not the last epoch's test_xent {test_xent!r} "
+                    f"(the predictions of another cell, or an edited test_xent)")
+    if error is not None and len(p):
+        margin = 1e-4  # far above the float32 rounding of probabilities that sum to 1
+        surely_wrong, maybe_wrong = float(np.mean(p < 0.1 - margin)), float(np.mean(p <= 0.5 + margin))
+        if not surely_wrong - PREDICTION_ERROR_TOLERANCE <= error <= maybe_wrong + PREDICTION_ERROR_TOLERANCE:
+            return (f"its error {error!r} is impossible with its p_true: between {surely_wrong:.4g} (true class "
+                    f"below 0.1) and {maybe_wrong:.4g} (true class not above 0.5)")
     return None

@@ -226,3 +226,21 @@ def test_the_committed_predictions_agree_with_their_cells_cross_entropy_and_erro
     results = Path(__file__).resolve().parent.parent / "data" / "results"
     cells = [c for c in R.load_sweep(results, "fit1k").cells]
     assert cells and all(R.load_predictions(c)["p_true"].shape == (c["predictions"]["images"],) for c in cells)
+
+
+# --------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["list"], ["plan", "--profile", "smoke"]])
+def test_output_into_a_closed_pipe_ends_quietly(command):
+    """`actbook list | head -1`: the reader gone, no traceback."""
+    import os
+    read, write = os.pipe()
+    os.close(read)  # no reader from the start: the first write fails, every time
+    try:
+        proc = subprocess.run([sys.executable, "-m", "actbook", *command], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.stderr == "" and proc.returncode == 1

@@ -634,6 +634,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The command line; its exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a reader gone shows here too, while it can still be handled
+        return status
+    except BrokenPipeError:
+        # The reader of a pipe stopped early (`actbook list | head -1`): the Python
+        # documentation's recipe (signal module, "Note on SIGPIPE"): stdout goes to
+        # devnull, so the interpreter's last flush cannot fail again, and exit 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if getattr(args, "results", None) is _EMPTY_RESULTS:

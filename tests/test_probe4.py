@@ -244,3 +244,19 @@ def test_output_into_a_closed_pipe_ends_quietly(command):
     finally:
         os.close(write)
     assert proc.stderr == "" and proc.returncode == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0,,1"], "--seeds has an empty item ('0,,1'); give comma-separated integers"),
+    (["--seeds", ",".join(map(str, range(1001)))], "--seeds names 1001 seeds; at most 1000, as in a profile"),
+    (["--set", "epochs=1", "--set", "epochs=2"], "--set epochs is given twice; give each setting once"),
+])
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_command_line_lists_the_profiles_would_refuse_are_one_error_line(command, args, message, tmp_path, capsys):
+    assert E.main([command, "--profile", "smoke", "--results", str(tmp_path), *args]) == 2
+    out = capsys.readouterr()
+    assert out.err == f"error: {message}\n" and not list(tmp_path.iterdir())
+
+
+def test_a_thousand_seeds_are_still_planned(capsys):
+    assert E.main(["plan", "--profile", "smoke", "--seeds", ",".join(map(str, range(1000)))]) == 0

@@ -565,13 +565,17 @@ def _seeds(value: str | None) -> list[int] | None:
     items = _csv(value, "seeds")
     if items is None:
         return None
+    if len(items) != len(value.split(",")):  # "0,,1": a seed lost to a typo, not a list of two
+        raise UsageError(f"--seeds has an empty item ({value[:40]!r}); give comma-separated integers")
     try:
         seeds = [int(v) for v in items]
     except ValueError:
         raise UsageError(f"--seeds must be comma-separated integers, got {value!r}") from None
     bad = [s for s in seeds if not 0 <= s <= P.MAX_SEED]
     if bad:
-        raise UsageError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad}")
+        raise UsageError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad[:5]}{' ...' if len(bad) > 5 else ''}")
+    if len(set(seeds)) > P.MAX_SEEDS:  # the cap a profile's seeds (and --set seeds) obey
+        raise UsageError(f"--seeds names {len(set(seeds))} seeds; at most {P.MAX_SEEDS}, as in a profile")
     return seeds
 
 

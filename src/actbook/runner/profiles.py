@@ -439,6 +439,8 @@ def parse_set(items) -> dict:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--set needs KEY=VALUE, got {item!r}")
+        if key in out:  # the last would win unseen: which one was meant is the user's to say
+            raise UsageError(f"--set {key} is given twice; give each setting once")
         shown = raw.strip() if len(raw.strip()) <= 40 else f"{raw.strip()[:20]}... ({len(raw.strip())} characters)"
         refused = UsageError(f"--set {key}={shown}: not a finite number (NaN, infinities and numbers too large "
                              f"for a float are refused)")

@@ -260,3 +260,72 @@ def test_command_line_lists_the_profiles_would_refuse_are_one_error_line(command
 
 def test_a_thousand_seeds_are_still_planned(capsys):
     assert E.main(["plan", "--profile", "smoke", "--seeds", ",".join(map(str, range(1000)))]) == 0
+
+
+# --------------------------------------------------------------------------
+# Checkpoints bound to what the runner wrote
+# --------------------------------------------------------------------------
+
+def _resume_after(folder, monkeypatch, capsys, tamper):  # noqa: F811
+    """The rrelu cell of ``tiny`` killed after its checkpoint, the checkpoint
+    tampered with, then run again: (the result, what the runner said on stderr)."""
+    from synthetic import interrupt_after_first_checkpoint, synthetic_cifar
+    (folder / "tiny" / "rrelu-seed0.json").unlink()
+    kw = dict(data=synthetic_cifar(), progress=False, arms=["rrelu"], seeds=[0])
+    interrupt_after_first_checkpoint(monkeypatch, lambda: E.run("tiny", folder, **kw))
+    capsys.readouterr()
+    tamper(folder / "tiny" / ".checkpoints" / "rrelu-seed0")
+    out = E.run("tiny", folder, **kw)[0]
+    return out, capsys.readouterr().err
+
+
+def _as_uninterrupted(template, out):  # noqa: F811
+    """The cell at ``out`` holds the numbers of the template's uninterrupted run, predictions included."""
+    import numpy as np
+    from synthetic import strip_timing
+    a, b = _read(out), _read(template / "results" / "tiny" / "rrelu-seed0.json")
+    assert strip_timing(a["history"]) == strip_timing(b["history"]) and a["diagnostics"] == b["diagnostics"]
+    pa, pb = (np.load(Path(p).with_name(c["predictions"]["file"])) for p, c in
+              ((out, a), (template / "results" / "tiny" / "rrelu-seed0.json", b)))
+    assert np.array_equal(pa["p_true"], pb["p_true"]) and np.array_equal(pa["predicted"], pb["predicted"])
+
+
+def _one_warning(err, reason):
+    lines = [line for line in err.splitlines() if "discarding checkpoint" in line]
+    assert len(lines) == 1 and reason in lines[0] and lines[0].endswith("the cell restarts")
+
+
+def test_a_checkpoint_model_changed_behind_the_runner_is_discarded_and_the_cell_redone(
+        template, folder, monkeypatch, capsys):  # noqa: F811
+    """Its weights moved and saved again, a model Keras loads: the resume would have used it."""
+    from actbook.runner.backend import keras_module
+    keras = keras_module()
+
+    def move_weights(ckpt):
+        model = keras.models.load_model(ckpt / "model.keras")
+        layer = next(layer for layer in model.layers if layer.get_weights())
+        layer.set_weights([w + 0.5 for w in layer.get_weights()])
+        model.save(ckpt / "model.keras")
+
+    out, err = _resume_after(folder, monkeypatch, capsys, move_weights)
+    _one_warning(err, "model.keras is not the model its state was saved with (sha256 differs)")
+    _as_uninterrupted(template, out)
+
+
+def test_a_checkpoint_without_the_models_sha256_is_discarded_and_the_cell_redone(
+        template, folder, monkeypatch, capsys):  # noqa: F811
+    """A checkpoint of an older runner: its model cannot be verified, and redoing the cell is safe."""
+    def drop_hash(ckpt):
+        state = _read(ckpt / "state.json")
+        del state["model_sha256"]
+        _write(ckpt / "state.json", state)
+
+    out, err = _resume_after(folder, monkeypatch, capsys, drop_hash)
+    _one_warning(err, "records no sha256 of model.keras")
+    _as_uninterrupted(template, out)
+
+
+def test_an_untouched_checkpoint_is_resumed_without_a_word(template, folder, monkeypatch, capsys):  # noqa: F811
+    out, err = _resume_after(folder, monkeypatch, capsys, lambda ckpt: None)
+    assert "discarding" not in err
+    _as_uninterrupted(template, out)

@@ -6,10 +6,19 @@ random-number generator states, the optimizer's step count and the cell's
 identity, :func:`cell_identity`). It is resumed only when the identity
 matches and the model and state agree, so a resumed cell ends bit-identical
 to an uninterrupted one; anything else is discarded and the cell redone.
+
+``state.json`` records the sha256 of the ``model.keras`` written with it, and
+a resume reads no other file: a model replaced or damaged behind the runner's
+back is found before it is loaded. The two files are bound to each other, not
+to the runner: whoever edits ``state.json`` can write the new model's hash
+there too, and without a key kept outside the results folder no check can
+tell (a known limit; a checkpoint is a convenience of the machine that wrote
+it, and a result's numbers are checked by what reads the result).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import time
@@ -120,7 +129,17 @@ def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
     rng = {name: keras.ops.convert_to_numpy(g.state).tolist() for name, g in _seed_generators(model).items()}
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     refuse_links(ckpt_dir)
-    write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": steps, "seed_generators": rng})
+    write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": steps, "seed_generators": rng,
+                                                "model_sha256": hashlib.sha256(data).hexdigest()})
+
+
+def _sha256(path: Path) -> str:
+    """The sha256 of a regular file, read in pieces (a model may be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def remove_checkpoint(ckpt_dir: Path) -> None:
@@ -146,6 +165,12 @@ def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):
         differences = _differences(state["identity"], identity)
         if differences:
             raise CheckpointMismatch("made for another cell or setting: " + "; ".join(differences[:4]))
+        recorded = state.get("model_sha256")
+        if not isinstance(recorded, str):  # safe: the cell is redone from scratch, to the same numbers
+            raise CheckpointMismatch("its state records no sha256 of model.keras (made by an older runner), so the "
+                                     "model cannot be verified")
+        if _sha256(model_file) != recorded:
+            raise CheckpointMismatch("model.keras is not the model its state was saved with (sha256 differs)")
         model = keras.models.load_model(model_file)
         steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         expected = len(state["history"]) * steps_per_epoch

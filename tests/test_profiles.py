@@ -53,7 +53,7 @@ def refused(config: dict, message: str):
 
 def test_every_shipped_profile_says_how_many_threads():
     assert {name: c["threads"] for name, c in P.load_profiles().items()} == dict.fromkeys(
-        ["smoke", "demo", "cpu", "paper", "overfit", "fit1k"], 2)
+        ["smoke", "demo", "cpu", "paper", "overfit", "fit1k", "fit8k"], 2)
 
 
 @pytest.mark.parametrize("threads, message", [

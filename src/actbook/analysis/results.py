@@ -103,7 +103,8 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     ``folder`` is a profile's name, as the runner names its folders
     (``paper``, ``paper+3f2a9c1d``, ``paper@jax``; see :func:`parse_folder`);
     every cell must belong to that profile. Refused: unreadable, malformed
-    (:func:`result_problems`) or unfinished files, two files for one
+    (:func:`result_problems`) or unfinished files, a planned cell whose
+    predictions file is missing or not its own (:func:`load_predictions`), two files for one
     (activation, seed), and cells made with different configs (their
     ``description`` aside), from different data sets or with different
     backends. Diverged cells load (see :func:`outcome`). Warned about: cells
@@ -122,6 +123,9 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     check_growing(cells, where, GROWING_PLAN)
     check_one_rate_per_arm(cells, where)
     cells = _planned_only(cells, where, lambda c: (c["activation"], c["seed"]), expected_cells)
+    for c in cells:  # a finished final cell of format 5 without its own predictions file, refused as `check` does
+        if isinstance(c.get("predictions"), dict):
+            load_predictions(c)
     seen = {}
     for c in cells:
         key = (c["activation"], c["seed"])

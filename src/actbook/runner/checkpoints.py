@@ -7,18 +7,22 @@ identity, :func:`cell_identity`). It is resumed only when the identity
 matches and the model and state agree, so a resumed cell ends bit-identical
 to an uninterrupted one; anything else is discarded and the cell redone.
 
-``state.json`` records the sha256 of the ``model.keras`` written with it, and
-a resume reads no other file: a model replaced or damaged behind the runner's
-back is found before it is loaded. The two files are bound to each other, not
-to the runner: whoever edits ``state.json`` can write the new model's hash
-there too, and without a key kept outside the results folder no check can
-tell (a known limit; a checkpoint is a convenience of the machine that wrote
-it, and a result's numbers are checked by what reads the result).
+``state.json`` records the sha256 of the ``model.keras`` written with it and a
+``checksum`` over the model's bytes and the state's own content (its canonical
+JSON without the checksum, :func:`_checksum`), and a resume reads no other
+file: a model replaced or damaged, or a state whose history or generator
+states were edited, behind the runner's back is found before it is used, and
+the cell is redone. The two files are bound to each other, not to the runner:
+whoever edits ``state.json`` (or the model) can write the new checksum there
+too, and without a key kept outside the results folder no check can tell (a
+known limit; a checkpoint is a convenience of the machine that wrote it, and a
+result's numbers are checked by what reads the result).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sys
 import time
@@ -31,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from actbook.runner import precision  # noqa: E402
 from actbook.runner.errors import UsageError  # noqa: E402
-from actbook.runner.files import read_json_file, write_bytes_atomic, write_json_atomic  # noqa: E402
+from actbook.runner.files import json_safe, read_json_file, write_bytes_atomic, write_json_atomic  # noqa: E402
 from actbook.runner.profiles import STAGES, Cell, stage_folder  # noqa: E402
 
 __all__ = ["CheckpointMismatch", "cell_identity", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
@@ -128,18 +132,29 @@ def save_checkpoint(ckpt_dir: Path, model, state: dict) -> None:
     write_bytes_atomic(ckpt_dir / "model.keras", lambda f: f.write(data))
     rng = {name: keras.ops.convert_to_numpy(g.state).tolist() for name, g in _seed_generators(model).items()}
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    state = json_safe({**state, "optimizer_steps": steps, "seed_generators": rng,
+                       "model_sha256": hashlib.sha256(data).hexdigest()})
     refuse_links(ckpt_dir)
-    write_json_atomic(ckpt_dir / "state.json", {**state, "optimizer_steps": steps, "seed_generators": rng,
-                                                "model_sha256": hashlib.sha256(data).hexdigest()})
+    write_json_atomic(ckpt_dir / "state.json", {**state, "checksum": _checksum(hashlib.sha256(data), state)})
 
 
-def _sha256(path: Path) -> str:
-    """The sha256 of a regular file, read in pieces (a model may be large)."""
+def _checksum(model_digest, state: dict) -> str:
+    """The sha256 of the model's bytes (``model_digest``, a sha256 fed with them) followed by the
+    state's canonical JSON (sorted keys, no spaces), ``checksum`` itself left out: what
+    :func:`load_checkpoint` recomputes from the two files."""
+    digest = model_digest.copy()
+    content = {k: v for k, v in state.items() if k != "checksum"}
+    digest.update(json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False).encode())
+    return digest.hexdigest()
+
+
+def _sha256(path: Path):
+    """The sha256 of a regular file, read in pieces (a model may be large), as a hashlib object."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
 
 
 def remove_checkpoint(ckpt_dir: Path) -> None:
@@ -169,8 +184,14 @@ def load_checkpoint(ckpt_dir: Path, identity: dict, steps_per_epoch: int):
         if not isinstance(recorded, str):  # safe: the cell is redone from scratch, to the same numbers
             raise CheckpointMismatch("its state records no sha256 of model.keras (made by an older runner), so the "
                                      "model cannot be verified")
-        if _sha256(model_file) != recorded:
+        model_digest = _sha256(model_file)
+        if model_digest.hexdigest() != recorded:
             raise CheckpointMismatch("model.keras is not the model its state was saved with (sha256 differs)")
+        if not isinstance(state.get("checksum"), str):
+            raise CheckpointMismatch("its state records no checksum of its own content (made by an older "
+                                     "runner), so the state cannot be verified")
+        if _checksum(model_digest, state) != state["checksum"]:
+            raise CheckpointMismatch("state.json is not the state saved with model.keras (checksum differs)")
         model = keras.models.load_model(model_file)
         steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         expected = len(state["history"]) * steps_per_epoch

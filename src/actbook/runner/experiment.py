@@ -76,7 +76,10 @@ def _finished(data: dict, config: dict) -> bool:
 
 def cell_status(path: Path, config: dict) -> str:
     """``missing``, ``complete``, ``stale`` (another config, or made by an older
-    runner whose numbers the current one does not reproduce) or ``broken``.
+    runner whose numbers the current one does not reproduce), ``no predictions``
+    (finished, but its predictions file is missing or refused by
+    :func:`actbook.runner.result_files.load_predictions`, as the loaders and
+    ``check`` refuse it) or ``broken``.
 
     A file there that is no result this runner can read (edited by hand, or
     written by a newer runner) is refused with a :class:`UsageError`: it may
@@ -97,9 +100,18 @@ def cell_status(path: Path, config: dict) -> str:
         if (P.experiment_identity(data["config"]) != P.experiment_identity(config)
                 or data.get("schema") not in CURRENT_SCHEMAS):
             return "stale"
-        return "complete" if _finished(data, config) else "broken"
+        if not _finished(data, config):
+            return "broken"
     except (TypeError, KeyError, AttributeError):
         return "broken"
+    # A finished cell whose predictions file is gone or refused is not done: the loaders refuse it too.
+    from actbook.runner.result_files import ResultsError, load_predictions
+    if isinstance(data.get("predictions"), dict):
+        try:
+            load_predictions({**data, "file": str(path)})
+        except ResultsError:
+            return "no predictions"
+    return "complete"
 
 
 def check_writable(folder: Path) -> None:
@@ -161,6 +173,9 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     stale = [c.stem for c, s in status.items() if s == "stale"]
     if stale and not rerun_stale:
         raise _stale_error(stale, folder, profile)
+    lost = [c.stem for c, s in status.items() if s == "no predictions"]
+    if lost and not rerun_stale:
+        raise _lost_predictions_error(lost, folder)
     todo = [c for c in cells if status[c] != "complete"]
     if stage == "final" and todo and (profile_config.get("grid") or profile_config.get("rates_from")):
         # A final cell trains at its arm's recorded rate: never at one the grid did not choose.
@@ -199,6 +214,8 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
                     continue
                 if now == "stale" and not rerun_stale:
                     raise _stale_error([cell.stem], folder, profile)
+                if now == "no predictions" and not rerun_stale:
+                    raise _lost_predictions_error([cell.stem], folder)
                 _refuse_other_data(folder, prepared.dataset)
                 if per_seed and prepared.train_subset["key"][-1] != cell.seed:
                     prepared = D.prepare(config, source, seed=cell.seed)
@@ -207,6 +224,12 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         except LockBusy as e:
             print(f"skipping {cell.stem}: {e}", file=sys.stderr, flush=True)
     return [paths[c] for c in cells]
+
+
+def _lost_predictions_error(stems: list[str], folder: Path) -> UsageError:
+    return UsageError(f"{len(stems)} finished result(s) in {folder} have no readable predictions file of their own "
+                      f"({', '.join(f'{s}.json' for s in stems[:5])}{', ...' if len(stems) > 5 else ''}; `actbook "
+                      f"check` names why): restore the .predictions.npz, or pass --rerun-stale to redo the cell(s)")
 
 
 def _stale_error(stale: list[str], folder: Path, profile: str) -> UsageError:
@@ -272,6 +295,40 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     if stage == "final" and (config.get("grid") or config.get("rates_from")) or (
             stage == "grid" and config.get("chosen_rates") and not problems):
         problems += list(recorded_rate_problems(profile, results).values())
+    if stage == "final":
+        problems += _label_problems(profile, results, overrides, runtime)
+    return problems
+
+
+def _label_problems(profile: str, results: Path, overrides: dict | None, runtime: str) -> list[str]:
+    """The final cells' predictions compared with the test labels (:mod:`actbook.runner.label_check`)
+    where ``ACTBOOK_CIFAR10`` gives the labels the cells record; one line on stderr where it cannot."""
+    from actbook.runner.result_files import ResultsError, load_predictions
+    overrides = P.effective_overrides(profile, overrides) if overrides else None
+    folder = Path(results) / P.profile_folder(profile, overrides, runtime)
+    readable = []
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        data = _read_result(f)
+        if isinstance(data, dict) and isinstance(data.get("predictions"), dict):
+            try:  # a file refused here is already a problem of its own (_predictions_problem)
+                readable.append((f.name, data, load_predictions({**data, "file": str(f)})))
+            except (ResultsError, KeyError, TypeError):
+                continue
+    if not readable:
+        return []
+    from actbook.runner.label_check import label_problems, load_test_source
+    cifar, why = load_test_source()
+    problems, skipped = [], []
+    for name, data, arrays in readable if cifar is not None else []:
+        found, compared = label_problems(name, data, arrays, cifar)
+        problems += found
+        if not compared:
+            skipped.append(name)
+    if (cifar is None or skipped) and sys.stderr is not None:
+        print(f"warning: predictions of {len(skipped) if cifar is not None else len(readable)} cell(s) not compared "
+              f"with the test labels: " + (why if cifar is None else "the test labels of ACTBOOK_CIFAR10 are not the "
+                                           f"ones they record ({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})"),
+              file=sys.stderr)
     return problems
 
 
@@ -567,10 +624,10 @@ def _seeds(value: str | None) -> list[int] | None:
         return None
     if len(items) != len(value.split(",")):  # "0,,1": a seed lost to a typo, not a list of two
         raise UsageError(f"--seeds has an empty item ({value[:40]!r}); give comma-separated integers")
-    try:
-        seeds = [int(v) for v in items]
-    except ValueError:
-        raise UsageError(f"--seeds must be comma-separated integers, got {value!r}") from None
+    # int() also reads "1_0" and other scripts' digits ("٣"): a seed is ASCII digits, nothing else.
+    if not all(v.isascii() and v.isdigit() for v in items):
+        raise UsageError(f"--seeds must be comma-separated integers (ASCII digits 0-9), got {value[:40]!r}")
+    seeds = [int(v) for v in items]
     bad = [s for s in seeds if not 0 <= s <= P.MAX_SEED]
     if bad:
         raise UsageError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad[:5]}{' ...' if len(bad) > 5 else ''}")
@@ -639,6 +696,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """The command line; its exit status."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): what it prints would be lost unseen
+        _error("standard output is closed; give it somewhere to go (a file, a pipe, /dev/null)")
+        return 2
+    status = None
     try:
         status = _main(argv)
         sys.stdout.flush()  # a reader gone shows here too, while it can still be handled
@@ -647,9 +708,35 @@ def main(argv=None) -> int:
         # The reader of a pipe stopped early (`actbook list | head -1`): the Python
         # documentation's recipe (signal module, "Note on SIGPIPE"): stdout goes to
         # devnull, so the interpreter's last flush cannot fail again, and exit 1.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         return 1
+    except OSError as e:
+        # Standard output on a full disk (ENOSPC) or a descriptor that takes no writes (EBADF):
+        # the output is lost, so the command failed. Where it already said why, once is enough.
+        _stdout_to_devnull()
+        if status != 2:
+            _error(f"cannot write to standard output ({e.strerror or e}); the output is incomplete")
+        return 2
+
+
+def _stdout_to_devnull() -> None:
+    """Send what is left in stdout's buffer to devnull, so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no descriptor to replace: drop the buffered text instead
+        sys.stdout = None
+    finally:
+        os.close(devnull)
+
+
+def _error(message: str) -> None:
+    """One ``error:`` line on stderr, where there is a stderr to write it to."""
+    if sys.stderr is not None:
+        try:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
 
 
 def _main(argv=None) -> int:

@@ -11,6 +11,12 @@ The loaders of the analysis and the runner's ``check`` also read the formats
 of the earlier sweeps (1 to 3): :func:`any_format_problems` checks a file of
 any format for what they read of it, and :func:`load_predictions` reads a
 final cell's predictions file back, refusing one that is not the cell's own.
+
+What no check here can catch: a result file whose numbers were edited so that
+they agree with each other (a format-4 cell has no predictions to check them
+against, and ``train_error``, ``test_loss`` and the diagnostics have nothing to
+be checked against at all). Without a key kept outside the results folder,
+git history is the record of the committed results.
 """
 
 from __future__ import annotations
@@ -645,6 +651,9 @@ def _unpacked_problem(data: bytes, images: int) -> str | None:
     import numpy as np
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         members = z.infolist()
+        names = [m.filename for m in members]
+        if sorted(names) != ["p_true.npy", "predicted.npy"]:  # an extra array, or one name twice: which is read?
+            return f"holds the arrays {sorted(names)[:5]}, not exactly predicted.npy and p_true.npy"
         unpacked = sum(m.file_size for m in members)
         if unpacked > MAX_PREDICTIONS_UNPACKED:
             return (f"unpacks to {unpacked:,} bytes, more than the {MAX_PREDICTIONS_UNPACKED:,} a predictions file "
@@ -672,13 +681,13 @@ def _predictions_content_problem(arrays: dict, pred: dict, cell: dict) -> str | 
     if any(a.shape != (pred["images"],) for a in arrays.values()):
         return (f"not {pred['images']} images (arrays of shape {predicted.shape} and {p_true.shape}, "
                 f"expected ({pred['images']},))")
-    if not np.issubdtype(predicted.dtype, np.unsignedinteger):
-        return f"predicted must be classes 0 to 9 (unsigned integers), found {predicted.dtype}"
+    if predicted.dtype != np.uint8:  # as the runner writes them
+        return f"predicted must be classes 0 to 9 (uint8), found {predicted.dtype}"
     if predicted.max() > 9:
         return f"predicted must be classes 0 to 9, found class {predicted.max()}"
-    if not np.issubdtype(p_true.dtype, np.floating) or not (np.all(np.isfinite(p_true)) and np.all(p_true >= 0)
+    if p_true.dtype != np.float32 or not (np.all(np.isfinite(p_true)) and np.all(p_true >= 0)
                                                               and np.all(p_true <= 1)):
-        return f"p_true must be probabilities (finite, in [0, 1]), found {p_true.dtype} outside them"
+        return f"p_true must be probabilities (float32, finite, in [0, 1]), found {p_true.dtype} or values outside them"
     own = predictions_name(cell) if {"profile", "activation", "seed"} <= cell.keys() else pred.get("file")
     if pred.get("file") != own:
         return f"the predictions of another cell (this cell's are {own})"

@@ -689,7 +689,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
             p.add_argument("--rerun-stale", action="store_true",
                            help="replace results made with another version of the profile or an older "
-                                "runner; a file the runner cannot read (edited, or from a newer runner) "
+                                "runner, and redo finished cells whose predictions file is missing or "
+                                "not their own; a file the runner cannot read (edited, or from a newer runner) "
                                 "is never replaced: run stops with an error naming it, to be moved away")
     return parser
 

@@ -229,18 +229,46 @@ def shown_number(value) -> str:
     return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
 
 
+#: Integers this small are exactly floats; only larger ones need :func:`is_finite_number`.
+_SAFE_INT = 2 ** 53
+
+
+def _not_finite(v) -> bool:
+    """A number that is NaN, infinite or an integer too large for a float (bools are no numbers)."""
+    if type(v) is float:
+        return not math.isfinite(v)
+    if type(v) is int and -_SAFE_INT <= v <= _SAFE_INT:
+        return False
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not is_finite_number(v)
+
+
+def _items(container):
+    return iter(container.items()) if isinstance(container, dict) else enumerate(container)
+
+
 def non_finite_fields(value, path=()):
     """(path, a tuple of keys and indices; value) of every NaN, infinity or integer too
     large for a float in a JSON-like value (profiles here, result files in
-    :mod:`actbook.runner.result_files`)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and not is_finite_number(value):
+    :mod:`actbook.runner.result_files`), in document order.
+
+    One pass with a stack of the containers being read, and a path built only for
+    what is found: a file padded with a list of millions of numbers costs time in
+    proportion to its length, not to its length times its depth."""
+    if _not_finite(value):
         yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from non_finite_fields(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from non_finite_fields(v, (*path, i))
+    if not isinstance(value, (dict, list)):
+        return
+    stack = [(path, _items(value))]
+    while stack:
+        where, items = stack[-1]
+        for k, v in items:
+            if isinstance(v, (dict, list)):
+                stack.append(((*where, k), _items(v)))
+                break
+            if _not_finite(v):
+                yield (*where, k), v
+        else:
+            stack.pop()
 
 
 def non_finite(value):

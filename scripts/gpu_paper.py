@@ -126,7 +126,8 @@ def main(argv=None) -> int:
     train_images = P.training_images(config)
 
     # 1. Measure: one epoch of ReLU alone (compile included), then two processes at once.
-    one = [*overrides, "epochs=1"]
+    # The measurement's own epoch count replaces the caller's (a setting may be given only once).
+    one = [o for o in overrides if o.split("=", 1)[0].strip() != "epochs"] + ["epochs=1"]
     rc, seconds = run_cells(scratch / "alone", ["relu"], [0], one, deadline - time.monotonic())
     if rc != 0:
         log(f"the measurement epoch failed (exit {rc}); stopping")

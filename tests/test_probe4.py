@@ -247,7 +247,9 @@ def test_output_into_a_closed_pipe_ends_quietly(command):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--seeds", "0,,1"], "--seeds has an empty item ('0,,1'); give comma-separated integers"),
+    (["--seeds", "0,,1"], "--seeds has an empty item ('0,,1'); give a comma-separated list"),
+    (["--activations", "relu,,elu"], "--activations has an empty item ('relu,,elu'); give a comma-separated list"),
+    (["--activations", "relu,"], "--activations has an empty item ('relu,'); give a comma-separated list"),
     (["--seeds", ",".join(map(str, range(1001)))], "--seeds names 1001 seeds; at most 1000, as in a profile"),
     (["--set", "epochs=1", "--set", "epochs=2"], "--set epochs is given twice; give each setting once"),
 ])

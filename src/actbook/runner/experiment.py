@@ -616,6 +616,8 @@ def _csv(value: str | None, what: str) -> list[str] | None:
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
         raise UsageError(f"--{what} is empty; give a comma-separated list or leave it out")
+    if len(items) != len(value.split(",")):  # "relu,,elu" or "0,,1": an item lost to a typo, not a shorter list
+        raise UsageError(f"--{what} has an empty item ({value[:40]!r}); give a comma-separated list")
     return items
 
 
@@ -623,8 +625,6 @@ def _seeds(value: str | None) -> list[int] | None:
     items = _csv(value, "seeds")
     if items is None:
         return None
-    if len(items) != len(value.split(",")):  # "0,,1": a seed lost to a typo, not a list of two
-        raise UsageError(f"--seeds has an empty item ({value[:40]!r}); give comma-separated integers")
     # int() also reads "1_0" and other scripts' digits ("٣"): a seed is ASCII digits, nothing else.
     if not all(v.isascii() and v.isdigit() for v in items):
         raise UsageError(f"--seeds must be comma-separated integers (ASCII digits 0-9), got {value[:40]!r}")

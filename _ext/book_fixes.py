@@ -9,6 +9,9 @@
   generated notebook, ``notebooks/<chapter>.ipynb`` (``scripts/build_notebooks.py``).
 - The download button's ``.ipynb`` is the executed chapter; its first cell
   becomes the same install cell, so the download runs outside a clone too.
+- The provenance page states the commit the build ran at, so Sphinx reads it
+  again in every build, not only when its own text changed; its front matter
+  (``execution_mode: force``) then executes it instead of taking the cache.
 - With ``ACTBOOK_PDF=<file name>`` (set by ``scripts/build_book.py --pdf``,
   which builds the PDF first), the download menu offers the whole book's PDF.
 """
@@ -76,7 +79,15 @@ def _offer_the_pdf(app, pagename, templatename, context, doctree):
                                      "label": "download-book-pdf-button"})
 
 
+PROVENANCE = "chapters/provenance"
+
+
+def _read_provenance_again(app, env, added, changed, removed):
+    return [PROVENANCE] if PROVENANCE in env.found_docs and PROVENANCE not in added | changed else []
+
+
 def setup(app):
+    app.connect("env-get-outdated", _read_provenance_again)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     for hook in (_point_launch_buttons_at_notebooks, _install_cell_in_download, _offer_the_pdf):
         app.connect("html-page-context", hook, priority=600)  # after the theme's buttons (501)

@@ -3,6 +3,7 @@ backends, and the earlier sweeps' chapter on partial results folders."""
 
 import copy
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -226,10 +227,46 @@ def test_every_committed_file_is_well_formed():
     ("paper@jax", ("paper", None, "jax")),
     ("cpu+3f2a9c1d@tensorflow-2dev", ("cpu", "3f2a9c1d", "tensorflow-2dev")),
 ])
-def test_folders_with_tags_and_runtimes_load(tmp_path, folder, parts):
+def test_folder_names_are_read_back(folder, parts):
     assert R.parse_folder(folder) == parts
-    _write(tmp_path, folder, _cell(profile=parts[0]))
-    assert [c["profile"] for c in R.load_cells(tmp_path, folder)] == [parts[0]]
+
+
+def _made_for(folder_overrides, backend_name, devices):
+    """A schema-3 cell of ``tiny`` with these recorded overrides, run on this backend and these devices."""
+    cell = _cell(profile="tiny", schema=3, overrides=folder_overrides)
+    cell["provenance"]["backend"].update(name=backend_name, devices=devices,
+                                         platform="gpu" if "gpu" in devices[0].lower() else "cpu")
+    return cell
+
+
+@pytest.mark.parametrize("overrides, backend_name, devices, runtime", [
+    (None, "tensorflow", ["/cpu:0"], ""),
+    ({"epochs": 1}, "tensorflow", ["/cpu:0"], ""),
+    (None, "jax", ["cpu:0"], "jax-cpu"),
+    ({"epochs": 1}, "tensorflow", ["/cpu:0", "/cpu:1"], "tensorflow-cpu-2dev"),
+])
+def test_folders_with_tags_and_runtimes_load_the_cells_made_for_them(tmp_path, overrides, backend_name, devices,
+                                                                     runtime):
+    from actbook.runner import profiles as P
+    folder = f"tiny+{P.overrides_tag(overrides)}" if overrides else "tiny"
+    folder = f"{folder}@{runtime}" if runtime else folder
+    _write(tmp_path, folder, _made_for(overrides, backend_name, devices))
+    assert [c["profile"] for c in R.load_cells(tmp_path, folder)] == ["tiny"]
+
+
+@pytest.mark.parametrize("folder, overrides, backend_name, made_for", [
+    ("tiny@jax-cpu", None, "tensorflow", "tiny"),             # TensorFlow cells passed off as JAX's
+    ("tiny", None, "jax", "tiny@jax-cpu"),                    # JAX cells under the default runtime's name
+    ("tiny+63b46a19", None, "tensorflow", "tiny"),            # the profile's own cells under an override's tag
+    ("tiny", {"epochs": 1}, "tensorflow", None),              # an override's cells under the profile's name
+])
+def test_a_cell_under_a_folder_not_made_for_it_is_refused(tmp_path, folder, overrides, backend_name, made_for):
+    """Issue 40, probe 6: a folder's name is what a reader takes it for."""
+    from actbook.runner import profiles as P
+    made_for = made_for or f"tiny+{P.overrides_tag(overrides)}"
+    _write(tmp_path, folder, _made_for(overrides, backend_name, ["cpu:0"]))
+    with pytest.raises(R.ResultsError, match=f"made for the folder '{re.escape(made_for)}', not '{re.escape(folder)}'"):
+        R.load_cells(tmp_path, folder)
 
 
 @pytest.mark.parametrize("folder", ["tiny+xyz", "tiny+6215388c+1234abcd", "tiny@", "+6215388c", "a/b"])
@@ -264,8 +301,7 @@ def test_backends_never_mix_in_one_folder(tmp_path):
     _write(tmp_path, "p", _cell("elu", schema=3, backend="tensorflow"))
     assert {R.backend(c) for c in R.load_cells(tmp_path, "p")} == {"tensorflow"}
     _write(tmp_path, "p", _cell("elu", seed=1, schema=3, backend="jax"))
-    with pytest.raises(R.ResultsError, match=r"2 different backends.*tensorflow: elu-seed0.json, relu-seed0.json; "
-                                             r"jax: elu-seed1.json"):
+    with pytest.raises(R.ResultsError, match=r"elu-seed1.json: made for the folder 'p@jax-cpu', not 'p'"):
         R.load_cells(tmp_path, "p")
 
 

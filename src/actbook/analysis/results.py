@@ -27,7 +27,8 @@ from actbook.runner.files import Malformed, Unreadable
 from actbook.runner.result_files import MAX_PREDICTIONS_UNPACKED, OLDER_FORMATS, SCHEMAS, ResultsError
 from actbook.runner.result_files import any_format_measured_metrics as measured_metrics
 from actbook.runner.result_files import any_format_problems as result_problems
-from actbook.runner.result_files import diverged_epoch, later_format_problems, load_predictions, outcome, read_result
+from actbook.runner.result_files import diverged_epoch, folder_made_for, later_format_problems, load_predictions, outcome
+from actbook.runner.result_files import read_result
 from actbook.runner.result_format import CURRENT_SCHEMAS
 from actbook.runner.profiles import Cell, UsageError, experiment_identity, split_folder
 
@@ -118,6 +119,7 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
         raise ResultsError(f"no result files in {where}: run "
                            f"`actbook run --profile {profile} --results {results}`")
     cells = [read_cell(f, profile) for f in files]
+    check_made_for(cells, folder)
     # One plan, so that a cell whose own config widens it is not read as planned.
     check_one_value(cells, where, FIXED_PLAN)
     check_growing(cells, where, GROWING_PLAN)
@@ -146,6 +148,21 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
     check_rates_are_the_grids_choice(cells, results, profile, where)
     check_consistent(cells, where, _shared_identity)
     return sorted(cells, key=lambda c: (c["activation"], c["seed"]))
+
+
+def check_made_for(cells: list[dict], folder: str) -> None:
+    """Every cell made for ``folder``: its recorded ``--set`` overrides and the
+    backend and devices it ran on name this folder
+    (:func:`actbook.runner.result_files.folder_made_for`), else :class:`ResultsError`.
+    A folder's name is what a reader takes it for (``cpu@jax-cpu``: JAX on a CPU)."""
+    for c in cells:
+        try:
+            made_for = folder_made_for(c)
+        except UsageError as e:  # overrides no hash can take
+            raise ResultsError(f"{c['file']}: its recorded overrides are unusable ({e})") from None
+        if made_for != folder:
+            raise ResultsError(f"{c['file']}: made for the folder {made_for!r}, not {folder!r} (its --set overrides "
+                               f"or the backend and devices it ran on differ from what the folder's name says)")
 
 
 def check_named(cells: list[dict], where: Path) -> None:
@@ -376,7 +393,8 @@ def check_rates_are_the_grids_choice(cells: list[dict], results: str | Path, pro
     rule's choice from the complete grid in ``results`` it was chosen from
     (:func:`actbook.runner.experiment.recorded_rate_problems`): a chosen-rates
     file edited before the run gives cells that agree with each other and with
-    it, so only the grid tells. A grid not complete yet cannot tell, and is not asked."""
+    it, so only the grid tells. A grid that is not complete and consistent cannot
+    tell, and the cells are refused (rates are recorded only from a complete grid)."""
     trained_at = {c["activation"]: c["config"]["optimizer"]["learning_rate"] for c in cells
                   if c["config"].get("chosen_rates") is not None}
     if not trained_at:

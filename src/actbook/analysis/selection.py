@@ -19,8 +19,8 @@ import pandas as pd
 from actbook import arms as arm_table
 from actbook.runner import rate_rule
 from actbook.runner.rate_rule import CHANCE_ERROR, TIE_DECIMALS, arm_rates, grid_scores
-from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, check_growing, check_named,
-                                     check_one_value, expected_cells, parse_folder, read_cell)
+from actbook.analysis.results import (ResultsError, _planned_only, check_consistent, check_growing, check_made_for,
+                                     check_named, check_one_value, expected_cells, parse_folder, read_cell)
 from actbook.prose import join_and
 from actbook.runner.profiles import experiment_identity
 
@@ -44,6 +44,7 @@ def load_grid(results: str | Path, folder: str) -> list[dict]:
         if cell.get("stage") != "grid":
             raise ResultsError(f"{f}: not a grid cell (stage {cell.get('stage')!r})")
         cells.append(cell)
+    check_made_for(cells, folder)
     # What check refuses, the choice of rates must not use: cells of another grid
     # (the edge rule's extension may only grow), cells off the grid (left out,
     # with a warning), two files for one cell, and cells of another config, data

@@ -36,7 +36,7 @@ from actbook.keras_backend import backend_name as name
 from actbook.keras_backend import keras_module
 
 __all__ = ["BackendError", "name", "keras_module", "setup", "seed_everything", "requested_devices",
-           "distribution_scope", "describe", "runtime_tag", "feed", "BACKENDS"]
+           "distribution_scope", "describe", "runtime_tag", "recorded_runtime_tag", "feed", "BACKENDS"]
 
 BACKENDS = ("tensorflow", "jax")
 DEVICES_VAR = "ACTBOOK_DEVICES"
@@ -249,9 +249,22 @@ def runtime_tag(devices: list[str]) -> str:
     """The folder suffix that keeps other backends and device sets apart:
     ``""`` for TensorFlow on one CPU (the committed sweeps' runtime),
     ``"jax-cpu"``, ``"jax-gpu"``, ``"tensorflow-cpu-2dev"`` and so on."""
-    backend, platform = name(), _platform(devices)
-    if len(devices) > 1:
-        return f"{backend}-{platform}-{len(devices)}dev"
+    return _tag(name(), _platform(devices), len(devices))
+
+
+def recorded_runtime_tag(backend: dict | None) -> str:
+    """The :func:`runtime_tag` of the run that a result's ``provenance.backend``
+    (:func:`describe`) records; results of older formats record none, and ran
+    TensorFlow on one CPU."""
+    backend = backend if isinstance(backend, dict) else {}
+    devices = backend.get("devices") if isinstance(backend.get("devices"), list) and backend["devices"] else ["cpu"]
+    platform = backend.get("platform") or _platform([str(d) for d in devices])  # older records name no platform
+    return _tag(str(backend.get("name", "tensorflow")), str(platform), len(devices))
+
+
+def _tag(backend: str, platform: str, n_devices: int) -> str:
+    if n_devices > 1:
+        return f"{backend}-{platform}-{n_devices}dev"
     return "" if (backend, platform) == ("tensorflow", "cpu") else f"{backend}-{platform}"
 
 

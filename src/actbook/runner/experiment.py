@@ -402,6 +402,12 @@ def _file_problems(f: Path, data: dict, profile: str, stage: str, config: dict, 
     problems = []
     if data["profile"] != profile:
         problems.append(f"foreign: {f.name} belongs to profile {data['profile']!r}, not {profile!r}")
+    else:
+        from actbook.runner.result_files import folder_made_for
+        made_for, here = folder_made_for(data), f.parent.name if stage == "final" else f.parent.parent.name
+        if made_for != here:
+            problems.append(f"made for another folder: {f.name} belongs in {made_for!r}, not {here!r} (its --set "
+                            f"overrides or the backend and devices it ran on differ)")
     key = _file_cell(data).stem
     if key in seen:
         problems.append(f"duplicate: {f.name} and {seen[key]} are both {key}")
@@ -547,10 +553,13 @@ def recorded_rate_problems(profile: str, results: Path, recorded: dict | None = 
     cells trained at) that is not the rule's choice from the grid it comes
     from (``rates_from``, else its own) with the grid's recorded extension;
     for :data:`~actbook.runner.rate_rule.CHOSEN_BEFORE_THE_EDGE_RULE`, the
-    choice over the grid's own rates. Empty where the grid is not complete and
-    consistent yet: there is nothing to compare with (``check --stage grid``
-    says what it lacks). A chosen-rates file edited by hand is caught here,
-    before a run trains at it or a reader takes it for the grid's choice."""
+    choice over the grid's own rates. Where that grid is not complete and
+    consistent, every recorded rate is a problem: rates are recorded only from
+    a complete grid (``select --write``), so a grid that lacks cells now was
+    changed since, and a rate it cannot vouch for is not trained at or read
+    (``check --stage grid`` says what it lacks). A chosen-rates file edited by
+    hand is caught here, before a run trains at it or a reader takes it for the
+    grid's choice."""
     from actbook.runner import rate_rule
     config = get_profile(profile, results=results)
     source = config.get("rates_from") or profile
@@ -564,6 +573,12 @@ def recorded_rate_problems(profile: str, results: Path, recorded: dict | None = 
     arms = [a for a in recorded if a not in out]
     before_edge_rule = profile in rate_rule.CHOSEN_BEFORE_THE_EDGE_RULE
     chosen, problems = _grid_choice(source, grid_config, results, arms, own_rates_only=before_edge_rule)
+    if chosen is None:
+        for arm in arms:
+            out[arm] = (f"recorded rate {float(recorded[arm]):g} for {arm} cannot be checked against the grid's "
+                        f"choice: the grid of {source!r} is not complete and consistent ({len(problems)} "
+                        f"problem(s), e.g. {problems[0]}); `actbook check --profile {source} --results {results} "
+                        f"--stage grid` lists them")
     for arm in arms if chosen is not None else []:
         rate, best, extend = float(recorded[arm]), float(chosen.loc[arm, "rate"]), float(chosen.loc[arm, "extend"])
         if not before_edge_rule and not math.isnan(extend):
@@ -610,6 +625,15 @@ def _printable(line: str) -> str:
     return line if line.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
 
 
+def _first_repeat(items):
+    seen = set()
+    for v in items:
+        if v in seen:
+            return v
+        seen.add(v)
+    return None
+
+
 def _csv(value: str | None, what: str) -> list[str] | None:
     if value is None:
         return None
@@ -618,6 +642,9 @@ def _csv(value: str | None, what: str) -> list[str] | None:
         raise UsageError(f"--{what} is empty; give a comma-separated list or leave it out")
     if len(items) != len(value.split(",")):  # "relu,,elu" or "0,,1": an item lost to a typo, not a shorter list
         raise UsageError(f"--{what} has an empty item ({value[:40]!r}); give a comma-separated list")
+    twice = _first_repeat(items)
+    if twice is not None:  # as a profile's own lists are refused with a repeat: a typo, not a wish
+        raise UsageError(f"--{what} names {twice[:40]!r} twice; give each once")
     return items
 
 
@@ -629,6 +656,9 @@ def _seeds(value: str | None) -> list[int] | None:
     if not all(v.isascii() and v.isdigit() for v in items):
         raise UsageError(f"--seeds must be comma-separated integers (ASCII digits 0-9), got {value[:40]!r}")
     seeds = [int(v) for v in items]
+    twice = _first_repeat(seeds)
+    if twice is not None:  # "0,00"
+        raise UsageError(f"--seeds names seed {twice} twice; give each once")
     bad = [s for s in seeds if not 0 <= s <= P.MAX_SEED]
     if bad:
         raise UsageError(f"seeds must lie in [0, {P.MAX_SEED}], got {bad[:5]}{' ...' if len(bad) > 5 else ''}")

@@ -455,6 +455,18 @@ def _refuse_constant(name):
     raise _NotFinite(name)  # json.loads would turn NaN, Infinity and -Infinity into floats
 
 
+class _DuplicateKey(Exception):  # not a ValueError: parse_set reads a ValueError as "a bare word"
+    pass
+
+
+def _refuse_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    repeated = next((k for k in keys if keys.count(k) > 1), None)
+    if repeated is not None:  # json.loads would keep the last unseen
+        raise _DuplicateKey(repeated)
+    return dict(pairs)
+
+
 def parse_set(items) -> dict:
     """``["optimizer.learning_rate=0.05", "epochs=1"]`` -> ``{"optimizer.learning_rate": 0.05, "epochs": 1}``.
 
@@ -473,9 +485,11 @@ def parse_set(items) -> dict:
         refused = UsageError(f"--set {key}={shown}: not a finite number (NaN, infinities and numbers too large "
                              f"for a float are refused)")
         try:
-            value = json.loads(raw, parse_constant=_refuse_constant)
+            value = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys)
         except _NotFinite:
             raise refused from None
+        except _DuplicateKey as e:
+            raise UsageError(f"--set {key}: the value gives {e.args[0]!r} twice; give each setting once") from None
         except RecursionError:
             raise UsageError(f"--set {key}: the value is nested too deeply") from None
         except ValueError:
@@ -505,8 +519,15 @@ def _schema_at(parts) -> dict:
 
 
 def apply_overrides(config: dict, overrides: dict) -> dict:
-    """A copy of ``config`` with dotted keys replaced; unknown keys list the valid ones."""
+    """A copy of ``config`` with dotted keys replaced; unknown keys list the valid ones.
+    Two keys of which one lies inside the other (``optimizer`` and
+    ``optimizer.learning_rate``) are refused: which value was meant would
+    depend on their order."""
     config = copy.deepcopy(config)
+    overlapping = sorted((a, b) for a in overrides for b in overrides if b.startswith(f"{a}."))
+    if overlapping:
+        a, b = overlapping[0]
+        raise UsageError(f"--set {a} and --set {b} overlap ({b} lies inside {a}); give each setting once")
     for key, value in overrides.items():
         node, parts = config, key.split(".")
         schema = SCHEMA
@@ -522,7 +543,7 @@ def apply_overrides(config: dict, overrides: dict) -> dict:
         if parts[-1] not in valid:
             where = ".".join(parts[:-1]) or "the profile"
             raise UsageError(f"--set {key}: unknown setting; valid keys in {where}: {', '.join(sorted(valid))}")
-        node[parts[-1]] = value
+        node[parts[-1]] = copy.deepcopy(value)  # the caller's overrides stay as given
     return config
 
 
@@ -835,7 +856,10 @@ def parse_shard(shard: str | None) -> tuple[int, int]:
     if shard is None:
         return 1, 1
     try:
-        k, n = (int(v) for v in shard.split("/"))
+        parts = shard.split("/")
+        if not all(v.isascii() and v.isdigit() for v in parts):  # int() also reads "1_0" and other scripts' digits
+            raise ValueError(shard)
+        k, n = (int(v) for v in parts)
     except ValueError:
         raise UsageError(f"--shard must look like K/N (e.g. 2/4), got {shard!r}") from None
     if not (n >= 1 and 1 <= k <= n):

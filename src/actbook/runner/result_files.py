@@ -34,7 +34,8 @@ from actbook.runner.profiles import is_finite_number, non_finite_fields, shown_n
 
 __all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics", "predictions_name",
            "PREDICTION_ERROR_TOLERANCE", "ResultsError", "SCHEMAS", "any_format_problems", "later_format_problems",
-           "any_format_measured_metrics", "outcome", "diverged_epoch", "load_predictions", "MAX_PREDICTIONS_UNPACKED"]
+           "any_format_measured_metrics", "outcome", "diverged_epoch", "load_predictions", "MAX_PREDICTIONS_UNPACKED",
+           "folder_made_for"]
 
 
 class ResultsError(RuntimeError):
@@ -190,6 +191,21 @@ def _subset_problems(data: dict) -> list[str]:
         return [f"provenance.train_subset.key: {recorded!r}, but seed {data['seed']} of this config draws "
                 f"{expected!r} (a copy of another cell?)"]
     return []
+
+
+def folder_made_for(data: dict) -> str:
+    """The results folder the runner writes this (well-formed) result's cell into:
+    its profile, the tag of its ``--set`` overrides (recorded as the effective
+    ones) and the runtime its ``provenance.backend`` records
+    (:func:`actbook.runner.profiles.profile_folder`). A cell moved into another
+    folder (a TensorFlow cell under ``@jax-cpu``, a cell of ``--set epochs=2``'s
+    folder under the profile's own) is told apart by it."""
+    from actbook.runner.backend import recorded_runtime_tag
+    from actbook.runner.profiles import overrides_tag
+    overrides = data.get("overrides") or {}
+    name = f"{data['profile']}+{overrides_tag(overrides)}" if overrides else data["profile"]
+    runtime = recorded_runtime_tag((data.get("provenance") or {}).get("backend"))
+    return f"{name}@{runtime}" if runtime else name
 
 
 def predictions_name(data: dict) -> str:

@@ -70,6 +70,15 @@ def inputs_hash() -> str:
     return h.hexdigest()
 
 
+def _head() -> str | None:
+    """The commit checked out at the start of the build (None outside a git clone)."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="drop every cache and re-execute all chapters")
@@ -89,6 +98,10 @@ def main(argv=None) -> int:
     jb = Path(sys.executable).with_name("jupyter-book")
     base = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
     env = dict(os.environ)
+    # What the cache was checked against, and the commit at the start: the provenance page
+    # compares both with the state it runs in (something may be committed during a build).
+    env["ACTBOOK_BUILD_INPUTS_SHA256"] = digest
+    env["ACTBOOK_BUILD_COMMIT"] = _head() or ""
     if data_source():
         env["ACTBOOK_CIFAR10"] = data_source()
     if args.pdf:

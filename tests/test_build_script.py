@@ -54,6 +54,37 @@ def test_stale_cache_is_dropped_before_building(tmp_path, monkeypatch):
     assert (build / ".jupyter_cache").exists()
 
 
+def test_the_build_passes_on_what_it_checked_the_cache_against(tmp_path, monkeypatch):
+    """The provenance page compares both with the state it runs in (chapters/provenance.md, build_check)."""
+    bb = _load()
+    build = tmp_path / "_build"
+    monkeypatch.setattr(bb, "ROOT", tmp_path)
+    monkeypatch.setattr(bb, "BUILD", build)
+    monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
+    monkeypatch.setattr(bb, "HASHED", [])
+    monkeypatch.setattr(bb, "_head", lambda: "0123abcd")
+    envs = []
+    monkeypatch.setattr(bb.subprocess, "call", lambda cmd, cwd, env=None, **kw: envs.append(env) or 0)
+    build.mkdir()
+    assert bb.main([]) == 0
+    assert envs[0]["ACTBOOK_BUILD_INPUTS_SHA256"] == bb.inputs_hash()
+    assert envs[0]["ACTBOOK_BUILD_COMMIT"] == "0123abcd"
+
+
+def test_the_provenance_page_runs_in_every_build():
+    """Its front matter forces execution, and the book's extension has Sphinx read it again every time."""
+    text = (ROOT / "chapters" / "provenance.md").read_text()
+    assert "mystnb:\n  execution_mode: force\n---" in text
+    spec = importlib.util.spec_from_file_location("book_fixes", ROOT / "_ext" / "book_fixes.py")
+    fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixes)
+
+    class Env:
+        found_docs = {"chapters/provenance", "intro"}
+    assert fixes._read_provenance_again(None, Env(), set(), set(), set()) == ["chapters/provenance"]
+    assert fixes._read_provenance_again(None, Env(), set(), {"chapters/provenance"}, set()) == []
+
+
 @pytest.mark.slow
 def test_the_pdf_holds_every_chapter_its_figures_and_real_tables(built_book):
     """scripts/build_book.py --pdf (run by the built_book fixture where TeX Live is installed)."""

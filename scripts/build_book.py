@@ -5,9 +5,12 @@ Jupyter Book caches executed notebooks keyed on the notebook text only: a
 change in ``src/actbook``, in the committed results under ``data/`` or in
 the CIFAR-10 source (``ACTBOOK_CIFAR10``, passed on as an absolute path)
 would not re-execute anything. This script hashes those trees and, when the hash
-differs from the one recorded at the last successful build, drops the
-execution cache and Sphinx's saved environment before building. With
-nothing changed, a rebuild re-executes nothing.
+differs from the one recorded at the last successful build, or when another
+build (a plain ``jupyter-book build``) executed pages into the cache since,
+drops the execution cache and Sphinx's saved environment before building.
+With nothing changed, a rebuild re-executes nothing. It passes the hash and
+the commit it started at to the build (the provenance page reports them),
+and warns, and records nothing, when either changed during the build.
 
     python scripts/build_book.py            # strict build into _build/html
     python scripts/build_book.py --force    # drop every cache first
@@ -79,6 +82,18 @@ def _head() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def cache_fingerprint() -> str:
+    """sha256 over the execution cache's executed notebooks (name, size, modification time):
+    a plain ``jupyter-book build`` that executed a page since this script's last build
+    changes it. (The cache's database is left out: every build updates its access times.)"""
+    h = hashlib.sha256()
+    cache = BUILD / ".jupyter_cache" / "executed"
+    for f in sorted(p for p in cache.rglob("*") if p.is_file()) if cache.is_dir() else []:
+        info = f.stat()
+        h.update(f"{f.relative_to(cache)} {info.st_size} {info.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="drop every cache and re-execute all chapters")
@@ -86,10 +101,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     digest = inputs_hash()
-    previous = STAMP.read_text().strip() if STAMP.exists() else None
-    if args.force or previous != digest:
-        reason = ("--force" if args.force else "first build" if previous is None
-                  else "src/, data/ or the CIFAR-10 source changed")
+    # The stamp: the inputs of the last build this script finished, and the cache as it left it.
+    previous = STAMP.read_text().split() if STAMP.exists() else []
+    if args.force or previous != [digest, cache_fingerprint()]:
+        reason = ("--force" if args.force else "first build" if not previous
+                  else "src/, data/ or the CIFAR-10 source changed" if previous[0] != digest
+                  else "the cache was written by another build since")
         print(f"build_book: dropping execution cache ({reason})", flush=True)
         for stale in (BUILD / ".jupyter_cache", BUILD / ".doctrees", BUILD / "html", BUILD / "jupyter_execute"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -119,8 +136,13 @@ def main(argv=None) -> int:
         env["ACTBOOK_PDF"] = PDF  # the HTML's download menu links the PDF (_ext/book_fixes.py)
     print("build_book:", " ".join(base), flush=True)
     rc = subprocess.call(base, cwd=ROOT, env=env)
-    if rc == 0:
-        STAMP.write_text(digest + "\n")
+    if rc == 0 and (inputs_hash(), _head() or "") != (digest, env["ACTBOOK_BUILD_COMMIT"]):
+        # Pages that ran after the change saw other inputs than those before it: not one coherent copy.
+        print("build_book: warning: src/, data/, the configuration or the commit changed during the build; "
+              "its pages may mix the two states, and the next build re-executes every page", file=sys.stderr)
+        STAMP.unlink(missing_ok=True)
+    elif rc == 0:
+        STAMP.write_text(f"{digest}\n{cache_fingerprint()}\n")
         if args.pdf:
             shutil.copy2(BUILD / "latex" / PDF, BUILD / "html" / PDF)
             print(f"build_book: PDF at {BUILD / 'latex' / PDF}")

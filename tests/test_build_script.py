@@ -48,10 +48,36 @@ def test_stale_cache_is_dropped_before_building(tmp_path, monkeypatch):
     assert bb.main([]) == 0
     assert not (build / ".jupyter_cache").exists()
     assert calls and calls[0][1:] == ["build", str(tmp_path), "-W", "-n", "--keep-going"]
-    assert (build / ".inputs-sha256").read_text().strip() == bb.inputs_hash()
-    (build / ".jupyter_cache").mkdir()
-    assert bb.main([]) == 0  # unchanged inputs: the cache stays
+    assert (build / ".inputs-sha256").read_text().split()[0] == bb.inputs_hash()
+    (build / ".jupyter_cache" / "executed" / "abc").mkdir(parents=True)
+    (build / ".jupyter_cache" / "executed" / "abc" / "base.ipynb").write_text("{}")
+    (build / ".inputs-sha256").write_text(f"{bb.inputs_hash()}\n{bb.cache_fingerprint()}\n")
+    assert bb.main([]) == 0  # unchanged inputs and cache: the cache stays
     assert (build / ".jupyter_cache").exists()
+    # a plain jupyter-book build executed a page into the cache since: dropped
+    (build / ".jupyter_cache" / "executed" / "def").mkdir()
+    (build / ".jupyter_cache" / "executed" / "def" / "base.ipynb").write_text("{}")
+    assert bb.main([]) == 0
+    assert not (build / ".jupyter_cache").exists()
+
+
+def test_a_change_during_the_build_is_warned_about_and_not_recorded(tmp_path, monkeypatch, capsys):
+    bb = _load()
+    build = tmp_path / "_build"
+    build.mkdir()
+    monkeypatch.setattr(bb, "ROOT", tmp_path)
+    monkeypatch.setattr(bb, "BUILD", build)
+    monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
+    monkeypatch.setattr(bb, "HASHED", ["data"])
+    (tmp_path / "data").mkdir()
+
+    def build_that_sees_a_commit(cmd, cwd, env=None, **kw):
+        (tmp_path / "data" / "new-cell.json").write_text("{}")  # a sweep cell committed mid-build
+        return 0
+    monkeypatch.setattr(bb.subprocess, "call", build_that_sees_a_commit)
+    assert bb.main([]) == 0
+    assert "changed during the build" in capsys.readouterr().err
+    assert not (build / ".inputs-sha256").exists()
 
 
 def test_the_build_passes_on_what_it_checked_the_cache_against(tmp_path, monkeypatch):

@@ -1,9 +1,10 @@
 """A final cell's per-image test predictions and its calibrated test loss.
 
 Each test image's predicted class and the probability of its true class go
-to ``<stem>.predictions.npz`` beside the result (its sha256 in the result);
-one softmax temperature fitted on the validation images gives the
-calibrated cross-entropy (:mod:`actbook.runner.calibration`).
+to ``<stem>.predictions.npz`` beside the result (its sha256 in the result,
+and where a p_true is 0 the cross-entropy of those images, which the file
+cannot give); one softmax temperature fitted on the validation images gives
+the calibrated cross-entropy (:mod:`actbook.runner.calibration`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from actbook.runner.backend import keras_module
 
 keras = keras_module()
 import numpy as np  # noqa: E402
+from scipy.special import logsumexp  # noqa: E402
 
 from actbook.runner.calibration import cross_entropy, fit_temperature  # noqa: E402
 from actbook.runner.data import Prepared  # noqa: E402
@@ -46,6 +48,19 @@ def _write_predictions(path: Path, predicted: np.ndarray, p_true: np.ndarray) ->
     return hashlib.sha256(data).hexdigest()
 
 
+def _where_p_true_is_0(logits: np.ndarray, y: np.ndarray, p_true: np.ndarray) -> dict:
+    """For images whose p_true is 0 (a float32 probability rounded or flushed to zero), the sum of
+    their -log softmax(logits)[true class] in float64: their share of the test cross-entropy, which
+    the file cannot give (-log 0), so that the cell's ``test_xent`` can be checked both ways. Nothing
+    where no p_true is 0 (the result is then what it was before this field existed)."""
+    zero = p_true == 0
+    if not zero.any():
+        return {}
+    z, labels = logits[zero], y[zero]
+    terms = logsumexp(z, axis=1) - z[np.arange(len(labels)), labels]
+    return {"images_with_p_true_0": int(zero.sum()), "xent_sum_where_p_true_is_0": float(terms.sum())}
+
+
 def predictions_and_calibration(model, prepared: Prepared, batch_size: int, out: Path) -> tuple[dict, dict | None]:
     """Each test image's predicted class and the probability of its true class,
     written beside the result, and the test cross-entropy after one softmax
@@ -58,7 +73,7 @@ def predictions_and_calibration(model, prepared: Prepared, batch_size: int, out:
     digest = _write_predictions(path, predicted, p_true)
     predictions = {"file": path.name, "sha256": digest, "images": int(len(y)),
                    "test_labels_sha256": hashlib.sha256(y.astype("<i8").tobytes()).hexdigest(),
-                   "error": float(np.mean(predicted != y))}
+                   "error": float(np.mean(predicted != y)), **_where_p_true_is_0(logits, y, p_true)}
     if prepared.y_val is None:
         return predictions, None
     val_logits, _ = _logits_and_probabilities(model, prepared.x_val, batch_size)

@@ -135,8 +135,10 @@ PREDICTION_ERROR_TOLERANCE = 1e-6
 #: cells (all at chance, 2.3026) and lrelu_1/5.5 seed 1 against prelu seed 3 (1.8e-5); every
 #: other pair of committed cells differs by 2.2e-4 or more.
 XENT_TOLERANCE = 1e-4
-#: A p_true that float32 rounds to 0 is below 2**-150: its -log is above this (for the lower bound).
-_LOG_OF_ROUNDED_ZERO = 150 * math.log(2)
+#: A p_true of 0 is a float32 probability below the smallest normal one, 2**-126 (TensorFlow flushes
+#: subnormal results to zero; rounding alone would need 2**-150): its -log is above this, less float32
+#: rounding. The recorded cross-entropy of such images is bounded below by it.
+_LOG_OF_ROUNDED_ZERO = 126 * math.log(2) - 1e-3
 
 
 def _rule_problems(data: dict) -> list[str]:
@@ -711,14 +713,37 @@ def _predictions_content_problem(arrays: dict, pred: dict, cell: dict) -> str | 
     error, test_error = pred.get("error"), history[-1].get("test_error")
     if error is not None and (test_error is None or abs(error - test_error) > PREDICTION_ERROR_TOLERANCE):
         return f"its error {error!r} is not the last epoch's test_error {test_error!r}"
-    return _content_against_history(p_true, error, history[-1].get("test_xent"))
+    return _content_against_history(p_true, error, history[-1].get("test_xent"), pred)
 
 
-def _content_against_history(p_true, error, test_xent) -> str | None:
+def _xent_where_p_true_is_0(zero, pred: dict) -> tuple[float | None, str | None]:
+    """``(the summed cross-entropy of the images whose p_true is 0, None)`` as the result records it
+    (``predictions.xent_sum_where_p_true_is_0``), or ``(None, why it cannot be used)``."""
+    count, total = int(zero.sum()), pred.get("xent_sum_where_p_true_is_0")
+    if not count:
+        if total is not None or pred.get("images_with_p_true_0") is not None:
+            return None, "it records images whose p_true is 0 (images_with_p_true_0), but no p_true is 0"
+        return 0.0, None
+    if total is None:
+        return None, (f"{count} image(s) have a p_true of 0, whose -log the file cannot give, and the result "
+                      f"records no predictions.xent_sum_where_p_true_is_0: its test_xent cannot be checked")
+    if pred.get("images_with_p_true_0") != count:
+        return None, (f"{count} image(s) have a p_true of 0, but predictions.images_with_p_true_0 is "
+                      f"{pred.get('images_with_p_true_0')!r}")
+    if not (_finite(total) and total >= count * _LOG_OF_ROUNDED_ZERO):
+        return None, (f"predictions.xent_sum_where_p_true_is_0 is {total!r}, below the {count * _LOG_OF_ROUNDED_ZERO:.7g} "
+                      f"that {count} image(s) whose p_true is 0 give at least")
+    return float(total), None
+
+
+def _content_against_history(p_true, error, test_xent, pred: dict) -> str | None:
     """What in ``p_true`` contradicts the cell's recorded test cross-entropy and error:
     the predictions of another cell behind a recomputed sha256, or an edited metric.
 
-    The test cross-entropy is the mean of -log p_true (:data:`XENT_TOLERANCE`).
+    The test cross-entropy is the mean of -log p_true (:data:`XENT_TOLERANCE`); for
+    images whose p_true is 0 the result records their summed cross-entropy from the
+    logits (at least :data:`_LOG_OF_ROUNDED_ZERO` each), without which a larger
+    ``test_xent`` could not be told from theirs.
     The error needs the labels, which the file does not hold; p_true bounds it
     all the same: an image whose true class has more than half the probability
     is classified right, one whose true class has less than a tenth (below the
@@ -727,14 +752,13 @@ def _content_against_history(p_true, error, test_xent) -> str | None:
     sha256, ``predictions.test_labels_sha256``, for a reader who has them.)"""
     import numpy as np
     p = p_true.astype(np.float64)
+    zero = p == 0
+    zeros_xent, why = _xent_where_p_true_is_0(zero, pred)
+    if why:
+        return why
     if test_xent is not None:
-        zero = p == 0
-        with np.errstate(divide="ignore"):
-            terms = np.where(zero, _LOG_OF_ROUNDED_ZERO, -np.log(np.where(zero, 1.0, p)))
-        mean = float(terms.mean()) if len(terms) else 0.0
-        # With a p_true rounded to 0 the mean is a lower bound only.
-        off = mean - test_xent if zero.any() else abs(mean - test_xent)
-        if off > XENT_TOLERANCE * max(abs(test_xent), 1.0):
+        mean = float((-np.log(p[~zero]).sum() + zeros_xent) / len(p)) if len(p) else 0.0
+        if abs(mean - test_xent) > XENT_TOLERANCE * max(abs(test_xent), 1.0):
             return (f"the mean of -log p_true, {mean:.7g}, is not the last epoch's test_xent {test_xent!r} "
                     f"(the predictions of another cell, or an edited test_xent)")
     if error is not None and len(p):

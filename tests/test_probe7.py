@@ -1,0 +1,129 @@
+"""Issue 40, seventh probe: what was left silently wrong after the sixth.
+
+A p_true of 0 that left the test cross-entropy bounded on one side only, a
+recorded test-labels hash edited to turn check's comparison into a warning,
+a format-5 cell rewritten as format 4 beside format-5 cells, a profile whose
+epochs make a result too large to read back, run's standard output full, and
+a name no terminal can print in a loader's message: each ends in a refusal or
+a message that says what happened, never in a number silently accepted.
+
+The cells are those of ``test_nothing_silently_wrong``'s template (trained
+once per module), copied.
+"""
+
+import hashlib
+import io
+import types
+
+import numpy as np
+import pytest
+
+from actbook.analysis import results as R
+from actbook.runner import experiment as E
+from actbook.runner import label_check as L
+from synthetic import synthetic_cifar
+from test_nothing_silently_wrong import folder, template  # noqa: F401  (the module's fixtures)
+from test_probe4 import _read, _write
+from test_probe5 import _actbook, _one_error_line
+
+# --------------------------------------------------------------------------
+# A p_true of 0: the cross-entropy of those images is recorded
+# --------------------------------------------------------------------------
+
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _zero_one_p_true(folder, **fields):  # noqa: F811
+    """The rrelu cell's predictions with its least likely image's p_true set to 0 (its sha256
+    recomputed), the result's ``predictions`` updated with ``fields``; ``(path, cell, p_true)``."""
+    npz = folder / "tiny" / "rrelu-seed0.predictions.npz"
+    with np.load(npz) as z:
+        predicted, p_true = z["predicted"], z["p_true"].copy()
+    p_true[p_true.argmin()] = 0  # wrong before (far below the largest of ten) and after: the error holds
+    data = _npz(predicted=predicted, p_true=p_true)
+    npz.write_bytes(data)
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["predictions"].update(sha256=hashlib.sha256(data).hexdigest(), **fields)
+    _write(path, cell)
+    return path, cell, p_true
+
+
+def _refused(folder, path, message):  # noqa: F811
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_sweep(folder, "tiny")
+    assert any(p.startswith(f"predictions unreadable: {path.name}") and message in p for p in E.check("tiny", folder))
+
+
+def test_a_p_true_of_0_without_its_recorded_cross_entropy_cannot_be_checked(folder):  # noqa: F811
+    """The probe: one p_true set to 0 let any larger test_xent pass."""
+    path, cell, _ = _zero_one_p_true(folder)
+    cell["history"][-1]["test_xent"] = 7.0
+    _write(path, cell)
+    _refused(folder, path, "its test_xent cannot be checked")
+
+
+def _consistent_zero(folder, xent_sum=100.0):  # noqa: F811
+    """A p_true of 0 whose recorded cross-entropy, with the rest of the file, is the cell's test_xent."""
+    path, cell, p_true = _zero_one_p_true(folder, images_with_p_true_0=1, xent_sum_where_p_true_is_0=xent_sum)
+    rest = -np.log(p_true[p_true > 0].astype(np.float64)).sum()
+    cell["history"][-1]["test_xent"] = float((rest + xent_sum) / len(p_true))
+    _write(path, cell)
+    return path, cell
+
+
+def test_a_p_true_of_0_with_its_recorded_cross_entropy_is_checked_both_ways(folder):  # noqa: F811
+    path, cell = _consistent_zero(folder)
+    assert len(R.load_sweep(folder, "tiny").cells) == 2 and E.check("tiny", folder) == []
+    cell["history"][-1]["test_xent"] = 7.0
+    _write(path, cell)
+    _refused(folder, path, "is not the last epoch's test_xent 7.0")
+
+
+def test_a_recorded_cross_entropy_below_what_a_p_true_of_0_gives_is_refused(folder):  # noqa: F811
+    path, _ = _consistent_zero(folder, xent_sum=20.0)  # -log p of a p flushed to 0 is above 87
+    _refused(folder, path, "predictions.xent_sum_where_p_true_is_0 is 20.0, below")
+
+
+def test_a_recorded_count_of_zeros_that_is_not_the_files_is_refused(folder):  # noqa: F811
+    path, cell = _consistent_zero(folder)
+    cell["predictions"]["images_with_p_true_0"] = 2
+    _write(path, cell)
+    _refused(folder, path, "but predictions.images_with_p_true_0 is 2")
+
+
+def _softmax_model():
+    from actbook.runner.backend import keras_module
+    keras = keras_module()
+    x = keras.Input((3,))
+    # As the runner's models end: a float32 softmax named "probabilities" after the logits.
+    y = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(keras.layers.Identity()(x))
+    model = keras.Model(x, y)
+    model.compile(loss="sparse_categorical_crossentropy",
+                  metrics=[keras.metrics.SparseCategoricalCrossentropy(name="xent")])
+    return model
+
+
+def test_the_runner_records_the_cross_entropy_of_images_whose_p_true_is_0(tmp_path):
+    """Its sum agrees with Keras's test cross-entropy (computed from the logits), so the check holds; the
+    first image's p_true (about 2e-39) is flushed to 0 by TensorFlow, not rounded: -log p is 89, not 104."""
+    from actbook.runner.predictions import predictions_and_calibration
+    model = _softmax_model()
+    logits = np.array([[0, -88, 1], [2, 0, -1], [0, 1, -120], [1, 0, 0]], np.float32)
+    labels = np.array([1, 0, 2, 2])
+    prepared = types.SimpleNamespace(x_test=logits, y_test=labels, y_val=None, x_val=None)
+    out = tmp_path / "x-seed0.json"
+    pred, _ = predictions_and_calibration(model, prepared, 4, out)
+    z = logits.astype(np.float64)
+    expected = sum(np.log(np.exp(z[i]).sum()) - z[i, labels[i]] for i in (0, 2))
+    assert pred["images_with_p_true_0"] == 2 and pred["xent_sum_where_p_true_is_0"] == pytest.approx(expected, 1e-12)
+    test_xent = model.evaluate(logits, labels, verbose=0, return_dict=True)["xent"]
+    cell = {"file": str(out), "predictions": pred, "history": [{"test_error": pred["error"], "test_xent": test_xent}]}
+    assert R.load_predictions(cell)["p_true"].shape == (4,)
+    pred, _ = predictions_and_calibration(model, types.SimpleNamespace(
+        x_test=logits[[1, 3]], y_test=labels[[1, 3]], y_val=None, x_val=None), 4, out)
+    assert list(pred) == ["file", "sha256", "images", "test_labels_sha256", "error"]  # no p_true of 0: as before

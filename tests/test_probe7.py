@@ -127,3 +127,35 @@ def test_the_runner_records_the_cross_entropy_of_images_whose_p_true_is_0(tmp_pa
     pred, _ = predictions_and_calibration(model, types.SimpleNamespace(
         x_test=logits[[1, 3]], y_test=labels[[1, 3]], y_val=None, x_val=None), 4, out)
     assert list(pred) == ["file", "sha256", "images", "test_labels_sha256", "error"]  # no p_true of 0: as before
+
+
+# --------------------------------------------------------------------------
+# A recorded test-labels hash against the data set the cell records
+# --------------------------------------------------------------------------
+
+def _edit_labels_hash(folder):  # noqa: F811
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["predictions"]["test_labels_sha256"] = "0" * 64
+    _write(path, cell)
+
+
+def test_an_edited_labels_hash_is_a_problem_where_the_data_set_is_the_cells(folder, monkeypatch, capsys):  # noqa: F811
+    """The probe: the edited hash turned the comparison into a warning, and check passed."""
+    monkeypatch.setattr(L, "load_test_source", lambda: (synthetic_cifar(), None))
+    assert _read(folder / "tiny" / "rrelu-seed0.json")["provenance"]["dataset"]["sha256"] == synthetic_cifar().sha256
+    _edit_labels_hash(folder)
+    problems = E.check("tiny", folder)
+    assert problems == [p for p in problems if p.startswith("predictions wrong: rrelu-seed0.json: its predictions "
+                                                            "record test labels that are not this data set's")]
+    assert len(problems) == 1 and capsys.readouterr().err == ""
+
+
+def test_an_edited_labels_hash_is_skipped_with_a_warning_where_the_data_set_differs(
+        folder, monkeypatch, capsys):  # noqa: F811
+    import dataclasses
+    other = dataclasses.replace(synthetic_cifar(seed=1, n_test=200), sha256="6" * 64)
+    monkeypatch.setattr(L, "load_test_source", lambda: (other, None))
+    _edit_labels_hash(folder)
+    assert E.check("tiny", folder) == []
+    assert "the test labels of ACTBOOK_CIFAR10 are not the ones they record" in capsys.readouterr().err

@@ -9,9 +9,10 @@ against the labels must be the cell's ``test_error`` and ``predictions.error``,
 an image whose ``p_true`` is above one half must be predicted right, and one
 predicted right must have a ``p_true`` of at least a tenth (the largest of ten
 probabilities). Used by ``actbook check`` only: the book's loaders never load
-CIFAR-10. The labels are used only when their sha256 is the one the cell
-records (``predictions.test_labels_sha256``); otherwise the comparison is
-skipped, and ``check`` says so.
+CIFAR-10. Where ``ACTBOOK_CIFAR10`` is the data set the cell records
+(``provenance.dataset.sha256``), its labels are the cell's, and a recorded
+``predictions.test_labels_sha256`` that is not theirs is a problem; where it
+is another data set, the comparison is skipped, and ``check`` says so.
 """
 
 from __future__ import annotations
@@ -62,12 +63,21 @@ def cell_test_labels(config: dict, cifar) -> np.ndarray:
 
 def label_problems(name: str, cell: dict, arrays: dict, cifar) -> tuple[list[str], bool]:
     """``(problems, compared)`` of one cell (its file ``name``) whose predictions
-    ``arrays`` were read: ``compared`` is False where ``cifar``'s test labels are
-    not the ones the cell records (nothing is compared then)."""
+    ``arrays`` were read: ``compared`` is False where ``cifar`` is another data set
+    than the cell's and its test labels are not the ones the cell records (nothing
+    is compared then)."""
     labels = cell_test_labels(cell["config"], cifar)
     pred = cell["predictions"]
-    if hashlib.sha256(labels.astype("<i8").tobytes()).hexdigest() != pred.get("test_labels_sha256"):
-        return [], False
+    digest = hashlib.sha256(labels.astype("<i8").tobytes()).hexdigest()
+    if digest != pred.get("test_labels_sha256"):
+        dataset = ((cell.get("provenance") or {}).get("dataset") or {}).get("sha256")
+        if dataset != cifar.sha256:
+            return [], False
+        # The archive the cell records, drawn as its config draws: these labels are the cell's.
+        return [f"predictions wrong: {name}: its predictions record test labels that are not this data set's "
+                f"(predictions.test_labels_sha256 {str(pred.get('test_labels_sha256'))[:16]}..., but the test "
+                f"images its config draws from the archive it records, sha256 {cifar.sha256[:16]}..., have "
+                f"labels of sha256 {digest[:16]}...)"], True
     predicted, p_true = arrays["predicted"], arrays["p_true"].astype(np.float64)
     if len(labels) != len(predicted):
         return [f"predictions wrong: {name} holds {len(predicted)} images, the test set {len(labels)}"], True

@@ -13,6 +13,7 @@ once per module), copied.
 
 import hashlib
 import io
+import re
 import types
 
 import numpy as np
@@ -159,3 +160,123 @@ def test_an_edited_labels_hash_is_skipped_with_a_warning_where_the_data_set_diff
     _edit_labels_hash(folder)
     assert E.check("tiny", folder) == []
     assert "the test labels of ACTBOOK_CIFAR10 are not the ones they record" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# A format-5 cell rewritten as format 4
+# --------------------------------------------------------------------------
+
+XENT = ("train_xent", "train_eval_xent", "test_xent", "val_xent")
+
+
+def _independent_seeds(folder, monkeypatch):  # noqa: F811
+    """The template's cells as a profile with independent seeds (a format-5 setting) records them."""
+    from synthetic import write_profiles
+    from test_nothing_silently_wrong import FINAL
+    profiles = folder.parent / "profiles.json"
+    monkeypatch.setenv("ACTBOOK_PROFILES", write_profiles(profiles, tiny={**FINAL, "seeding": "independent"}))
+    for arm in ("relu", "rrelu"):
+        path = folder / "tiny" / f"{arm}-seed0.json"
+        cell = _read(path)
+        cell["config"]["seeding"] = "independent"
+        _write(path, cell)
+    assert E.check("tiny", folder) == []
+
+
+def _as_format_4(folder, arm):  # noqa: F811
+    """What format 5 added removed, the predictions file deleted, the test error edited."""
+    path = folder / "tiny" / f"{arm}-seed0.json"
+    cell = _read(path)
+    cell["schema"] = 4
+    for key in ("predictions", "calibration"):
+        del cell[key]
+    del cell["provenance"]["train_subset"]
+    cell["history"] = [{k: v for k, v in row.items() if k not in XENT} for row in cell["history"]]
+    cell["history"][-1]["test_error"] = 0.05
+    _write(path, cell)
+    (folder / "tiny" / f"{arm}-seed0.predictions.npz").unlink()
+
+
+def test_a_format_5_cell_rewritten_as_format_4_is_malformed_by_its_format_5_setting(folder, monkeypatch):  # noqa: F811
+    """The probe: the rewritten cell passed check and the loaders, a folder may mix 4 and 5."""
+    _independent_seeds(folder, monkeypatch)
+    _as_format_4(folder, "rrelu")
+    message = "config: seeding 'independent', settings of result format 5 that a format-4 cell cannot have"
+    problems = E.check("tiny", folder)
+    assert any(p.startswith("not a well-formed result file: rrelu-seed0.json") and message in p
+               for p in problems), problems
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_sweep(folder, "tiny")
+
+
+def test_format_4_cells_beside_format_5_cells_with_a_setting_format_4_lacks_are_refused(
+        folder, monkeypatch):  # noqa: F811
+    """The rewritten cell's setting removed too: the folder's mix of formats is refused, by one rule."""
+    _independent_seeds(folder, monkeypatch)
+    _as_format_4(folder, "rrelu")
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    del cell["config"]["seeding"]
+    _write(path, cell)
+    mixed = ("final cells of result formats 4 (1 file(s), e.g. rrelu-seed0.json) and 5 together, though "
+             "relu-seed0.json uses settings that format 4 did not have (seeding 'independent')")
+    assert f"mixed result formats: {mixed}: a format-4 cell cannot be its sibling (a format-5 cell rewritten as " \
+           f"format 4?)" in E.check("tiny", folder)
+    with pytest.raises(R.ResultsError, match=re.escape(mixed)):
+        R.load_sweep(folder, "tiny")
+
+
+def test_a_folder_of_format_4_cells_with_a_setting_only_format_5_has_is_malformed(folder, monkeypatch):  # noqa: F811
+    """Every cell rewritten: no mix of formats, but each contradicts its own."""
+    _independent_seeds(folder, monkeypatch)
+    for arm in ("relu", "rrelu"):
+        _as_format_4(folder, arm)
+    message = "config: seeding 'independent', settings of result format 5 that a format-4 cell cannot have"
+    problems = E.check("tiny", folder)
+    assert sum(p.startswith("not a well-formed result file") and message in p for p in problems) == 2, problems
+    with pytest.raises(R.ResultsError, match=message):
+        R.load_sweep(folder, "tiny")
+
+
+def test_final_cells_of_formats_4_and_5_without_such_settings_may_share_a_folder(folder):  # noqa: F811
+    """As the runner repeats format-4 cells bit for bit (CURRENT_SCHEMAS), a folder may gain format-5 cells."""
+    _as_format_4(folder, "rrelu")
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["history"][-1]["test_error"] = _read(folder / "tiny" / "relu-seed0.json")["history"][-1]["test_error"]
+    _write(path, cell)
+    assert E.check("tiny", folder) == [] and len(R.load_sweep(folder, "tiny").cells) == 2
+
+
+# --------------------------------------------------------------------------
+# The longest history a profile allows, under the result size cap
+# --------------------------------------------------------------------------
+
+def test_a_profile_may_not_ask_for_more_epochs_than_a_result_can_hold(capsys):
+    from actbook.runner import profiles as P
+    assert E.main(["plan", "--profile", "smoke", "--set", f"epochs={P.MAX_EPOCHS + 1}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"epochs: {P.MAX_EPOCHS + 1} is greater than the maximum of {P.MAX_EPOCHS}" in err
+    assert E.main(["plan", "--profile", "smoke", "--set", f"epochs={P.MAX_EPOCHS}"]) == 0
+
+
+def test_the_longest_history_allowed_fits_under_the_result_size_cap(folder, tmp_path):  # noqa: F811
+    """Every epoch measured (eval_every 1), every metric at the longest a float prints; as the
+    runner writes the result and its checkpoint state (built here, not trained)."""
+    from actbook.runner import profiles as P
+    from actbook.runner.files import MAX_RESULT_BYTES, read_json_file, write_json_atomic
+    from actbook.runner.result_files import METRICS
+    longest = 2.2250738585072014e-308  # 23 characters, the most a float's repr takes
+    rows = [{"epoch": i + 1, **dict.fromkeys(METRICS, longest)} for i in range(P.MAX_EPOCHS)]
+    cell = _read(folder / "tiny" / "rrelu-seed0.json")
+    cell["config"].update(epochs=P.MAX_EPOCHS, eval_every=1)
+    cell["history"] = rows
+    state = {"identity": cell["config"], "history": rows, "started": cell["provenance"]["started"],
+             "segments": [{"started": cell["provenance"]["started"], "epochs": P.MAX_EPOCHS}],
+             "optimizer_steps": 10 ** 12, "seed_generators": {"rrelu": [2 ** 63, 2 ** 63]},
+             "model_sha256": "0" * 64, "checksum": "0" * 64}
+    margin = 512 * 1024  # for a config with long lists of seeds and arms
+    for name, content in (("result.json", cell), ("state.json", state)):
+        write_json_atomic(tmp_path / name, content)
+        assert (tmp_path / name).stat().st_size < MAX_RESULT_BYTES - margin
+        assert len(read_json_file(tmp_path / name)["history"]) == P.MAX_EPOCHS

@@ -28,6 +28,7 @@ from actbook.runner.result_files import MAX_PREDICTIONS_UNPACKED, OLDER_FORMATS,
 from actbook.runner.result_files import any_format_measured_metrics as measured_metrics
 from actbook.runner.result_files import any_format_problems as result_problems
 from actbook.runner.result_files import diverged_epoch, folder_made_for, later_format_problems, load_predictions, outcome
+from actbook.runner.result_files import mixed_format_problem
 from actbook.runner.result_files import read_result
 from actbook.runner.result_format import CURRENT_SCHEMAS
 from actbook.runner.profiles import Cell, UsageError, experiment_identity, split_folder
@@ -140,6 +141,9 @@ def load_cells(results: str | Path, folder: str) -> list[dict]:
         raise ResultsError(f"{where}: grid cells ({_names(grid_cells)}) belong in the grid/ subfolder; read them "
                            f"with actbook.analysis.selection.load_grid")
     check_named(cells, where)
+    mixed = mixed_format_problem([(Path(c["file"]).name, c) for c in cells])
+    if mixed:  # as `check` reports it
+        raise ResultsError(f"{where}: {mixed}")
     for c in cells:  # a final cell of a grid profile trains at its arm's chosen rate
         chosen = c["config"].get("chosen_rates")
         if chosen is not None and chosen.get(c["activation"]) != c["config"]["optimizer"]["learning_rate"]:

@@ -337,7 +337,7 @@ def _folder_problems(profile: str, results: Path, overrides: dict | None = None,
                      stage: str = "final") -> list[str]:
     """:func:`check`'s problems of the folder's files alone."""
     from actbook.runner.files import Malformed
-    from actbook.runner.result_files import OLDER_FORMATS, any_format_problems, read_result
+    from actbook.runner.result_files import OLDER_FORMATS, any_format_problems, mixed_format_problem, read_result
     config = get_profile(profile, overrides, results=results)
     overrides = P.effective_overrides(profile, overrides) if overrides else None
     folder = Path(results) / P.profile_folder(profile, overrides, runtime) / P.stage_folder(stage)
@@ -350,7 +350,7 @@ def _folder_problems(profile: str, results: Path, overrides: dict | None = None,
         except UsageError as e:
             problems.append(f"not runnable yet: {e}")
             break
-    datasets, kernels, schemas, backends = {}, {}, {}, {}
+    datasets, kernels, schemas, backends, readable = {}, {}, {}, {}, []
     for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             data = read_result(f, also_formats=OLDER_FORMATS)
@@ -374,6 +374,7 @@ def _folder_problems(profile: str, results: Path, overrides: dict | None = None,
         kernels.setdefault(((prov.get("hardware") or {}).get("kernels") or {}).get("effective_isa"), []).append(f.name)
         schemas.setdefault(data.get("schema", 1), []).append(f.name)
         backends.setdefault((prov.get("backend") or {}).get("name", "tensorflow"), []).append(f.name)
+        readable.append((f.name, data))
     # Formats 4 and 5 hold the same numbers (5 adds measurements): a folder may mix them.
     formats = {}
     for k, v in schemas.items():
@@ -383,6 +384,9 @@ def _folder_problems(profile: str, results: Path, overrides: dict | None = None,
         if len(groups) > 1:
             problems.append(f"mixed {what}: " + "; ".join(f"{k}: {len(v)} file(s), e.g. {v[0]}"
                                                          for k, v in groups.items()))
+    mixed = mixed_format_problem(readable) if stage == "final" else None
+    if mixed:
+        problems.append(f"mixed result formats: {mixed}")
     if schemas and not set(schemas) <= set(CURRENT_SCHEMAS):
         old = [f for k, v in schemas.items() if k not in CURRENT_SCHEMAS for f in v]
         problems.append(f"made by an older runner (result format other than {', '.join(map(str, CURRENT_SCHEMAS))}): "

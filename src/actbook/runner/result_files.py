@@ -35,7 +35,7 @@ from actbook.runner.profiles import is_finite_number, non_finite_fields, shown_n
 __all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", "measured_metrics", "predictions_name",
            "PREDICTION_ERROR_TOLERANCE", "ResultsError", "SCHEMAS", "any_format_problems", "later_format_problems",
            "any_format_measured_metrics", "outcome", "diverged_epoch", "load_predictions", "MAX_PREDICTIONS_UNPACKED",
-           "folder_made_for"]
+           "folder_made_for", "settings_format_4_lacks", "mixed_format_problem"]
 
 
 class ResultsError(RuntimeError):
@@ -141,12 +141,48 @@ XENT_TOLERANCE = 1e-4
 _LOG_OF_ROUNDED_ZERO = 126 * math.log(2) - 1e-3
 
 
+def settings_format_4_lacks(config: dict) -> list[str]:
+    """The settings of ``config`` that came with result format 5 and change which numbers a
+    cell computes or where its rates come from: the format-4 runner had none of them, so a
+    format-4 cell cannot have been made with one. (``grid.extended`` came then too, but says
+    only which rates a grid tried: a folder of format-4 final cells may gain format-5 cells of
+    a grid extended since.)"""
+    found = []
+    if config.get("seeding", "offset") != "offset":
+        found.append(f"seeding {config['seeding']!r}")
+    if config.get("subset_per_seed", False) is not False:
+        found.append(f"subset_per_seed {config['subset_per_seed']!r}")
+    if "rates_from" in config:
+        found.append("rates_from")
+    return found
+
+
+def mixed_format_problem(cells: list[tuple[str, dict]]) -> str | None:
+    """What is wrong with a folder's final cells (``(file name, parsed result)``) of formats 4
+    and 5 side by side, where one of them uses a setting format 4 lacks
+    (:func:`settings_format_4_lacks`): a format-4 cell cannot be their sibling, so it is a
+    format-5 cell rewritten as format 4 (its predictions and calibration gone with the
+    checks they carry). None where the formats do not mix, or may."""
+    fours = [name for name, data in cells if data.get("schema") == 4]
+    using = [(name, found) for name, data in cells
+             if isinstance(data.get("config"), dict) and (found := settings_format_4_lacks(data["config"]))]
+    if not fours or not using or not any(data.get("schema") == 5 for _, data in cells):
+        return None
+    return (f"final cells of result formats 4 ({len(fours)} file(s), e.g. {fours[0]}) and 5 together, though "
+            f"{using[0][0]} uses settings that format 4 did not have ({', '.join(using[0][1])}): a format-4 cell "
+            f"cannot be its sibling (a format-5 cell rewritten as format 4?)")
+
+
 def _rule_problems(data: dict) -> list[str]:
     """What the schema cannot say, for a file that passed it: one row per epoch,
     a history as long as its outcome says, a finished cell's last row with
     every metric its config measures, and its predictions its own (named after
     its cell, of its last epoch's test error)."""
     history, epochs, result = data["history"], data["config"]["epochs"], data["outcome"]
+    later = settings_format_4_lacks(data["config"]) if data["schema"] == 4 else []
+    if later:
+        return [f"config: {', '.join(later)}, settings of result format 5 that a format-4 cell cannot have "
+                f"(a format-5 cell rewritten as format 4?)"]
     for i, row in enumerate(history):
         if row["epoch"] != i + 1:
             return [f"history[{i}].epoch: {row['epoch']}, expected {i + 1}"]

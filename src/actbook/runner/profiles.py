@@ -81,8 +81,12 @@ STAGES = ("grid", "final")
 
 _POS_INT = {"type": "integer", "minimum": 1}
 #: Bounds far beyond any profile's (the paper's 120 epochs), so a typo is an
-#: error line instead of a run that overflows or never ends.
-MAX_EPOCHS = 10_000
+#: error line instead of a run that overflows or never ends; and low enough that
+#: the result and checkpoint state of a cell that measures every epoch stay
+#: readable: a history row takes about 510 bytes of JSON (634 at most), so 5,000
+#: rows take at most 3.2 MB of the 4 MiB a result file may hold
+#: (:data:`actbook.runner.files.MAX_RESULT_BYTES`; tests/test_probe7.py builds them).
+MAX_EPOCHS = 5_000
 _EPOCHS = {**_POS_INT, "maximum": MAX_EPOCHS}
 _SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
 #: Seeds a profile may list (per list). Every cell's config holds the whole

@@ -280,3 +280,15 @@ def test_the_longest_history_allowed_fits_under_the_result_size_cap(folder, tmp_
         write_json_atomic(tmp_path / name, content)
         assert (tmp_path / name).stat().st_size < MAX_RESULT_BYTES - margin
         assert len(read_json_file(tmp_path / name)["history"]) == P.MAX_EPOCHS
+
+
+# --------------------------------------------------------------------------
+# run's standard output full
+# --------------------------------------------------------------------------
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_run_into_a_full_standard_output_says_it_is_standard_output(folder):  # noqa: F811
+    """The probe: "No space left on device (writing results)", though the results were written fine."""
+    proc = _actbook(">/dev/full", "run", "--profile", "tiny", "--results", folder, "--no-progress")
+    _one_error_line(proc, "error: cannot write to standard output (No space left on device)")
+    assert "writing results" not in proc.stderr

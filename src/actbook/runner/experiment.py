@@ -755,6 +755,34 @@ def main(argv=None) -> int:
         return 2
 
 
+class _StdoutUnwritable(OSError):
+    """A write to standard output failed (a full disk behind ``>``, a closed pipe)."""
+
+
+class _StdoutWrites:
+    """Standard output during ``run``, whose log lines (its own and the epochs', by tqdm)
+    go there between writes of results: a write that fails raises
+    :class:`_StdoutUnwritable`, so the error names standard output, not the results."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _StdoutUnwritable(e.errno, e.strerror) from e
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as e:
+            raise _StdoutUnwritable(e.errno, e.strerror) from e
+
+    def __getattr__(self, name):  # fileno, isatty, encoding, ...: the stream's own
+        return getattr(self._stream, name)
+
+
 def _stdout_to_devnull() -> None:
     """Send what is left in stdout's buffer to devnull, so the interpreter's last flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -820,11 +848,19 @@ def _main(argv=None) -> int:
             print("complete and consistent" if not problems else f"{len(problems)} problem(s)")
             return 0 if not problems else 1
         from actbook.runner.data import DataError
+        stdout, sys.stdout = sys.stdout, _StdoutWrites(sys.stdout)
         try:
             run(args.profile, args.results, args.activations, args.seeds, args.shard,
                 progress=not args.no_progress, overrides=overrides, rerun_stale=args.rerun_stale, stage=args.stage)
         except DataError as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+        except _StdoutUnwritable as e:  # its log lines have nowhere to go: the run stops, as for a full disk
+            sys.stdout = stdout
+            _stdout_to_devnull()
+            print(f"error: cannot write to standard output ({e.strerror or e}); finished cells and the last "
+                  f"checkpoint are kept: give standard output somewhere to go (a file with space, /dev/null) and "
+                  f"rerun the same command", file=sys.stderr)
             return 2
         except OSError as e:  # disk full, permissions changed mid-run: the finished epochs are kept
             print(f"error: {e.strerror or e} ({e.filename or 'writing results'}); finished cells and the last "
@@ -841,6 +877,8 @@ def _main(argv=None) -> int:
                   f"a smaller model_kwargs.width or batch_size, or a machine with more memory, is needed",
                   file=sys.stderr)
             return 2
+        finally:
+            sys.stdout = stdout
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

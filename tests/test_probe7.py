@@ -292,3 +292,26 @@ def test_run_into_a_full_standard_output_says_it_is_standard_output(folder):  # 
     proc = _actbook(">/dev/full", "run", "--profile", "tiny", "--results", folder, "--no-progress")
     _one_error_line(proc, "error: cannot write to standard output (No space left on device)")
     assert "writing results" not in proc.stderr
+
+
+# --------------------------------------------------------------------------
+# What a loader's message quotes, printable
+# --------------------------------------------------------------------------
+
+def test_a_loaders_message_quoting_a_lone_surrogate_can_be_printed(folder, capsys):  # noqa: F811
+    """The probe: an activation "\\ud800" made print(e) raise UnicodeEncodeError."""
+    path = folder / "tiny" / "rrelu-seed0.json"
+    cell = _read(path)
+    cell["activation"] = "\ud800"
+    _write(path, cell)  # json.dumps writes it as the escape \ud800, which json.loads reads back as the surrogate
+    with pytest.raises(R.ResultsError) as caught:
+        R.load_sweep(folder, "tiny")
+    message = str(caught.value)
+    assert "\\ud800" in message and message.encode("utf-8") and message.isprintable()
+    print(caught.value)
+    assert "\\ud800" in capsys.readouterr().out
+
+
+def test_a_results_error_keeps_a_printable_message_as_it_is():
+    message = "tiny/relu-seed0.json: ReLU — a message with non-ASCII text"
+    assert str(R.ResultsError(message)) == message

@@ -40,7 +40,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actbook.runner import profiles as P  # noqa: E402  (no TensorFlow)
-from actbook.runner.errors import UsageError  # noqa: E402
+from actbook.runner.errors import UsageError, printable  # noqa: E402
 from actbook.runner.profiles import Cell, get_profile, plan, result_path  # noqa: E402
 
 from actbook.runner.result_format import CURRENT_SCHEMAS  # noqa: E402
@@ -94,8 +94,8 @@ def cell_status(path: Path, config: dict) -> str:
         data = read_result(path, also_formats=OLDER_FORMATS)
     except (OSError, ValueError) as e:  # Malformed and Unreadable are ValueErrors
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"{_printable(str(path))} is not a result file this runner can read "
-                         f"({_printable(reason)}); it is never replaced: move it away (or fix it) and rerun") from None
+        raise UsageError(f"{printable(str(path))} is not a result file this runner can read "
+                         f"({printable(reason)}); it is never replaced: move it away (or fix it) and rerun") from None
     try:
         if (P.experiment_identity(data["config"]) != P.experiment_identity(config)
                 or data.get("schema") not in CURRENT_SCHEMAS):
@@ -623,12 +623,6 @@ def _write_record(path: Path, profile: str, record: dict, config: dict) -> Path:
 # Command line
 # --------------------------------------------------------------------------
 
-def _printable(line: str) -> str:
-    """``line`` with what a terminal would not show as itself (a newline in a file name,
-    a control character) escaped as Python writes it, so one problem is one line."""
-    return line if line.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
-
-
 def _first_repeat(items):
     seen = set()
     for v in items:
@@ -844,7 +838,7 @@ def _main(argv=None) -> int:
         if args.command == "check":
             problems = check(args.profile, args.results, overrides, args.runtime, stage=args.stage)
             for p in problems:
-                print(_printable(p))
+                print(printable(p))
             print("complete and consistent" if not problems else f"{len(problems)} problem(s)")
             return 0 if not problems else 1
         from actbook.runner.data import DataError

@@ -27,6 +27,7 @@ import math
 from pathlib import Path
 
 from actbook.runner.backend import BACKENDS
+from actbook.runner.errors import printable
 from actbook.runner.files import MAX_RESULT_BYTES, Malformed, Unreadable, read_json_file, read_regular_file
 from actbook.runner.profiles import SCHEMA as PROFILE_SCHEMA
 from actbook.runner.profiles import STAGES, Cell
@@ -40,7 +41,12 @@ __all__ = ["read_result", "result_problems", "RESULT_FORMATS", "OLDER_FORMATS", 
 
 class ResultsError(RuntimeError):
     """The results on disk are missing or inconsistent; the message says which.
-    (Raised here by :func:`load_predictions`; the analysis's loaders raise it for the rest.)"""
+    (Raised here by :func:`load_predictions`; the analysis's loaders raise it for the rest.)
+    What the message quotes of a file (a name, an activation) is escaped where a terminal
+    could not show it (:func:`actbook.runner.errors.printable`, as ``check``'s lines are)."""
+
+    def __init__(self, message: str = "", *args):
+        super().__init__(printable(str(message)), *args)
 
 
 #: The result formats :func:`read_result` validates (``result.schema.json``); older ones are the

@@ -8,9 +8,9 @@ would not re-execute anything. This script hashes those trees and, when the hash
 differs from the one recorded at the last successful build, or when another
 build (a plain ``jupyter-book build``) executed pages into the cache since,
 drops the execution cache and Sphinx's saved environment before building.
-With nothing changed, a rebuild re-executes nothing. It passes the hash and
-the commit it started at to the build (the provenance page reports them),
-and warns, and records nothing, when either changed during the build.
+With nothing changed, a rebuild re-executes nothing. When the hash or the
+commit changed during the build, it warns and records nothing, so the next
+build re-executes every page.
 
     python scripts/build_book.py            # strict build into _build/html
     python scripts/build_book.py --force    # drop every cache first
@@ -54,9 +54,21 @@ def data_source() -> str | None:
 
 
 def inputs_hash() -> str:
-    """sha256 over every file under the trees the notebooks depend on, and over
-    the CIFAR-10 source the chapters read (its path, size and modification time)."""
+    """sha256 over every file under the trees the notebooks depend on, over the
+    CIFAR-10 source the chapters read (its path, size and modification time), and
+    over the data folder and profiles file that ``ACTBOOK_DATA`` and
+    ``ACTBOOK_PROFILES`` send the chapters to instead of the repository's."""
     h = hashlib.sha256()
+    for var in ("ACTBOOK_DATA", "ACTBOOK_PROFILES"):
+        value = os.environ.get(var)
+        if value:
+            path = Path(value).expanduser().resolve()
+            h.update(f"{var}={path}\n".encode())
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for f in files:
+                if f.is_file():
+                    h.update(str(f).encode())
+                    h.update(f.read_bytes())
     source = data_source()
     if source:
         info = Path(source).stat() if Path(source).exists() else None
@@ -115,10 +127,7 @@ def main(argv=None) -> int:
     jb = Path(sys.executable).with_name("jupyter-book")
     base = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
     env = dict(os.environ)
-    # What the cache was checked against, and the commit at the start: the provenance page
-    # compares both with the state it runs in (something may be committed during a build).
-    env["ACTBOOK_BUILD_INPUTS_SHA256"] = digest
-    env["ACTBOOK_BUILD_COMMIT"] = _head() or ""
+    started_at = _head() or ""  # something may be committed during a build: checked again at its end
     if data_source():
         env["ACTBOOK_CIFAR10"] = data_source()
     if args.pdf:
@@ -129,14 +138,14 @@ def main(argv=None) -> int:
             return 2
         cmd = [*base, "--builder", "pdflatex"]
         print("build_book:", " ".join(cmd), flush=True)
-        rc = subprocess.call(cmd, cwd=ROOT)
+        rc = subprocess.call(cmd, cwd=ROOT, env=env)
         if rc != 0 or not (BUILD / "latex" / PDF).exists():
             print(f"build_book: the PDF build failed (rc {rc}); see _build/latex/", file=sys.stderr)
             return rc or 1
         env["ACTBOOK_PDF"] = PDF  # the HTML's download menu links the PDF (_ext/book_fixes.py)
     print("build_book:", " ".join(base), flush=True)
     rc = subprocess.call(base, cwd=ROOT, env=env)
-    if rc == 0 and (inputs_hash(), _head() or "") != (digest, env["ACTBOOK_BUILD_COMMIT"]):
+    if rc == 0 and (inputs_hash(), _head() or "") != (digest, started_at):
         # Pages that ran after the change saw other inputs than those before it: not one coherent copy.
         print("build_book: warning: src/, data/, the configuration or the commit changed during the build; "
               "its pages may mix the two states, and the next build re-executes every page", file=sys.stderr)

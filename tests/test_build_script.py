@@ -80,21 +80,22 @@ def test_a_change_during_the_build_is_warned_about_and_not_recorded(tmp_path, mo
     assert not (build / ".inputs-sha256").exists()
 
 
-def test_the_build_passes_on_what_it_checked_the_cache_against(tmp_path, monkeypatch):
-    """The provenance page compares both with the state it runs in (chapters/provenance.md, build_check)."""
+def test_the_hash_follows_the_data_and_profiles_the_chapters_are_sent_to(tmp_path, monkeypatch):
     bb = _load()
-    build = tmp_path / "_build"
-    monkeypatch.setattr(bb, "ROOT", tmp_path)
-    monkeypatch.setattr(bb, "BUILD", build)
-    monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
     monkeypatch.setattr(bb, "HASHED", [])
-    monkeypatch.setattr(bb, "_head", lambda: "0123abcd")
-    envs = []
-    monkeypatch.setattr(bb.subprocess, "call", lambda cmd, cwd, env=None, **kw: envs.append(env) or 0)
-    build.mkdir()
-    assert bb.main([]) == 0
-    assert envs[0]["ACTBOOK_BUILD_INPUTS_SHA256"] == bb.inputs_hash()
-    assert envs[0]["ACTBOOK_BUILD_COMMIT"] == "0123abcd"
+    monkeypatch.delenv("ACTBOOK_DATA", raising=False)
+    monkeypatch.delenv("ACTBOOK_PROFILES", raising=False)
+    plain = bb.inputs_hash()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "r.json").write_text("{}")
+    monkeypatch.setenv("ACTBOOK_DATA", str(tmp_path / "elsewhere"))
+    with_data = bb.inputs_hash()
+    assert with_data != plain
+    (tmp_path / "elsewhere" / "r.json").write_text("{ }")
+    assert bb.inputs_hash() != with_data
+    (tmp_path / "p.json").write_text("{}")
+    monkeypatch.setenv("ACTBOOK_PROFILES", str(tmp_path / "p.json"))
+    assert bb.inputs_hash() not in (plain, with_data)
 
 
 def test_the_provenance_page_runs_in_every_build():

@@ -73,7 +73,8 @@ def predictions_and_calibration(model, prepared: Prepared, batch_size: int, out:
     digest = _write_predictions(path, predicted, p_true)
     predictions = {"file": path.name, "sha256": digest, "images": int(len(y)),
                    "test_labels_sha256": hashlib.sha256(y.astype("<i8").tobytes()).hexdigest(),
-                   "error": float(np.mean(predicted != y)), **_where_p_true_is_0(logits, y, p_true)}
+                   "error": float(np.mean(predicted != y)),
+                   **_where_p_true_is_0(logits, y, p_true)}
     if prepared.y_val is None:
         return predictions, None
     val_logits, _ = _logits_and_probabilities(model, prepared.x_val, batch_size)

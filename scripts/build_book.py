@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     previous = STAMP.read_text().split() if STAMP.exists() else []
     if args.force or previous != [digest, cache_fingerprint()]:
         reason = ("--force" if args.force else "first build" if not previous
-                  else "src/, data/ or the CIFAR-10 source changed" if previous[0] != digest
+                  else "its inputs changed" if previous[0] != digest
                   else "the cache was written by another build since")
         print(f"build_book: dropping execution cache ({reason})", flush=True)
         for stale in (BUILD / ".jupyter_cache", BUILD / ".doctrees", BUILD / "html", BUILD / "jupyter_execute"):
@@ -128,6 +128,10 @@ def main(argv=None) -> int:
     base = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
     env = dict(os.environ)
     started_at = _head() or ""  # something may be committed during a build: checked again at its end
+    env["ACTBOOK_BUILT_BY"] = "scripts/build_book.py"  # the provenance page says which kind of build made it
+    for var in ("ACTBOOK_DATA", "ACTBOOK_PROFILES"):  # pages execute in chapters/: pass on what was hashed
+        if env.get(var):
+            env[var] = str(Path(env[var]).expanduser().resolve())
     if data_source():
         env["ACTBOOK_CIFAR10"] = data_source()
     if args.pdf:

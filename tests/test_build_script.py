@@ -98,6 +98,26 @@ def test_the_hash_follows_the_data_and_profiles_the_chapters_are_sent_to(tmp_pat
     assert bb.inputs_hash() not in (plain, with_data)
 
 
+def test_the_build_says_it_made_the_copy_and_passes_on_absolute_data_paths(tmp_path, monkeypatch):
+    """The provenance page reads ACTBOOK_BUILT_BY; pages execute in chapters/, so relative paths would move."""
+    bb = _load()
+    build = tmp_path / "_build"
+    build.mkdir()
+    monkeypatch.setattr(bb, "ROOT", tmp_path)
+    monkeypatch.setattr(bb, "BUILD", build)
+    monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
+    monkeypatch.setattr(bb, "HASHED", [])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    monkeypatch.setenv("ACTBOOK_DATA", "mine")
+    monkeypatch.delenv("ACTBOOK_PROFILES", raising=False)
+    envs = []
+    monkeypatch.setattr(bb.subprocess, "call", lambda cmd, cwd, env=None, **kw: envs.append(env) or 0)
+    assert bb.main([]) == 0
+    assert envs[0]["ACTBOOK_BUILT_BY"] == "scripts/build_book.py"
+    assert envs[0]["ACTBOOK_DATA"] == str((tmp_path / "mine").resolve())
+
+
 def test_the_provenance_page_runs_in_every_build():
     """Its front matter forces execution, and the book's extension has Sphinx read it again every time."""
     text = (ROOT / "chapters" / "provenance.md").read_text()

@@ -287,7 +287,7 @@ def test_a_step_schedule_beyond_any_run_is_one_error_line(capsys):
                    "--set=optimizer.step_epochs=[1e300]", "--set=optimizer.step_factor=0.1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
-    assert "step_epochs.0: 1e+300 is greater than the maximum of 10000" in err
+    assert "step_epochs.0: 1e+300 is greater than the maximum of 5000" in err
 
 
 def test_a_lock_file_that_is_a_link_is_refused(folder, tmp_path):
@@ -363,7 +363,7 @@ def test_deeply_nested_json_in_profiles_or_set_is_one_error_line(tmp_path, monke
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["epochs=100000000000000000000000000"], "epochs: .* greater than the maximum of 10000"),
+    (["epochs=100000000000000000000000000"], "epochs: .* greater than the maximum of 5000"),
     (["model_kwargs.width=100000"], "width: 100000 is greater than the maximum of 1024"),
     (["train_size=null", "validation_size=50000"], "leaving none to train on"),
 ])

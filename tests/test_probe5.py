@@ -10,6 +10,7 @@ The cells are those of ``test_nothing_silently_wrong``'s template (trained
 once per module), copied; ``test_probe4``'s helpers resume and compare them.
 """
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -228,7 +229,9 @@ def test_without_the_labels_check_says_the_comparison_was_skipped(folder, monkey
 
 
 def test_labels_of_another_test_set_skip_the_comparison_with_a_warning(folder, monkeypatch, capsys):  # noqa: F811
-    monkeypatch.setattr(L, "load_test_source", lambda: (synthetic_cifar(seed=1, n_test=200), None))
+    # another archive (its own sha256), whose test labels are not the ones the cells record
+    other = dataclasses.replace(synthetic_cifar(seed=1, n_test=200), sha256="6" * 64)
+    monkeypatch.setattr(L, "load_test_source", lambda: (other, None))
     assert E.check("tiny", folder) == []
     assert "the test labels of ACTBOOK_CIFAR10 are not the ones they record" in capsys.readouterr().err
 

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Build the book strictly, never from a stale execution cache.
 
-Jupyter Book caches executed notebooks keyed on the notebook text only: a
-change in ``src/actbook``, in the committed results under ``data/`` or in
-the CIFAR-10 source (``ACTBOOK_CIFAR10``, passed on as an absolute path)
-would not re-execute anything. This script hashes those trees and, when the hash
-differs from the one recorded at the last successful build, or when another
+Jupyter Book caches executed notebooks keyed on their code cells only: a
+change in the package or the data would not re-execute anything. This
+script hashes what the pages read besides their own code: every file under
+``src/actbook``, ``data/`` and ``_ext/``, ``references.bib``,
+``_config.yml`` and ``_toc.yml``; the CIFAR-10 source named by
+``ACTBOOK_CIFAR10`` (its path, size and modification time; passed on as an
+absolute path); and the data folder and profiles file that ``ACTBOOK_DATA``
+and ``ACTBOOK_PROFILES`` name (passed on as absolute paths). When that hash
+differs from the one recorded at its last successful build, or when another
 build (a plain ``jupyter-book build``) executed pages into the cache since,
-drops the execution cache and Sphinx's saved environment before building.
-With nothing changed, a rebuild re-executes nothing. When the hash or the
-commit changed during the build, it warns and records nothing, so the next
-build re-executes every page.
+it drops the execution cache and Sphinx's saved environment before
+building. With nothing changed, a rebuild re-executes nothing. When the
+hash or the commit changed during the build, it warns and records nothing,
+so the next build re-executes every page. It sets ``ACTBOOK_BUILT_BY`` for
+the build, which the provenance page reports.
 
     python scripts/build_book.py            # strict build into _build/html
     python scripts/build_book.py --force    # drop every cache first

@@ -3,7 +3,8 @@
 
 Jupyter Book caches executed notebooks keyed on their code cells only: a
 change in the package or the data would not re-execute anything. This
-script hashes what the pages read besides their own code: every file under
+script hashes these files and settings that the pages read (not the
+installed packages, the Keras backend or the machine): every file under
 ``src/actbook``, ``data/`` and ``_ext/``, ``references.bib``,
 ``_config.yml`` and ``_toc.yml``; the CIFAR-10 source named by
 ``ACTBOOK_CIFAR10`` (its path, size and modification time; passed on as an
@@ -12,7 +13,8 @@ and ``ACTBOOK_PROFILES`` name (passed on as absolute paths). When that hash
 differs from the one recorded at its last successful build, or when another
 build (a plain ``jupyter-book build``) executed pages into the cache since,
 it drops the execution cache and Sphinx's saved environment before
-building. With nothing changed, a rebuild re-executes nothing. When the
+building. With nothing changed, a rebuild re-executes only the provenance
+page, which runs in every build. When the
 hash or the commit changed during the build, it warns and records nothing,
 so the next build re-executes every page. It sets ``ACTBOOK_BUILT_BY`` for
 the build, which the provenance page reports.

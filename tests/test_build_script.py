@@ -61,14 +61,21 @@ def test_stale_cache_is_dropped_before_building(tmp_path, monkeypatch):
     assert not (build / ".jupyter_cache").exists()
 
 
-def test_a_change_during_the_build_is_warned_about_and_not_recorded(tmp_path, monkeypatch, capsys):
+def _in_empty_repo(tmp_path, monkeypatch, hashed):
+    """build_book.py run in ``tmp_path`` as its repository, with an empty ``_build`` and these trees hashed."""
     bb = _load()
     build = tmp_path / "_build"
     build.mkdir()
     monkeypatch.setattr(bb, "ROOT", tmp_path)
     monkeypatch.setattr(bb, "BUILD", build)
     monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
-    monkeypatch.setattr(bb, "HASHED", ["data"])
+    monkeypatch.setattr(bb, "HASHED", hashed)
+    return bb
+
+
+def test_a_change_during_the_build_is_warned_about_and_not_recorded(tmp_path, monkeypatch, capsys):
+    bb = _in_empty_repo(tmp_path, monkeypatch, ["data"])
+    build = tmp_path / "_build"
     (tmp_path / "data").mkdir()
 
     def build_that_sees_a_commit(cmd, cwd, env=None, **kw):
@@ -100,13 +107,7 @@ def test_the_hash_follows_the_data_and_profiles_the_chapters_are_sent_to(tmp_pat
 
 def test_the_build_says_it_made_the_copy_and_passes_on_absolute_data_paths(tmp_path, monkeypatch):
     """The provenance page reads ACTBOOK_BUILT_BY; pages execute in chapters/, so relative paths would move."""
-    bb = _load()
-    build = tmp_path / "_build"
-    build.mkdir()
-    monkeypatch.setattr(bb, "ROOT", tmp_path)
-    monkeypatch.setattr(bb, "BUILD", build)
-    monkeypatch.setattr(bb, "STAMP", build / ".inputs-sha256")
-    monkeypatch.setattr(bb, "HASHED", [])
+    bb = _in_empty_repo(tmp_path, monkeypatch, [])
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine").mkdir()
     monkeypatch.setenv("ACTBOOK_DATA", "mine")

@@ -285,7 +285,12 @@ def single_run_sd(grid: pd.DataFrame, metric: str = "val_error") -> float:
     return float(np.sqrt(np.mean(d ** 2) / 2))
 
 
-def did_not_train(final: pd.DataFrame, chance: float, margin: float = 0.02, metric: str = "test_error") -> list[str]:
+#: How close to chance (or above it) an arm's mean final error is when it "did not train".
+DID_NOT_TRAIN_MARGIN = 0.02
+
+
+def did_not_train(final: pd.DataFrame, chance: float, margin: float = DID_NOT_TRAIN_MARGIN,
+                  metric: str = "test_error") -> list[str]:
     """Arms whose mean final error is within ``margin`` of chance level."""
     means = final.groupby("activation")[metric].mean()
     return [a for a, m in means.items() if m >= chance - margin]

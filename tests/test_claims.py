@@ -262,3 +262,16 @@ def test_interval_text_and_its_reading_in_percentage_points():
     assert C.interval_reading(row, paper=-0.002).endswith(", and includes Xu et al.'s \u22120.20 pp")
     harm = pd.Series({"mean diff": 0.01, "ci low": 0.005, "ci high": 0.02})
     assert C.interval_reading(harm) == "rules out any benefit and a harm larger than 2.00 pp"
+
+
+def test_the_cross_entropy_of_the_wrong_answers_is_their_mean_minus_log_p_true():
+    labels = np.array([0, 1, 2, 3])
+    predicted = np.array([0, 2, 2, 0])          # images 1 and 3 wrong
+    p_true = np.array([0.9, 0.2, 0.6, 0.0])     # image 3's p_true underflowed to 0
+    got = C.wrong_answer_cross_entropy(predicted, p_true, labels, zero_terms=50.0)
+    assert got == pytest.approx((-np.log(0.2) + 50.0) / 2)
+    assert np.isnan(C.wrong_answer_cross_entropy(labels, np.ones(4), labels))
+    with pytest.raises(ValueError):
+        C.wrong_answer_cross_entropy(labels, np.zeros(4), labels)
+    with pytest.raises(ValueError):
+        C.wrong_answer_cross_entropy(predicted[:3], p_true, labels)

@@ -26,7 +26,8 @@ __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_tab
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
            "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
            "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading",
-           "XENT_METRICS", "cross_entropy_frame", "rerun_table", "against_reference"]
+           "XENT_METRICS", "cross_entropy_frame", "rerun_table", "against_reference",
+           "wrong_answer_cross_entropy"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -520,6 +521,27 @@ def cross_entropy_frame(report: Report, cells: list[dict]) -> pd.DataFrame:
     frame["calibrated test cross-entropy"] = pick("test_xent_calibrated")
     frame["temperature"] = pick("temperature")
     return frame
+
+
+def wrong_answer_cross_entropy(predicted, p_true, labels, zero_terms: float = 0.0) -> float:
+    """The mean cross-entropy over the images classified wrongly (``predicted != labels``):
+    the mean of −ln p_true over them, where ``p_true`` is the probability each image's
+    true class was given (a final cell's predictions file). An image whose float32
+    ``p_true`` is 0 is wrong, and its term is not in the file: ``zero_terms`` is their sum
+    (the cell's ``predictions.xent_sum_where_p_true_is_0``). Why: a test cross-entropy
+    averages right and wrong answers, and only this part says how confident the mistakes
+    are. No wrong image gives NaN."""
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    p_true = np.asarray(p_true, np.float64)
+    if not predicted.shape == labels.shape == p_true.shape:
+        raise ValueError("predicted, p_true and labels must be one value per image each")
+    wrong = predicted != labels
+    if (p_true[~wrong] == 0).any():
+        raise ValueError("an image predicted right has p_true 0: these are not one cell's predictions")
+    if not wrong.any():
+        return float("nan")
+    terms = p_true[wrong]
+    return float((-np.log(terms[terms > 0]).sum() + zero_terms) / wrong.sum())
 
 
 def against_reference(frame: pd.DataFrame, reference: str, arms, metrics) -> pd.DataFrame:

@@ -836,6 +836,8 @@ def _main(argv=None) -> int:
                     f"{hours:.3g} hours at {both['rates'][d] / 1e12:g} TFLOP/s ({d})" for d, hours in both["hours"].items()))
             return 0
         if args.command == "check":
+            if not args.results.is_dir():  # a mistyped path is not a sweep with every cell missing
+                raise UsageError(f"--results {printable(str(args.results))} is not a folder")
             problems = check(args.profile, args.results, overrides, args.runtime, stage=args.stage)
             for p in problems:
                 print(printable(p))

@@ -89,6 +89,11 @@ _POS_INT = {"type": "integer", "minimum": 1}
 MAX_EPOCHS = 5_000
 _EPOCHS = {**_POS_INT, "maximum": MAX_EPOCHS}
 _SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
+#: The smallest learning rate a profile may give: float32's smallest normal
+#: number. The optimiser runs in float32, where a smaller rate is subnormal or 0,
+#: so the cell would record one rate and train at another (or not at all).
+MIN_LEARNING_RATE = 1.1754943508222875e-38
+_RATE = {"type": "number", "minimum": MIN_LEARNING_RATE}
 #: Seeds a profile may list (per list). Every cell's config holds the whole
 #: profile, so a run and ``check`` hold seeds x cells numbers: bounded here.
 MAX_SEEDS = 1000
@@ -148,7 +153,7 @@ SCHEMA = {
             "required": ["name", "learning_rate", "momentum", "nesterov", "schedule"],
             "properties": {
                 "name": {"enum": ["sgd"]},
-                "learning_rate": {"type": "number", "exclusiveMinimum": 0},
+                "learning_rate": _RATE,
                 "momentum": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
                 "nesterov": {"type": "boolean"},
                 "warmup_epochs": {"type": "number", "minimum": 0, "default": 0.0},
@@ -170,8 +175,7 @@ SCHEMA = {
         "grid": {
             "type": "object", "additionalProperties": False, "required": ["learning_rates", "seeds"],
             "properties": {
-                "learning_rates": {"type": "array", "minItems": 2, "uniqueItems": True,
-                                   "items": {"type": "number", "exclusiveMinimum": 0}},
+                "learning_rates": {"type": "array", "minItems": 2, "uniqueItems": True, "items": _RATE},
                 "seeds": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "uniqueItems": True, "items": _SEED},
                 # The edge rule's extension: an arm whose rate was chosen at an end
                 # of the grid gets one more rate a factor of 2 beyond it, once
@@ -179,8 +183,7 @@ SCHEMA = {
                 # grid_extended_path; a grid cell's config carries it). Never typed in.
                 "extended": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
                              "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 2,
-                                                      "uniqueItems": True,
-                                                      "items": {"type": "number", "exclusiveMinimum": 0}}},
+                                                      "uniqueItems": True, "items": _RATE}},
             },
         },
         # A profile whose final cells take their rates from another profile's
@@ -190,7 +193,7 @@ SCHEMA = {
         # grid by ``actbook select --write``, which records it beside the
         # results (chosen_rates_path); a cell's config carries it. Never typed in.
         "chosen_rates": {"type": "object", "propertyNames": {"enum": arms.train_arms()},
-                         "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+                         "additionalProperties": _RATE},
     },
 }
 

@@ -699,12 +699,18 @@ def load_predictions(cell: dict) -> dict:
     return arrays
 
 
+#: The dtype of each array of a predictions file, as the runner writes them (runner/predictions.py).
+_PREDICTION_DTYPES = {"predicted": "uint8", "p_true": "float32"}
+
+
 def _unpacked_problem(data: bytes, images: int) -> str | None:
     """What makes the zip archive ``data`` too large to unpack, read from its
     headers before any array is: more than :data:`MAX_PREDICTIONS_UNPACKED`
     bytes in all (zipfile reads no member beyond the size its header gives), or
-    an array whose own header promises another shape than ``(images,)`` (numpy
-    would allocate that shape before reading a byte)."""
+    an array whose own header promises another shape than ``(images,)`` or
+    another dtype than the runner writes (numpy would allocate shape times item
+    size before reading a byte: a header asking for gigabyte-wide strings is
+    refused here, not met as a MemoryError)."""
     import io
     import zipfile
 
@@ -725,9 +731,11 @@ def _unpacked_problem(data: bytes, images: int) -> str | None:
                 version = np.lib.format.read_magic(f)
                 header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                     np.lib.format.read_array_header_2_0
-                shape = header(f)[0]
+                shape, _, dtype = header(f)
             if shape != (images,):
                 return f"{key} is not {images} images (an array of shape {shape}, expected ({images},))"
+            if dtype != _PREDICTION_DTYPES[key]:
+                return f"{key} must be {_PREDICTION_DTYPES[key]} as the runner writes it, found {str(dtype)[:40]}"
     return None
 
 

@@ -37,3 +37,11 @@ def test_forest_plot_draws_each_setting_where_it_has_the_arm_and_marks_once_labe
     assert points == [(-4.0, 1.17), (-2.0, 0.83), (-1.0, -0.17)]       # in pp; a's row offset up, b's down
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["1,000 images", "full data", "paper"]
     plt.close(fig)
+
+
+def test_forest_plot_draws_the_emphasised_setting_bolder():
+    a = pd.DataFrame({"mean diff": [-0.01], "ci low": [-0.02], "ci high": [0.0]}, index=["x"])
+    fig = plotting.forest_plot([(a, "rerun"), (a, "first")], ["x"], emphasis="rerun")
+    widths = [c.lines[2][0].get_linewidth() for c in fig.axes[0].containers]
+    assert widths[0] > widths[1]
+    plt.close(fig)

@@ -114,7 +114,7 @@ def shapes_figure(curves):
 
 def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str],
                 display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
-                xlabel: str = "test error minus ReLU's (percentage points)"):
+                xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None):
     """One row per arm of ``rows``: each setting's mean difference and 95 %
     interval, in percentage points, a vertical line at 0.
 
@@ -122,16 +122,21 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     ``mean diff``, ``ci low`` and ``ci high`` (fractions, as
     :func:`actbook.analysis.claims.family_table` gives them); an arm a table
     lacks has no point there. ``marks`` (arm -> difference, a fraction) draws a
-    cross on an arm's row, labelled ``marks_label``, e.g. a published value."""
+    cross on an arm's row, labelled ``marks_label``, e.g. a published value.
+    ``emphasis`` (a setting's label) draws that setting bolder, the one to
+    read first. The legend sits above the plot, where a reader meets it first."""
     fig, ax = plt.subplots(figsize=(9, 6.2))
     offsets = np.linspace(-0.17, 0.17, len(settings)) if len(settings) > 1 else [0.0]
     for k, ((table, label), offset) in enumerate(zip(settings, offsets)):
         colour, marker = curve_style(k)["color"], _MARKERS[k % len(_MARKERS)]
+        bold = label == emphasis
         drawn = [(i, table.loc[arm]) for i, arm in enumerate(rows) if arm in table.index]
         for n, (i, r) in enumerate(drawn):  # the legend names the setting once, at its first point
             ax.errorbar(100 * r["mean diff"], i + offset, xerr=[[100 * (r["mean diff"] - r["ci low"])],
                                                                 [100 * (r["ci high"] - r["mean diff"])]],
-                        fmt=marker, color=colour, ms=7, capsize=3, lw=2, label=label if n == 0 else None)
+                        fmt=marker, color=colour, ms=9 if bold else 6, capsize=4 if bold else 3,
+                        lw=3.2 if bold else 1.4, mew=2 if bold else 1, zorder=3 if bold else 2,
+                        label=label if n == 0 else None)
     marked = [(i, arm) for i, arm in enumerate(rows) if marks and arm in marks]
     for n, (i, arm) in enumerate(marked):
         # under the setting markers (zorder 1), so a cross never hides a point of this book's
@@ -141,7 +146,11 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     ax.set_yticks(range(len(rows)), [display(a) for a in rows], fontsize=12)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.legend(loc="lower left", fontsize=11)
+    handles, labels = ax.get_legend_handles_labels()   # the settings in their order, the marks last
+    order = sorted(range(len(labels)), key=lambda j: labels[j] == marks_label)
+    # right-aligned above the plot, so a long legend extends over the row labels' margin, not off the figure
+    ax.legend([handles[j] for j in order], [labels[j] for j in order], loc="lower right", bbox_to_anchor=(1, 1.01),
+              ncol=2, fontsize=10, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -52,21 +52,41 @@ def test_a_predictions_header_with_another_dtype_is_refused_before_numpy_allocat
                for p in E.check("tiny", folder))
 
 
+@pytest.mark.parametrize("command", ["check", "select"])
 @pytest.mark.parametrize("where", ["missing", "file"])
-def test_check_of_a_results_path_that_is_not_a_folder_is_one_error_line(tmp_path, capsys, where):
-    """The probe: ``check --results /nonexistent`` listed every cell as missing, as if the sweep had not run."""
+def test_a_results_path_that_is_not_a_folder_is_one_error_line(tmp_path, capsys, where, command):
+    """The probes: ``check`` (eighth) and ``select`` (ninth) ``--results /nonexistent`` listed every
+    cell as missing, as if the sweep had not run."""
     results = tmp_path / "results"
     if where == "file":
         results.write_text("")
-    assert E.main(["check", "--profile", "smoke", "--results", str(results)]) == 2
+    assert E.main([command, "--profile", "overfit", "--results", str(results)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "is not a folder" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("setting", ["optimizer.learning_rate=1e-320", "optimizer.learning_rate=1e-39"])
-def test_a_learning_rate_that_is_not_a_normal_float32_is_refused(capsys, setting):
-    """The probe: 1e-320 was accepted and recorded, but it is 0 in float32, the optimiser's precision."""
-    assert np.float32(float(setting.split("=")[1])) < np.finfo(np.float32).tiny
-    assert E.main(["plan", "--profile", "smoke", "--set", setting]) == 2
-    assert "optimizer.learning_rate" in capsys.readouterr().err
+@pytest.mark.parametrize("setting", ["optimizer.learning_rate=1e-320", "optimizer.learning_rate=1e-39",
+                                     "optimizer.learning_rate=1e39", "grid.learning_rates=[0.01, 1e39]"])
+def test_a_learning_rate_that_is_not_a_finite_normal_float32_is_refused(capsys, setting):
+    """The probes: 1e-320 (eighth) and 1e39 (ninth) were accepted and recorded, but in float32, the
+    optimiser's precision, they are 0 and inf."""
+    rate = max(float(r) for r in setting.split("=")[1].strip("[]").split(","))
+    assert rate > float(np.finfo(np.float32).max) or np.float32(rate) < np.finfo(np.float32).tiny  # inf, or 0/subnormal
+    assert E.main(["plan", "--profile", "overfit", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert "learning_rate" in err and ("less than the minimum" in err or "greater than the maximum" in err), err
     assert E.main(["plan", "--profile", "smoke", "--set", "optimizer.learning_rate=1e-30"]) == 0
+
+
+def test_an_extension_for_an_arm_the_profile_does_not_have_is_refused():
+    """The ninth probe: a grid_extended entry for an arm outside the profile was ignored silently."""
+    import copy
+
+    from actbook.runner import profiles as P
+    config = copy.deepcopy(P.get_profile("overfit"))
+    config["arms"] = [a for a in config["arms"] if a != "elu"]
+    config.pop("chosen_rates", None)
+    config["grid"]["extended"] = {"elu": [max(config["grid"]["learning_rates"]) * 2]}
+    assert "grid.extended.elu: 'elu' is not one of the profile's arms" in P._rules(config)
+    config["grid"]["extended"] = {"relu": [max(config["grid"]["learning_rates"]) * 2]}
+    assert not any(p.startswith("grid.extended") for p in P._rules(config))

@@ -805,6 +805,9 @@ def _main(argv=None) -> int:
         if args.command == "list":
             print(json.dumps(P.load_profiles(), indent=1))
             return 0
+        if args.command in ("select", "check") and not args.results.is_dir():
+            # a mistyped path is not a sweep with every cell missing
+            raise UsageError(f"--results {printable(str(args.results))} is not a folder")
         if args.command == "select":  # takes no --set: a choice is made for the profile as it stands
             return select(args.profile, args.results, write=args.write)
         overrides = P.parse_set(args.overrides)
@@ -836,8 +839,6 @@ def _main(argv=None) -> int:
                     f"{hours:.3g} hours at {both['rates'][d] / 1e12:g} TFLOP/s ({d})" for d, hours in both["hours"].items()))
             return 0
         if args.command == "check":
-            if not args.results.is_dir():  # a mistyped path is not a sweep with every cell missing
-                raise UsageError(f"--results {printable(str(args.results))} is not a folder")
             problems = check(args.profile, args.results, overrides, args.runtime, stage=args.stage)
             for p in problems:
                 print(printable(p))

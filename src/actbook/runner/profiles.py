@@ -89,11 +89,12 @@ _POS_INT = {"type": "integer", "minimum": 1}
 MAX_EPOCHS = 5_000
 _EPOCHS = {**_POS_INT, "maximum": MAX_EPOCHS}
 _SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
-#: The smallest learning rate a profile may give: float32's smallest normal
-#: number. The optimiser runs in float32, where a smaller rate is subnormal or 0,
-#: so the cell would record one rate and train at another (or not at all).
-MIN_LEARNING_RATE = 1.1754943508222875e-38
-_RATE = {"type": "number", "minimum": MIN_LEARNING_RATE}
+#: The learning rates a profile may give: float32's smallest normal number to
+#: its largest finite one. The optimiser runs in float32, where a smaller rate is
+#: subnormal or 0 and a larger one is inf, so the cell would record one rate and
+#: train at another (or not at all).
+MIN_LEARNING_RATE, MAX_LEARNING_RATE = 1.1754943508222875e-38, 3.4028234663852886e38
+_RATE = {"type": "number", "minimum": MIN_LEARNING_RATE, "maximum": MAX_LEARNING_RATE}
 #: Seeds a profile may list (per list). Every cell's config holds the whole
 #: profile, so a run and ``check`` hold seeds x cells numbers: bounded here.
 MAX_SEEDS = 1000
@@ -343,6 +344,8 @@ def _rules(config: dict) -> list[str]:
             if not set(extra) <= allowed:
                 problems.append(f"grid.extended.{arm}: {extra}; the edge rule adds only {base[0] / 2:g} or "
                                 f"{base[-1] * 2:g} (a factor of 2 beyond an end of the grid)")
+            if arm not in config.get("arms", []):  # no cell would run it: an extension of another profile's arms
+                problems.append(f"grid.extended.{arm}: {arm!r} is not one of the profile's arms")
         # A grid cell's file is named by its rate as printed (Cell.stem, "{rate:g}"): two rates that
         # print alike would be one file, each run overwriting the other's cell.
         for arm in dict.fromkeys([*config.get("arms", []), *(grid.get("extended") or {})]):

@@ -275,3 +275,16 @@ def test_the_cross_entropy_of_the_wrong_answers_is_their_mean_minus_log_p_true()
         C.wrong_answer_cross_entropy(labels, np.zeros(4), labels)
     with pytest.raises(ValueError):
         C.wrong_answer_cross_entropy(predicted[:3], p_true, labels)
+
+
+def test_the_interval_at_the_first_holm_step_is_the_paired_t_interval_at_that_level():
+    from scipy import stats as st
+    frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
+    row = C.family_table(frame, [("1", "lrelu_0.01", "relu", "test error")]).iloc[0]
+    d = C._pairs(frame, "lrelu_0.01", "relu", "test error")
+    level = 0.05 / 11
+    want = st.ttest_rel(d, np.zeros_like(d)).confidence_interval(1 - level)
+    got = C.interval_at_level(row, level)
+    assert (got["ci low"], got["ci high"]) == (pytest.approx(want.low), pytest.approx(want.high))
+    assert got["ci low"] < row["ci low"] and got["mean diff"] == row["mean diff"]   # wider, same centre
+    assert C.interval_at_level(row, 0.05)["ci high"] == pytest.approx(row["ci high"])

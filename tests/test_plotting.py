@@ -45,3 +45,15 @@ def test_forest_plot_draws_the_emphasised_setting_bolder():
     widths = [c.lines[2][0].get_linewidth() for c in fig.axes[0].containers]
     assert widths[0] > widths[1]
     plt.close(fig)
+
+
+def test_forest_plot_draws_a_flagged_point_hollow_and_moves_the_marks_off_the_intervals():
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    fig = plotting.forest_plot([(a, "rerun"), (a, "first")], ["x", "y"], emphasis="rerun",
+                               hollow={"rerun": ["y"]}, marks={"x": -0.01}, marks_label="paper", marks_offset=0.35)
+    ax = fig.axes[0]
+    faces = [c.lines[0].get_markerfacecolor() for c in ax.containers]
+    assert faces[1] == "white" and faces[0] != "white" and "white" not in faces[2:]   # only the rerun's y
+    cross = next(l for l in ax.lines if l.get_marker() == "x")
+    assert float(cross.get_ydata()[0]) == 0.35
+    plt.close(fig)

@@ -114,7 +114,8 @@ def shapes_figure(curves):
 
 def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str],
                 display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
-                xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None):
+                xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
+                hollow: dict | None = None, marks_offset: float = 0.0):
     """One row per arm of ``rows``: each setting's mean difference and 95 %
     interval, in percentage points, a vertical line at 0.
 
@@ -124,23 +125,28 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     lacks has no point there. ``marks`` (arm -> difference, a fraction) draws a
     cross on an arm's row, labelled ``marks_label``, e.g. a published value.
     ``emphasis`` (a setting's label) draws that setting bolder, the one to
-    read first. The legend sits above the plot, where a reader meets it first."""
+    read first. ``hollow`` (a setting's label -> arms) draws those points
+    hollow, to flag a point read apart from the rest. ``marks_offset`` moves the
+    crosses that far down their row (in row heights), off the intervals. The
+    legend sits above the plot, where a reader meets it first."""
     fig, ax = plt.subplots(figsize=(9, 6.2))
     offsets = np.linspace(-0.17, 0.17, len(settings)) if len(settings) > 1 else [0.0]
     for k, ((table, label), offset) in enumerate(zip(settings, offsets)):
         colour, marker = curve_style(k)["color"], _MARKERS[k % len(_MARKERS)]
         bold = label == emphasis
         drawn = [(i, table.loc[arm]) for i, arm in enumerate(rows) if arm in table.index]
+        flagged = set((hollow or {}).get(label, ()))
         for n, (i, r) in enumerate(drawn):  # the legend names the setting once, at its first point
+            face = {"mfc": "white"} if rows[i] in flagged else {}
             ax.errorbar(100 * r["mean diff"], i + offset, xerr=[[100 * (r["mean diff"] - r["ci low"])],
                                                                 [100 * (r["ci high"] - r["mean diff"])]],
                         fmt=marker, color=colour, ms=9 if bold else 6, capsize=4 if bold else 3,
                         lw=3.2 if bold else 1.4, mew=2 if bold else 1, zorder=3 if bold else 2,
-                        label=label if n == 0 else None)
+                        label=label if n == 0 else None, **face)
     marked = [(i, arm) for i, arm in enumerate(rows) if marks and arm in marks]
     for n, (i, arm) in enumerate(marked):
         # under the setting markers (zorder 1), so a cross never hides a point of this book's
-        ax.plot(100 * marks[arm], i, "x", color="black", ms=9, mew=1.5, zorder=1,
+        ax.plot(100 * marks[arm], i + marks_offset, "x", color="black", ms=9, mew=1.5, zorder=1,
                 label=marks_label if n == 0 else None)
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(range(len(rows)), [display(a) for a in rows], fontsize=12)

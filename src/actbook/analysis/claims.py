@@ -26,6 +26,7 @@ __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_tab
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
            "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
            "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading",
+           "interval_at_level",
            "XENT_METRICS", "cross_entropy_frame", "rerun_table", "against_reference",
            "wrong_answer_cross_entropy"]
 
@@ -392,6 +393,22 @@ def interval_reading(row, paper: float | None = None) -> str:
         published = f"{100 * paper:+.2f}".replace("-", "\u2212")
         text += f", and {'includes' if inside else 'excludes'} Xu et al.'s {published} pp"
     return text
+
+
+def interval_at_level(row, level: float):
+    """``row`` (a :func:`family_table` row) with its paired t interval at the
+    two-sided ``level`` in place of the 95 % one: mean ± t(1 − level/2, n − 1)
+    × SE, the SE of the paired differences recovered from the 95 % interval
+    (half-width / t(0.975, n − 1)). With ``level`` = 0.05/m it is the interval
+    at the first step of Holm's correction over a family of m, the widest the
+    family's resolved differences must clear."""
+    from scipy import stats as st
+    df = int(row["seeds"]) - 1
+    se = (row["ci high"] - row["ci low"]) / 2 / st.t.ppf(0.975, df)
+    half = st.t.ppf(1 - level / 2, df) * se
+    out = row.copy()
+    out["ci low"], out["ci high"] = row["mean diff"] - half, row["mean diff"] + half
+    return out
 
 
 def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:

@@ -57,3 +57,13 @@ def test_forest_plot_draws_a_flagged_point_hollow_and_moves_the_marks_off_the_in
     cross = next(l for l in ax.lines if l.get_marker() == "x")
     assert float(cross.get_ydata()[0]) == 0.35
     plt.close(fig)
+
+
+def test_forest_plot_names_a_setting_in_the_legend_by_a_filled_point():
+    """A setting whose first row is drawn hollow is named by its first filled point, not the hollow one."""
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    fig = plotting.forest_plot([(a, "rerun"), (a, "first")], ["x", "y"], hollow={"rerun": ["x"]})
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    assert labels == ["rerun", "first"]
+    assert handles[0].lines[0].get_markerfacecolor() != "white"
+    plt.close(fig)

@@ -136,13 +136,15 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
         bold = label == emphasis
         drawn = [(i, table.loc[arm]) for i, arm in enumerate(rows) if arm in table.index]
         flagged = set((hollow or {}).get(label, ()))
-        for n, (i, r) in enumerate(drawn):  # the legend names the setting once, at its first point
+        # the legend names the setting once, at its first filled point (a hollow one would mislabel it)
+        named = next((i for i, _ in drawn if rows[i] not in flagged), drawn[0][0] if drawn else None)
+        for i, r in drawn:
             face = {"mfc": "white"} if rows[i] in flagged else {}
             ax.errorbar(100 * r["mean diff"], i + offset, xerr=[[100 * (r["mean diff"] - r["ci low"])],
                                                                 [100 * (r["ci high"] - r["mean diff"])]],
                         fmt=marker, color=colour, ms=9 if bold else 6, capsize=4 if bold else 3,
                         lw=3.2 if bold else 1.4, mew=2 if bold else 1, zorder=3 if bold else 2,
-                        label=label if n == 0 else None, **face)
+                        label=label if i == named else None, **face)
     marked = [(i, arm) for i, arm in enumerate(rows) if marks and arm in marks]
     for n, (i, arm) in enumerate(marked):
         # under the setting markers (zorder 1), so a cross never hides a point of this book's

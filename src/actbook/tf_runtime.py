@@ -26,10 +26,31 @@ from actbook import kernel_policy  # noqa: E402
 kernel_policy.apply()  # before TensorFlow loads oneDNN: the same kernels on every CPU
 
 
+def _fd2_to_devnull_if_closed() -> bool:
+    """Point descriptor 2 at /dev/null where the process started with it closed (``2>&-``,
+    when ``sys.stderr`` is None): there is nowhere to write warnings, and left closed, the
+    next file opened (a result, a checkpoint) would take descriptor 2 and receive the C++
+    runtime's messages. True where it was closed."""
+    try:
+        os.fstat(2)
+        return False
+    except OSError:
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)  # the lowest free descriptor: 2, unless 0 or 1 are closed too
+    if devnull != 2:
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    return True
+
+
 @contextlib.contextmanager
 def _fd2_silenced():
+    if _fd2_to_devnull_if_closed():  # already silent
+        yield
+        return
     try:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
         yield

@@ -29,6 +29,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import tarfile
 import warnings
 import zlib
@@ -68,6 +69,8 @@ SPOT_CHECK_IMAGES = 64
 KNOWN_NAMES = {"cifar-10-python.tar.gz": OFFICIAL_PYTHON_SHA256,
                "cifar10-jpeg.tar.gz": "4bbb247519ec113024735c0bd3116aacc044fbd2a8fe2c96a0428fca47bc12ec"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: The image formats decoded (Pillow's names), whatever a file's suffix says.
+DECODED_FORMATS = ("PNG", "JPEG")
 #: Pillow modes holding 8 bits per channel, which convert to RGB without loss of range.
 EIGHT_BIT_MODES = ("RGB", "L", "P")
 #: The official CIFAR-10 split: images per class.
@@ -215,7 +218,9 @@ def _sha256_tree(root: Path) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("ACTBOOK_CACHE", Path.home() / ".cache" / "actbook"))
+    """``ACTBOOK_CACHE``, or ``~/.cache/actbook``. Set but empty counts as unset (as ``ACTBOOK_CIFAR10``
+    does): ``Path("")`` is the current folder, where 185 MB would land unasked."""
+    return Path(os.environ.get("ACTBOOK_CACHE") or Path.home() / ".cache" / "actbook")
 
 
 def _cache_path(name: str, digest: str) -> Path:
@@ -294,9 +299,17 @@ def _matches_source(arrays: dict, path: Path, data) -> bool:
     return True
 
 
+#: The temp files a cache write makes (:func:`actbook.runner.files.write_bytes_atomic`: ``tempfile.mkstemp``
+#: with prefix ``.<cache name>.`` and suffix ``.tmp``; :func:`_cache_path` names the cache) and nothing else.
+_STALE_TEMP = re.compile(r"\.cifar10-v2-[0-9a-z]+\.npz\.[a-z0-9_]+\.tmp")
+
+
 def _clean_stale_temp(folder: Path) -> None:
-    """Temp files a killed cache write left behind."""
-    for p in folder.glob(".*.npz.*.tmp"):
+    """Temp files a killed cache write left behind: only names the runner gives them
+    (:data:`_STALE_TEMP`), so a file of the user's in a shared cache folder is never deleted."""
+    for p in folder.glob(".cifar10-v2-*.npz.*.tmp"):
+        if not _STALE_TEMP.fullmatch(p.name):
+            continue
         try:
             p.unlink()
         except OSError:
@@ -310,14 +323,18 @@ def _clean_stale_temp(folder: Path) -> None:
 def _decode_image(data: bytes, name: str, where: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        # Only the formats an image source holds: Pillow would otherwise try every plugin it has,
+        # EPS among them, which runs Ghostscript on the file.
+        with Image.open(io.BytesIO(data), formats=DECODED_FORMATS) as im:
             if im.size != (32, 32):  # from the header: a decompression bomb is refused before it inflates
                 raise DataError(f"{where}: image {name!r} is {im.size[0]}x{im.size[1]} pixels, expected 32x32")
             if im.mode not in EIGHT_BIT_MODES:  # 16-bit or float images would clip to white
                 raise DataError(f"{where}: image {name!r} is {im.mode!r}, not 8 bits per channel "
                                 f"(expected one of {', '.join(EIGHT_BIT_MODES)})")
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError:
+        raise DataError(f"{where}: cannot decode image {name!r} (not a {' or '.join(DECODED_FORMATS)} image)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{where}: cannot decode image {name!r} ({e})") from None
     if arr.shape != (32, 32, 3):
         raise DataError(f"{where}: image {name!r} has shape {arr.shape}, expected (32, 32, 3)")

@@ -40,7 +40,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actbook.runner import profiles as P  # noqa: E402  (no TensorFlow)
-from actbook.runner.errors import UsageError, printable  # noqa: E402
+from actbook.runner.errors import UsageError, printable, to_stderr  # noqa: E402
 from actbook.runner.profiles import Cell, get_profile, plan, result_path  # noqa: E402
 
 from actbook.runner.result_format import CURRENT_SCHEMAS  # noqa: E402
@@ -183,6 +183,12 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         wrong = [wrong[a] for a in dict.fromkeys(c.arm for c in todo) if a in wrong]
         if wrong:
             raise UsageError("; ".join(wrong) + "; no cell is run")
+    if stage == "grid" and todo:
+        # The extension's cells run only at the rates the edge rule asked for.
+        wrong = extension_problems(profile, results)
+        wrong = [wrong[a] for a in dict.fromkeys(c.arm for c in todo) if a in wrong]
+        if wrong:
+            raise UsageError("; ".join(wrong) + "; no cell is run")
     what = f"{profile} ({stage})" if profile_config.get("grid") else profile
     print(f"{what}: {len(cells)} cells in this shard, {len(cells) - len(todo)} already done, "
           f"{len(todo)} to run -> {folder}", flush=True)
@@ -222,7 +228,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
                 run_cell(cell, results, configs[cell], prepared, overrides, progress=progress, devices=devices,
                          runtime_tag=tag)
         except LockBusy as e:
-            print(f"skipping {cell.stem}: {e}", file=sys.stderr, flush=True)
+            to_stderr(f"skipping {cell.stem}: {e}")
     return [paths[c] for c in cells]
 
 
@@ -287,9 +293,13 @@ def check(profile: str, results: Path, overrides: dict | None = None, runtime: s
     unfinished, duplicate, stale, malformed or foreign files, cells from
     other data sets, kernels or result formats, and recorded rates that are
     not the choice of the complete grid they come from
-    (:func:`recorded_rate_problems`). Empty when the sweep is complete and consistent."""
+    (:func:`recorded_rate_problems`), or, for the grid, a recorded extension the
+    edge rule did not ask for (:func:`extension_problems`). Empty when the sweep
+    is complete and consistent."""
     problems = _folder_problems(profile, results, overrides, runtime, stage)
     config = get_profile(profile, results=results)
+    if stage == "grid":  # the recorded extension, against the edge rule on the grid's own cells
+        problems += list(extension_problems(profile, results).values())
     # The final cells train at the recorded rates; a grid that records its own
     # choice is checked against it once the grid itself is sound.
     if stage == "final" and (config.get("grid") or config.get("rates_from")) or (
@@ -541,6 +551,8 @@ def _grid_choice(source: str, grid_config: dict, results: Path, arms, own_rates_
     else:
         not_needed = set()
     problems = [p for p in _folder_problems(source, results, stage="grid") if p not in not_needed]
+    if not problems and not own_rates_only:  # a complete grid at rates the edge rule never asked for
+        problems = list(extension_problems(source, results).values())
     if problems:
         return None, problems
     try:
@@ -590,6 +602,61 @@ def recorded_rate_problems(profile: str, results: Path, recorded: dict | None = 
                         f"the grid of {source!r} to {extend:g}; {fix}")
         elif rate != best:
             out[arm] = f"recorded rate {rate:g} for {arm} is not the grid's choice {best:g}; {fix}"
+    return out
+
+
+def extension_problems(profile: str, results: Path) -> dict[str, str]:
+    """``{arm: problem}`` for each arm whose recorded grid extension
+    (:func:`actbook.runner.profiles.grid_extended_path`) is not what the edge rule asks
+    for on the grid's own cells, as ``select --write`` records it: step by step, the
+    rule's choice over the grid and the extensions made so far, each needing those
+    cells. A rate it never asked for (an arm chosen inside the grid, a rate on the
+    other side) would otherwise be run, scored and chosen as the grid's. An extension
+    whose deciding cells are missing cannot have been recorded by ``select``, and is a
+    problem too."""
+    from actbook.runner import rate_rule
+    config = get_profile(profile, results=results)
+    grid = config.get("grid") or {}
+    if not grid.get("extended"):
+        return {}
+    path = P.grid_extended_path(results, profile)
+    base, seeds = sorted(float(r) for r in grid["learning_rates"]), grid["seeds"]
+    out = {}
+    for arm, recorded in grid["extended"].items():
+        recorded, asked, why = sorted(float(r) for r in recorded), [], None
+        for _ in recorded:  # each step decides one more extension, from the cells of the steps before
+            cells, lacking = [], []
+            for rate in rate_rule.arm_rates(arm, base, {arm: asked}):
+                for seed in seeds:
+                    cell = Cell(profile, arm, seed, rate)
+                    data = _read_result(result_path(results, cell))
+                    if (isinstance(data, dict) and data.get("stage") == "grid" and data.get("activation") == arm
+                            and data.get("seed") == seed and data["config"]["optimizer"]["learning_rate"] == rate):
+                        cells.append({**data, "file": str(result_path(results, cell))})
+                    else:
+                        lacking.append(cell.stem)
+            if lacking:
+                why = (f"the grid cells that decide it are not all readable ({len(lacking)}, e.g. {lacking[0]}.json), "
+                       f"and select records an extension only from them")
+                break
+            try:
+                choice = rate_rule.choose_rates(rate_rule.grid_frame(cells), [arm], base, seeds, {arm: asked})
+            except rate_rule.GridError as e:
+                why = str(e)
+                break
+            extend = float(choice.loc[arm, "extend"])
+            if math.isnan(extend):
+                break
+            asked.append(extend)
+        shown = ", ".join(f"{r:g}" for r in recorded)
+        if why:
+            out[arm] = (f"{path}: grid.extended.{arm} [{shown}] cannot be checked against the edge rule: {why}; "
+                        f"move the file away and run `actbook select --profile {profile} --results {results} --write`")
+        elif sorted(asked) != recorded:
+            wanted = ", ".join(f"{r:g}" for r in sorted(asked)) or "no extension"
+            out[arm] = (f"{path}: grid.extended.{arm} [{shown}] is not what the edge rule asks for on the grid's "
+                        f"cells ({wanted}); move the file away and run `actbook select --profile {profile} "
+                        f"--results {results} --write`")
     return out
 
 
@@ -790,11 +857,7 @@ def _stdout_to_devnull() -> None:
 
 def _error(message: str) -> None:
     """One ``error:`` line on stderr, where there is a stderr to write it to."""
-    if sys.stderr is not None:
-        try:
-            print(f"error: {message}", file=sys.stderr, flush=True)
-        except OSError:
-            pass
+    to_stderr(f"error: {message}")
 
 
 def _main(argv=None) -> int:
@@ -831,7 +894,9 @@ def _main(argv=None) -> int:
             for device, hours in est["hours"].items():
                 print(f"  at {est['rates'][device] / 1e12:g} TFLOP/s sustained ({device}, {config['precision']}): "
                       f"{hours:.3g} hours")
-            if config.get("grid") and args.activations is None and args.seeds is None and args.shard is None:
+            grid_set = any(k == "grid" or k.startswith("grid.") for k in overrides)  # its final cells are refused
+            if (config.get("grid") and args.activations is None and args.seeds is None and args.shard is None
+                    and not grid_set):
                 whole = [c for stage in P.STAGES
                          for c in plan(args.profile, overrides=overrides, stage=stage, results=args.results)]
                 both = cost(args.profile, whole, overrides)
@@ -850,34 +915,33 @@ def _main(argv=None) -> int:
             run(args.profile, args.results, args.activations, args.seeds, args.shard,
                 progress=not args.no_progress, overrides=overrides, rerun_stale=args.rerun_stale, stage=args.stage)
         except DataError as e:
-            print(f"error: {e}", file=sys.stderr)
+            _error(str(e))
             return 2
         except _StdoutUnwritable as e:  # its log lines have nowhere to go: the run stops, as for a full disk
             sys.stdout = stdout
             _stdout_to_devnull()
-            print(f"error: cannot write to standard output ({e.strerror or e}); finished cells and the last "
-                  f"checkpoint are kept: give standard output somewhere to go (a file with space, /dev/null) and "
-                  f"rerun the same command", file=sys.stderr)
+            _error(f"cannot write to standard output ({e.strerror or e}); finished cells and the last "
+                   f"checkpoint are kept: give standard output somewhere to go (a file with space, /dev/null) and "
+                   f"rerun the same command")
             return 2
         except OSError as e:  # disk full, permissions changed mid-run: the finished epochs are kept
-            print(f"error: {e.strerror or e} ({e.filename or 'writing results'}); finished cells and the last "
-                  f"checkpoint are kept: free space or fix the folder and rerun the same command", file=sys.stderr)
+            _error(f"{e.strerror or e} ({e.filename or 'writing results'}); finished cells and the last "
+                   f"checkpoint are kept: free space or fix the folder and rerun the same command")
             return 2
         except KeyboardInterrupt:
-            print("\ninterrupted: finished epochs are kept in the cell's checkpoint; rerun the same command "
-                  "to resume", file=sys.stderr)
+            to_stderr("\ninterrupted: finished epochs are kept in the cell's checkpoint; rerun the same command "
+                      "to resume")
             return 130
         except Exception as e:
             if not _out_of_memory(e):
                 raise
-            print(f"error: out of memory ({type(e).__name__}); finished cells and the last checkpoint are kept: "
-                  f"a smaller model_kwargs.width or batch_size, or a machine with more memory, is needed",
-                  file=sys.stderr)
+            _error(f"out of memory ({type(e).__name__}); finished cells and the last checkpoint are kept: "
+                   f"a smaller model_kwargs.width or batch_size, or a machine with more memory, is needed")
             return 2
         finally:
             sys.stdout = stdout
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _error(str(e))
         return 2
     return 0
 

@@ -509,8 +509,30 @@ def parse_set(items) -> dict:
             raise UsageError(f"--set {key}: the value is nested more than {MAX_JSON_DEPTH} levels deep")
         if any(non_finite(value)):  # 1e999 parses as infinity
             raise refused
+        recorded = _recorded_by_select(key, value)
+        if recorded:
+            raise UsageError(f"--set {key}: {recorded} is recorded by `actbook select --write` beside the results "
+                             f"(<results>/<profile>.{recorded.replace('.', '_')}.json), never set by hand: the record "
+                             f"would be used instead, while the folder's name and the cells' overrides said otherwise")
         out[key] = value
     return out
+
+
+#: The settings ``select --write`` records beside the results (:func:`chosen_rates_path`,
+#: :func:`grid_extended_path`), which replace a profile's own: never given by ``--set``.
+RECORDED_BY_SELECT = ("chosen_rates", "grid.extended")
+
+
+def _recorded_by_select(key: str, value) -> str | None:
+    """The setting of :data:`RECORDED_BY_SELECT` that ``--set key=value`` would give, or None
+    (``grid={..., "extended": ...}`` gives one inside its value)."""
+    for setting in RECORDED_BY_SELECT:
+        if key == setting or key.startswith(f"{setting}."):
+            return setting
+        group, _, inner = setting.partition(".")
+        if key == group and isinstance(value, dict) and inner in value:
+            return setting
+    return None
 
 
 def _schema_at(parts) -> dict:
@@ -884,6 +906,24 @@ def _by_seed(profile: str, seeds_by_arm: dict, arm_order, skip=()) -> list[Cell]
             if s in seeds_by_arm.get(a, []) and (a, s) not in skip]
 
 
+def _refuse_grid_overrides(profile: str, config: dict, overrides: dict | None, stage: str) -> None:
+    """A grid changed by ``--set`` is a grid of its own: its cells may run (``--stage grid``,
+    in the folder of the overrides), but the rates chosen for ``profile`` come from the profile's
+    grid, so final cells (or grid cells beside recorded chosen rates) would record a grid that
+    never chose their rates."""
+    changed = sorted(k for k in overrides or {} if k == "grid" or k.startswith("grid."))
+    if not changed:
+        return
+    if stage == "final":
+        raise UsageError(f"--set {changed[0]}: the final cells train at the rates chosen from the grid of "
+                         f"{config.get('rates_from') or profile!r} as it ran, and would record a grid that never ran; "
+                         f"a changed grid is for --stage grid only")
+    if config.get("chosen_rates"):
+        raise UsageError(f"--set {changed[0]}: profile {profile!r} records learning rates chosen from its own grid, "
+                         f"which these grid cells would record beside a grid that did not choose them; run a changed "
+                         f"grid into another --results folder")
+
+
 def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrides: dict | None = None,
          stage: str = "final", results: str | Path | None = None) -> list[Cell]:
     """The cells to run, in a fixed order (seed-major, so a partial sweep has
@@ -897,6 +937,7 @@ def plan(profile: str, arms_=None, seeds=None, shard: str | None = None, overrid
     """
     stage_folder(stage)
     config = get_profile(profile, overrides, results=results)
+    _refuse_grid_overrides(profile, config, overrides, stage)
     if (overrides and config.get("grid")
             and config["optimizer"]["learning_rate"] != get_profile(profile)["optimizer"]["learning_rate"]):
         raise UsageError(f"profile {profile!r} sets each arm's learning rate from its grid (grid.learning_rates, "

@@ -683,6 +683,7 @@ def load_predictions(cell: dict) -> dict:
     if hashlib.sha256(data).hexdigest() != pred["sha256"]:
         raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
     import io
+    import lzma
     import zipfile
     import zlib
     try:
@@ -691,7 +692,8 @@ def load_predictions(cell: dict) -> dict:
             raise ResultsError(f"{path}: {problem}")
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("predicted", "p_true")}
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+            NotImplementedError) as e:
         raise ResultsError(f"{path}: not a predictions file ({type(e).__name__}: {e})") from None
     problem = _predictions_content_problem(arrays, pred, cell)
     if problem:
@@ -701,11 +703,19 @@ def load_predictions(cell: dict) -> dict:
 
 #: The dtype of each array of a predictions file, as the runner writes them (runner/predictions.py).
 _PREDICTION_DTYPES = {"predicted": "uint8", "p_true": "float32"}
+#: How a predictions file's members may be packed: the runner writes deflated ones (``np.savez_compressed``);
+#: stored ones are what ``np.savez`` writes. Any other method, or an encrypted member, is not a file the
+#: runner wrote: it would reach a decompressor (LZMA, bzip2) or zipfile's password check, whose errors
+#: (``lzma.LZMAError``, ``RuntimeError``) say nothing of the file.
+_ZIP_METHODS = {0: "stored", 8: "deflated"}
+#: The general-purpose flag bits of a zip member that mean encryption (traditional, strong).
+_ZIP_ENCRYPTED = 0x1 | 0x40
 
 
 def _unpacked_problem(data: bytes, images: int) -> str | None:
-    """What makes the zip archive ``data`` too large to unpack, read from its
-    headers before any array is: more than :data:`MAX_PREDICTIONS_UNPACKED`
+    """What makes the zip archive ``data`` unfit to unpack, read from its
+    headers before any array is: a member packed otherwise than the runner
+    packs it (:data:`_ZIP_METHODS`, never encrypted), more than :data:`MAX_PREDICTIONS_UNPACKED`
     bytes in all (zipfile reads no member beyond the size its header gives), or
     an array whose own header promises another shape than ``(images,)`` or
     another dtype than the runner writes (numpy would allocate shape times item
@@ -720,6 +730,12 @@ def _unpacked_problem(data: bytes, images: int) -> str | None:
         names = [m.filename for m in members]
         if sorted(names) != ["p_true.npy", "predicted.npy"]:  # an extra array, or one name twice: which is read?
             return f"holds the arrays {sorted(names)[:5]}, not exactly predicted.npy and p_true.npy"
+        for m in members:
+            if m.flag_bits & _ZIP_ENCRYPTED:
+                return f"{printable(m.filename)} is encrypted, which the runner never writes"
+            if m.compress_type not in _ZIP_METHODS:
+                return (f"{printable(m.filename)} is packed with zip method {m.compress_type}; the runner writes "
+                        f"{' or '.join(_ZIP_METHODS.values())} members only")
         unpacked = sum(m.file_size for m in members)
         if unpacked > MAX_PREDICTIONS_UNPACKED:
             return (f"unpacks to {unpacked:,} bytes, more than the {MAX_PREDICTIONS_UNPACKED:,} a predictions file "

@@ -67,3 +67,13 @@ def test_forest_plot_names_a_setting_in_the_legend_by_a_filled_point():
     assert labels == ["rerun", "first"]
     assert handles[0].lines[0].get_markerfacecolor() != "white"
     plt.close(fig)
+
+
+def test_percent_error_axes_formats_only_the_error_axes():
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([0, 1], [0.25, 0.5]); a.set_ylabel("validation error")
+    b.plot([0, 1], [1.0, 2.0]); b.set_ylabel("loss")
+    plotting.percent_error_axes(fig)
+    assert a.yaxis.get_major_formatter()(0.25, 0) == "25%"
+    assert b.yaxis.get_major_formatter()(0.25, 0) != "25%"
+    plt.close(fig)

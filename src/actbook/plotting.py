@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from actbook.markdown_tables import register as register_markdown
 
@@ -59,6 +59,14 @@ def integer_ticks(*axes, axis: str = "x") -> None:
     for ax in axes:
         target = ax.xaxis if axis == "x" else ax.yaxis
         target.set_major_locator(MaxNLocator(integer=True))
+
+
+def percent_error_axes(fig) -> None:
+    """Every axis of ``fig`` whose label names an error shows it in %, as the book's
+    text writes errors (the plotting routines take fractions)."""
+    for ax in fig.axes:
+        if "error" in ax.get_ylabel():
+            ax.yaxis.set_major_formatter(PercentFormatter(1, decimals=0))
 
 
 def function_and_derivative(curves: Sequence[tuple[str, Callable, Callable]],

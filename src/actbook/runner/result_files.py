@@ -683,7 +683,6 @@ def load_predictions(cell: dict) -> dict:
     if hashlib.sha256(data).hexdigest() != pred["sha256"]:
         raise ResultsError(f"{path}: its sha256 is not the one {Path(cell['file']).name} records")
     import io
-    import lzma
     import zipfile
     import zlib
     try:
@@ -692,8 +691,7 @@ def load_predictions(cell: dict) -> dict:
             raise ResultsError(f"{path}: {problem}")
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("predicted", "p_true")}
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
-            NotImplementedError) as e:
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
         raise ResultsError(f"{path}: not a predictions file ({type(e).__name__}: {e})") from None
     problem = _predictions_content_problem(arrays, pred, cell)
     if problem:
@@ -765,11 +763,11 @@ def _predictions_content_problem(arrays: dict, pred: dict, cell: dict) -> str | 
     if any(a.shape != (pred["images"],) for a in arrays.values()):
         return (f"not {pred['images']} images (arrays of shape {predicted.shape} and {p_true.shape}, "
                 f"expected ({pred['images']},))")
-    if predicted.dtype != np.uint8:  # as the runner writes them
+    if predicted.dtype != _PREDICTION_DTYPES["predicted"]:  # as the runner writes them
         return f"predicted must be classes 0 to 9 (uint8), found {predicted.dtype}"
     if predicted.max() > 9:
         return f"predicted must be classes 0 to 9, found class {predicted.max()}"
-    if p_true.dtype != np.float32 or not (np.all(np.isfinite(p_true)) and np.all(p_true >= 0)
+    if p_true.dtype != _PREDICTION_DTYPES["p_true"] or not (np.all(np.isfinite(p_true)) and np.all(p_true >= 0)
                                                               and np.all(p_true <= 1)):
         return f"p_true must be probabilities (float32, finite, in [0, 1]), found {p_true.dtype} or values outside them"
     own = predictions_name(cell) if {"profile", "activation", "seed"} <= cell.keys() else pred.get("file")

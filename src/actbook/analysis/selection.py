@@ -214,11 +214,31 @@ def grid_report(results: str | Path, folder: str, extended: dict | None = None) 
     cells = [c for c in cells
              if float(c["config"]["optimizer"]["learning_rate"]) in arm_rates(c["activation"], rates, extended)]
     frame = grid_frame(cells)
+    _check_extension(frame, config, extended, f"{Path(results) / folder / 'grid'}")
     planned = planned_cells(config) + len(seeds) * sum(len(v) for a, v in (extended or {}).items() if a in arms)
     have = set(zip(frame.activation, frame.learning_rate, frame.seed))
     complete = all((a, float(r), s) in have for a in arms for r in arm_rates(a, rates, extended) for s in seeds)
     chosen = choose_rates(frame, arms, rates, seeds, extended) if complete else None
     return Grid(cells, config, frame, grid_scores(frame), planned, chosen)
+
+
+def _check_extension(frame: pd.DataFrame, config: dict, extended: dict | None, where: str) -> None:
+    """Refuse an ``extended`` that the edge rule, replayed on the grid's own cells, does not
+    ask for (``check`` flags it too): its rates would be scored and could be chosen as
+    though the rule had asked for them."""
+    rates, seeds = config["grid"]["learning_rates"], config["grid"]["seeds"]
+    for arm, recorded in (extended or {}).items():
+        if arm not in config["arms"]:
+            continue
+        recorded = sorted(float(r) for r in recorded)
+        try:
+            asked = rate_rule.replay_extension(frame, arm, rates, seeds, len(recorded))
+        except rate_rule.GridError as e:
+            raise ResultsError(f"{where}: the extension {arm} {recorded} cannot have been made by the edge rule: "
+                             f"{e}") from None
+        if asked != recorded:
+            raise ResultsError(f"{where}: the extension {arm} {recorded} is not what the edge rule asks for on "
+                             f"the grid's cells ({asked or 'none'}); `actbook check` flags it")
 
 
 def chosen_table(chosen: pd.DataFrame, display=str) -> pd.DataFrame:

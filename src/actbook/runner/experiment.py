@@ -624,30 +624,21 @@ def extension_problems(profile: str, results: Path) -> dict[str, str]:
     out = {}
     for arm, recorded in grid["extended"].items():
         recorded, asked, why = sorted(float(r) for r in recorded), [], None
-        for _ in recorded:  # each step decides one more extension, from the cells of the steps before
-            cells, lacking = [], []
-            for rate in rate_rule.arm_rates(arm, base, {arm: asked}):
-                for seed in seeds:
-                    cell = Cell(profile, arm, seed, rate)
-                    data = _read_result(result_path(results, cell))
-                    if (isinstance(data, dict) and data.get("stage") == "grid" and data.get("activation") == arm
-                            and data.get("seed") == seed and data["config"]["optimizer"]["learning_rate"] == rate):
-                        cells.append({**data, "file": str(result_path(results, cell))})
-                    else:
-                        lacking.append(cell.stem)
-            if lacking:
-                why = (f"the grid cells that decide it are not all readable ({len(lacking)}, e.g. {lacking[0]}.json), "
-                       f"and select records an extension only from them")
-                break
-            try:
-                choice = rate_rule.choose_rates(rate_rule.grid_frame(cells), [arm], base, seeds, {arm: asked})
-            except rate_rule.GridError as e:
-                why = str(e)
-                break
-            extend = float(choice.loc[arm, "extend"])
-            if math.isnan(extend):
-                break
-            asked.append(extend)
+        cells, lacking = [], []
+        for rate in rate_rule.arm_rates(arm, base, {arm: recorded}):
+            for seed in seeds:
+                cell = Cell(profile, arm, seed, rate)
+                data = _read_result(result_path(results, cell))
+                if (isinstance(data, dict) and data.get("stage") == "grid" and data.get("activation") == arm
+                        and data.get("seed") == seed and data["config"]["optimizer"]["learning_rate"] == rate):
+                    cells.append({**data, "file": str(result_path(results, cell))})
+                else:
+                    lacking.append(cell.stem)
+        try:  # each step decides one more extension, from the cells of the steps before
+            asked = rate_rule.replay_extension(rate_rule.grid_frame(cells), arm, base, seeds, len(recorded))
+        except rate_rule.GridError as e:
+            why = (f"the grid cells that decide it are not all readable ({len(lacking)}, e.g. {lacking[0]}.json), "
+                   f"and select records an extension only from them") if lacking else str(e)
         shown = ", ".join(f"{r:g}" for r in recorded)
         if why:
             out[arm] = (f"{path}: grid.extended.{arm} [{shown}] cannot be checked against the edge rule: {why}; "

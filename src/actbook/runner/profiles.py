@@ -454,7 +454,27 @@ def load_profiles() -> dict:
         for name, config in more.items():
             validate(name, config)
         profiles.update(more)
+        _check_rates_from(profiles, extra)
     return profiles
+
+
+def _check_rates_from(profiles: dict, where: str) -> None:
+    """A ``rates_from`` must name another profile that has a grid: one naming an unknown
+    profile, itself, or a profile without a grid (the chain of a cycle) has no grid to
+    choose from, and would fail only when a final cell first asked for its rate."""
+    for name, config in profiles.items():
+        source = config.get("rates_from") if isinstance(config, dict) else None
+        if source is None:
+            continue
+        if source == name:
+            problem = "names the profile itself"
+        elif source not in profiles:
+            problem = f"names no profile (there are {', '.join(sorted(profiles))})"
+        elif not profiles[source].get("grid"):
+            problem = f"names {source!r}, which has no learning-rate grid to choose from"
+        else:
+            continue
+        raise UsageError(f"ACTBOOK_PROFILES={where}: profile {name!r}: rates_from {source!r} {problem}")
 
 
 class _NotFinite(Exception):

@@ -72,7 +72,8 @@ def grid_frame(cells: list[dict]) -> pd.DataFrame:
                      "val_error": None if gone else last["val_error"],
                      "val_loss": None if gone else last["val_loss"],
                      "score": CHANCE_ERROR if gone else last["val_error"]})
-    return pd.DataFrame(rows).sort_values(["activation", "learning_rate", "seed"]).reset_index(drop=True)
+    columns = ["activation", "learning_rate", "seed", "outcome", "diverged_epoch", "val_error", "val_loss", "score"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["activation", "learning_rate", "seed"]).reset_index(drop=True)
 
 
 def grid_scores(frame: pd.DataFrame) -> pd.DataFrame:
@@ -124,3 +125,18 @@ def choose_rates(frame: pd.DataFrame, arms, rates, seeds, extended: dict | None 
                     "tie": bool(best.rounded == runner_up.rounded),  # the smaller rate won a tie
                     "diverged_in_grid": int(mine.diverged.sum()), "extend": extend})
     return pd.DataFrame(out).set_index("activation")
+
+
+def replay_extension(frame: pd.DataFrame, arm: str, rates, seeds, steps: int) -> list[float]:
+    """The extensions the edge rule asks for on ``arm``'s grid, ascending, replayed on
+    ``frame`` as ``select --write`` makes them: step by step (at most ``steps``), each
+    choice over the grid and the extensions made so far. :class:`GridError` when a
+    cell a step needs is not in ``frame``: an extension recorded without it cannot
+    have been made by the rule."""
+    asked: list[float] = []
+    for _ in range(steps):
+        extend = float(choose_rates(frame, [arm], rates, seeds, {arm: asked}).loc[arm, "extend"])
+        if extend != extend:  # NaN: the choice is final
+            break
+        asked.append(extend)
+    return sorted(asked)

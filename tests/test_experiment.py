@@ -143,6 +143,30 @@ def test_plan_paper_shard_lists_cells_and_cost(capsys):
     assert "445 MFLOP per image" in out[3] and "TFLOP/s" in out[4]
 
 
+def test_the_cpu_step_costs_are_the_committed_benchmarks():
+    """plan's per-activation CPU cost is the committed step-time benchmark, rounded: a new
+    benchmark that moves an arm by more than the rounding fails here until the table follows."""
+    bench = json.loads((Path(__file__).parents[1] / "data" / "benchmarks" / "step_time_float32.json").read_text())
+    measured = {a["activation"]: a["time vs ReLU"] for a in bench["arms"]}
+    assert set(E.CPU_STEP_COST) == set(measured)
+    for arm, ratio in measured.items():
+        assert E.CPU_STEP_COST[arm] == pytest.approx(ratio, abs=0.005), arm
+
+
+def test_plan_scales_each_cpu_cell_by_its_activations_step_cost(capsys):
+    """FLOPs alone price GELU's cells as ReLU's; the CPU spends more on GELU's erf."""
+    cells = E.plan("fit8k", ["relu", "gelu"], [100], stage="grid")
+    est = E.cost("fit8k", cells)
+    minutes = est["cpu_minutes_per_cell"]
+    assert minutes["gelu"] / minutes["relu"] == pytest.approx(E.CPU_STEP_COST["gelu"])
+    assert est["hours"]["cpu (2 cores)"] * 60 == pytest.approx(sum(minutes[c.arm] for c in cells))
+    gpu = est["pflop_total"] * 1e15 / E.ASSUMED_RATE[("gpu", "float32")] / 3600
+    assert est["hours"]["gpu"] == pytest.approx(gpu)  # a GPU's estimate stays FLOP-based
+    assert E.main(["plan", "--profile", "fit8k", "--stage", "grid", "--activations", "relu,gelu"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if "a cell on the cpu" in l]
+    assert line and f"gelu {minutes['gelu']:.2g} min" in line[0], line
+
+
 @pytest.mark.slow  # trains several cells end to end; CI runs it (--runslow)
 def test_overrides_get_their_own_folder_and_are_recorded(tiny, tmp_path):
     over = {"epochs": 1, "arms": ["relu"]}

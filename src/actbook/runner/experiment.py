@@ -55,6 +55,16 @@ __all__ = ["run", "check", "cost", "select", "recorded_rate_problems", "main", "
 ASSUMED_RATE = {("gpu", "mixed_bfloat16"): 100e12, ("gpu", "float32"): 20e12,
                 ("cpu (2 cores)", "float32"): 0.15e12}
 
+#: A training step's time relative to ReLU's on the 2-core CPU, by activation: FLOPs
+#: do not see an activation's elementwise work, which the CPU pays for (GELU's erf,
+#: RReLU's random slopes). Rounded from the committed benchmark
+#: ``data/benchmarks/step_time_float32.json`` (``benchmarks/bench_step.py``; a test
+#: keeps the two equal). ``plan`` scales each cell's CPU time by it; an arm not
+#: listed counts as ReLU.
+CPU_STEP_COST = {"sigmoid": 1.01, "relu": 1.0, "lrelu_0.01": 0.95, "lrelu_1/5.5": 0.97, "prelu": 1.19,
+                 "rrelu": 1.16, "rrelu_channel": 1.07, "elu": 0.92, "tanh": 0.97, "selu": 0.97, "gelu": 1.26,
+                 "silu": 1.12}
+
 
 def _read_result(path: Path):
     """The parsed result file, or None when it is not a regular, readable, well-formed
@@ -260,7 +270,8 @@ def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict
     A cell costs its training (about 3x the forward pass per image: forward,
     and two products backward) and its evaluations: the measured training
     images, the validation images and, for a final cell, the test images, at
-    every ``eval_every``-th epoch and the last.
+    every ``eval_every``-th epoch and the last. On the CPU, each cell's time is
+    scaled by its activation's :data:`CPU_STEP_COST`.
     """
     from actbook.runner.architectures import forward_flops
     config = P.with_defaults(get_profile(profile, overrides))
@@ -275,10 +286,15 @@ def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict
         return 3 * flops * train_images * config["epochs"] + flops * (measured + held_out + test) * evals
 
     total = sum(per_cell(c) for c in cells)
+    # The CPU also pays for each activation's elementwise work, which FLOPs do not count.
+    weighted = {"cpu": sum(per_cell(c) * CPU_STEP_COST.get(c.arm, 1.0) for c in cells)}
     rates = {device: rate for (device, precision), rate in ASSUMED_RATE.items() if precision == config["precision"]}
     return {"forward_flops_per_image": flops, "pflop_per_cell": total / max(len(cells), 1) / 1e15,
             "pflop_total": total / 1e15, "rates": rates,
-            "hours": {device: total / rate / 3600 for device, rate in rates.items()}}
+            "hours": {device: weighted.get(device.split()[0], total) / rate / 3600 for device, rate in rates.items()},
+            "cpu_minutes_per_cell": {c.arm: per_cell(c) * CPU_STEP_COST.get(c.arm, 1.0) / rate / 60
+                                     for c in cells for (device, precision), rate in ASSUMED_RATE.items()
+                                     if device.startswith("cpu") and precision == config["precision"]}}
 
 
 def _file_cell(data: dict) -> Cell:
@@ -885,6 +901,9 @@ def _main(argv=None) -> int:
             for device, hours in est["hours"].items():
                 print(f"  at {est['rates'][device] / 1e12:g} TFLOP/s sustained ({device}, {config['precision']}): "
                       f"{hours:.3g} hours")
+            if est["cpu_minutes_per_cell"]:  # what a measured cell is compared with
+                print("  a cell on the cpu (2 cores), by activation: " + ", ".join(
+                    f"{arm} {minutes:.2g} min" for arm, minutes in est["cpu_minutes_per_cell"].items()))
             grid_set = any(k == "grid" or k.startswith("grid.") for k in overrides)  # its final cells are refused
             if (config.get("grid") and args.activations is None and args.seeds is None and args.shard is None
                     and not grid_set):

@@ -77,3 +77,26 @@ def test_percent_error_axes_formats_only_the_error_axes():
     assert a.yaxis.get_major_formatter()(0.25, 0) == "25%"
     assert b.yaxis.get_major_formatter()(0.25, 0) != "25%"
     plt.close(fig)
+
+
+def test_difference_by_size_draws_a_panel_per_arm_each_setting_where_it_has_the_arm_and_the_marks():
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    b = a.loc[["x"]] * 2                                               # a table without y: no point there
+    settings = [(1000, a, "rerun", {"fmt": "o", "lw": 3, "shift": 1 / 1.2, "hollow": ["y"]}),
+                (1000, a, "first", {"fmt": "^", "shift": 1.2}),
+                (45000, b, "3 epochs", {"fmt": "s"})]
+    fig = plotting.difference_by_size(settings, ["x", "y", "z"], display=str.upper, marks={"x": -0.005},
+                                      marks_at=50_000, marks_label="paper", ncols=2)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["X", "Y", "Z"]
+    assert [len(ax.containers) for ax in panels] == [3, 2, 0]          # points per panel
+    x_of = lambda ax: sorted(round(float(c.lines[0].get_xdata()[0])) for c in ax.containers)
+    assert x_of(panels[0]) == [833, 1200, 45000] and x_of(panels[1]) == [833, 1200]   # side by side at 1,000
+    assert float(panels[0].containers[2].lines[0].get_ydata()[0]) == -2.0            # in pp
+    crosses = [(float(l.get_xdata()[0]), float(l.get_ydata()[0])) for ax in panels for l in ax.lines
+               if l.get_marker() == "x"]
+    assert crosses == [(50_000, -0.5)]                                 # the mark, on x's panel only
+    assert panels[1].containers[0].lines[0].get_markerfacecolor() == "white"          # the flagged point
+    assert panels[0].get_xscale() == "log" and panels[0].get_shared_y_axes().joined(panels[0], panels[2])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["rerun", "first", "3 epochs", "paper"]
+    plt.close(fig)

@@ -11,6 +11,7 @@ distinguishable in print and for readers who do not tell colours apart.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -20,7 +21,8 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from actbook.markdown_tables import register as register_markdown
 
-__all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "forest_plot", "learning_rate_grid",
+__all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "forest_plot", "difference_by_size",
+           "learning_rate_grid",
            "grid_figure", "learning_curves", "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -168,6 +170,78 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     ax.legend([handles[j] for j in order], [labels[j] for j in order], loc="lower right", bbox_to_anchor=(1, 1.01),
               ncol=2, fontsize=10, frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]], rows: Sequence[str],
+                       display: Callable[[str], str] = str, marks: dict | None = None, marks_at: float | None = None,
+                       marks_label: str | None = None, ylabel: str = "test error minus ReLU's (pp)",
+                       xlabel: str = "training images (log scale)", ncols: int = 5):
+    """Small multiples, one panel per arm of ``rows`` on a shared y axis: each
+    setting's mean difference and 95 % interval (in percentage points) at its
+    number of training images, on a log x axis, with a dashed line at 0.
+
+    ``settings`` holds ``(images, table, label, style)``: ``table`` indexed by
+    arm with ``mean diff``, ``ci low`` and ``ci high`` (fractions, as
+    :func:`actbook.analysis.claims.family_table` gives them; an arm a table
+    lacks has no point there), ``style`` keyword arguments for
+    ``Axes.errorbar`` (``fmt``, ``color``, ``ms``, ``lw``...) and two of its
+    own: ``shift``, a factor on ``images`` that sets two settings of one size
+    side by side, and ``hollow``, arms whose point is drawn hollow (read apart
+    from the rest). A further setting is one more entry. ``marks`` (arm ->
+    difference, a fraction) draws a black cross at ``marks_at`` images on that
+    arm's panel, labelled ``marks_label``, e.g. a published value. The figure
+    shows where each difference was measured; the settings may differ in more
+    than their size, which is for the caption to say."""
+    setup()
+    nrows = -(-len(rows) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.4 * nrows + 0.6), sharex=True, sharey=True,
+                             squeeze=False)
+    flat = axes.ravel()
+    sizes = sorted({float(n) for n, *_ in settings} | ({float(marks_at)} if marks and marks_at else set()))
+    legend = {}
+    for ax, arm in zip(flat, rows):
+        for images, table, label, style in settings:
+            if arm not in table.index:
+                continue
+            r = table.loc[arm]
+            kw = {k: v for k, v in style.items() if k not in ("shift", "hollow")}
+            kw.setdefault("fmt", "o")
+            kw.setdefault("capsize", 3)
+            if arm in set(style.get("hollow", ())):
+                kw["mfc"] = "white"
+            elif label not in legend:
+                kw["label"] = label   # named once, by a filled point
+            c = ax.errorbar(images * style.get("shift", 1.0), 100 * r["mean diff"],
+                            yerr=[[100 * (r["mean diff"] - r["ci low"])], [100 * (r["ci high"] - r["mean diff"])]],
+                            **kw)
+            if "label" in kw:
+                legend[label] = c
+        if marks and arm in marks:
+            line, = ax.plot([marks_at], [100 * marks[arm]], "x", color="black", ms=9, mew=1.8, ls="none", zorder=4,
+                            label=marks_label)
+            legend.setdefault(marks_label, line)
+        ax.axhline(0, color="grey", lw=1, ls="--", zorder=0)
+        ax.set_title(textwrap.fill(display(arm), 22), fontsize=10)
+    for ax in flat[len(rows):]:
+        ax.set_visible(False)
+    ax0 = flat[0]
+    ax0.set_xscale("log")
+    ax0.set_xlim(sizes[0] / 1.8, sizes[-1] * 1.8)
+    # a tick at each size, labelled where it does not crowd the last label (45,000 and 50,000 share one place)
+    shown, last = [], None
+    for n in sizes:
+        shown.append(f"{n:,.0f}" if last is None or n / last >= 1.5 else "")
+        last = n if shown[-1] else last
+    ax0.set_xticks(sizes, shown)
+    ax0.xaxis.set_minor_locator(plt.NullLocator())
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=9)
+    order = [label for _, _, label, _ in settings if label in legend] + ([marks_label] if marks_label in legend else [])
+    fig.legend([legend[k] for k in order], order, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     return fig
 
 

@@ -288,3 +288,18 @@ def test_the_interval_at_the_first_holm_step_is_the_paired_t_interval_at_that_le
     assert (got["ci low"], got["ci high"]) == (pytest.approx(want.low), pytest.approx(want.high))
     assert got["ci low"] < row["ci low"] and got["mean diff"] == row["mean diff"]   # wider, same centre
     assert C.interval_at_level(row, 0.05)["ci high"] == pytest.approx(row["ci high"])
+
+
+def test_a_row_flipped_in_its_interval_only_is_refused_not_widened_around_the_wrong_mean():
+    """Reading B − A from an A − B row means flipping the mean too; flipping only the interval
+    once gave an interval centred on the unflipped mean, read with its ends swapped."""
+    frame = C.outcome_frame(_final(ARMS), pd.DataFrame(columns=["activation", "seed"]))
+    row = C.family_table(frame, [("1", "lrelu_0.01", "relu", "test error")]).iloc[0].copy()
+    row["mean diff"], row["ci low"], row["ci high"] = 0.004, -0.003, 0.005
+    flipped = row.copy()
+    flipped["ci low"], flipped["ci high"] = -row["ci high"], -row["ci low"]
+    with pytest.raises(ValueError, match="outside its own 95 % interval"):
+        C.interval_at_level(flipped, 0.01)
+    flipped["mean diff"] = -row["mean diff"]
+    got = C.interval_at_level(flipped, 0.01)
+    assert got["ci low"] == pytest.approx(-C.interval_at_level(row, 0.01)["ci high"])

@@ -403,6 +403,9 @@ def interval_at_level(row, level: float):
     at the first step of Holm's correction over a family of m, the widest the
     family's resolved differences must clear."""
     from scipy import stats as st
+    if not row["ci low"] <= row["mean diff"] <= row["ci high"]:  # e.g. a row flipped in its interval only
+        raise ValueError(f"interval_at_level: the mean difference {row['mean diff']:.4g} lies outside its own 95 % "
+                         f"interval ({row['ci low']:.4g}, {row['ci high']:.4g}); flip the mean with the interval")
     df = int(row["seeds"]) - 1
     se = (row["ci high"] - row["ci low"]) / 2 / st.t.ppf(0.975, df)
     half = st.t.ppf(1 - level / 2, df) * se

@@ -69,3 +69,101 @@ def test_a_rates_from_without_a_grid_behind_it_is_refused(tmp_path, monkeypatch,
 def test_a_rates_from_naming_a_grid_loads(tmp_path, monkeypatch):
     _profiles_with(tmp_path, monkeypatch, x="overfit")
     assert P.load_profiles()["x"]["rates_from"] == "overfit"
+
+
+# --------------------------------------------------------------------------
+# The eleventh probe: memory that a small data file could ask for
+# --------------------------------------------------------------------------
+
+import io  # noqa: E402
+import tarfile  # noqa: E402
+import zipfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from actbook.runner import data as D  # noqa: E402
+from actbook.runner.npz import npz_problem  # noqa: E402
+
+
+def _npz_with_headers(headers: dict) -> bytes:
+    """An .npz whose members carry these (shape, dtype) headers and no data: what a bomb's
+    headers say, without the gigabytes a deflated one would take to write."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, (shape, dtype) in headers.items():
+            member = io.BytesIO()
+            np.lib.format.write_array_header_1_0(member, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                                          "shape": shape})
+            z.writestr(f"{name}.npy", member.getvalue())
+    return buf.getvalue()
+
+
+def test_a_cache_whose_header_asks_for_a_million_images_is_refused_from_its_header():
+    """A 3 MB deflated cache declaring x_train of (1,000,000, 32, 32, 3) made check and run
+    allocate 6 GB before its digest was compared."""
+    headers = {**D.cache_layout(), "x_train": ((1_000_000, 32, 32, 3), "uint8")}
+    problem = npz_problem(_npz_with_headers(headers), D.cache_layout(), D.MAX_CACHE_BYTES, "a decode cache")
+    assert problem == "x_train is an array of shape (1000000, 32, 32, 3), expected (50000, 32, 32, 3)"
+    assert npz_problem(_npz_with_headers(D.cache_layout()), D.cache_layout(), D.MAX_CACHE_BYTES, "x") is None
+
+
+def test_a_cache_of_another_layout_is_never_loaded(tmp_path, monkeypatch):
+    path = tmp_path / "cache.npz"
+    path.write_bytes(_npz_with_headers({**D.cache_layout(), "y_test": ((10_000,), "float64")}))
+
+    def no_load(*a, **k):
+        raise AssertionError("np.load reached")
+    monkeypatch.setattr(np, "load", no_load)
+    assert D._load_cache(path) is None   # decoded again from the source
+
+
+def _padded_png(size: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, format="PNG")
+    return buf.getvalue() + bytes(size - len(buf.getvalue()))
+
+
+def _tar_of(n: int, size: int) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for i in range(n):
+            data = _padded_png(size)
+            info = tarfile.TarInfo(f"train/cat/{i:05d}.png")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_an_archive_of_padded_images_is_refused_as_it_is_read(tmp_path, monkeypatch):
+    """2,000 PNGs padded to 1 MiB each (2.3 MB gzipped) were held in memory whole (2.1 GB)
+    before the counts were checked."""
+    monkeypatch.setattr(D, "MAX_SOURCE_IMAGE_BYTES", 40_000)
+    read = []
+    images = D._tar_images(tmp_path / "a.tar.gz", _tar_of(12, 10_000))
+    with pytest.raises(D.DataError, match=r"a\.tar\.gz: its images add up to more than 40,000 bytes \(at "
+                                          r"train/cat/00004\.png\)"):
+        for item in images:
+            read.append(item)
+    assert len(read) == 4   # the fifth crossed the bound before it was read
+
+
+def test_a_source_with_more_images_than_cifar10_is_refused_as_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, "PER_CLASS", {"train": 1, "test": 0})   # 10 images in all: 20 at most
+    with pytest.raises(D.DataError, match=r"more than 20 images, twice CIFAR-10's \(at train/cat/00020\.png\)"):
+        list(D._tar_images(tmp_path / "a.tar.gz", _tar_of(22, 200)))
+    folder = tmp_path / "f" / "train" / "cat"
+    folder.mkdir(parents=True)
+    for i in range(22):
+        (folder / f"{i:05d}.png").write_bytes(_padded_png(200))
+    with pytest.raises(D.DataError, match=r"more than 20 images, twice CIFAR-10's \(at train/cat/00020\.png\)"):
+        D._folder_images(tmp_path / "f")
+
+
+def test_load_cifar10_of_a_padded_archive_is_one_data_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, "MAX_SOURCE_IMAGE_BYTES", 40_000)
+    monkeypatch.setenv("ACTBOOK_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "padded.tar.gz"
+    archive.write_bytes(_tar_of(12, 10_000))
+    with pytest.raises(D.DataError, match="add up to more than"):
+        D.load_cifar10(archive)

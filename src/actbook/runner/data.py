@@ -230,11 +230,46 @@ def _cache_path(name: str, digest: str) -> Path:
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
 #: CIFAR-10's arrays take 185 MB; a cache file far larger is not one.
 MAX_CACHE_BYTES = 1 << 30
+
+
+def cache_layout() -> dict:
+    """What a decode cache holds (:func:`_save_cache`), as ``{array: (shape, dtype)}``:
+    CIFAR-10's arrays at their official counts (:data:`PER_CLASS`), and the hex sha256 of them."""
+    train, test = PER_CLASS["train"] * len(CLASSES), PER_CLASS["test"] * len(CLASSES)
+    return {"x_train": ((train, 32, 32, 3), "uint8"), "y_train": ((train,), "int64"),
+            "x_test": ((test, 32, 32, 3), "uint8"), "y_test": ((test,), "int64"), "digest": ((), "<U64")}
+
+
 #: The official archives are 163 MB and less: a source is read into memory once,
 #: hashed and decoded from those same bytes, so it cannot change in between.
 MAX_ARCHIVE_BYTES = 1 << 30
 #: A 32x32 image is a few kB; a member far larger is not one (and may inflate to gigabytes).
 MAX_IMAGE_BYTES = 1 << 20
+#: The official 60,000 images take 55 MB as JPEG and under 200 MB as PNG. An image source is
+#: held in memory before its counts can be checked (its images are sorted by path, then
+#: decoded), so a source whose image files add up to more, or that holds more than twice
+#: as many images as CIFAR-10, is refused as it is read: a small .tar.gz of padded PNGs would otherwise
+#: inflate to gigabytes first.
+MAX_SOURCE_IMAGE_BYTES = 512 << 20
+
+
+class _SourceBudget:
+    """Counts the image files of a source as they are read (at most twice CIFAR-10's
+    :data:`PER_CLASS` counts, :data:`MAX_SOURCE_IMAGE_BYTES` in all); a :class:`DataError` names the file that crossed a bound."""
+
+    def __init__(self, where: Path):
+        self.where, self.images, self.bytes = where, 0, 0
+
+    def take(self, name: str, size: int) -> None:
+        if size > MAX_IMAGE_BYTES:
+            raise DataError(f"{self.where}: {name} has {size:,} bytes, not a 32x32 image")
+        self.images, self.bytes = self.images + 1, self.bytes + size
+        most = 2 * sum(PER_CLASS.values()) * len(CLASSES)  # twice: a stray folder is named by check_counts
+        if self.images > most:
+            raise DataError(f"{self.where}: more than {most:,} images, twice CIFAR-10's (at {name})")
+        if self.bytes > MAX_SOURCE_IMAGE_BYTES:
+            raise DataError(f"{self.where}: its images add up to more than {MAX_SOURCE_IMAGE_BYTES:,} bytes (at "
+                            f"{name}); CIFAR-10's 60,000 take under 200 MB")
 
 
 def arrays_digest(arrays: dict) -> str:
@@ -261,8 +296,12 @@ def _load_cache(path: Path, expected: str | None = None) -> dict | None:
     blocks) and matches its checksum, and ``expected`` when given (a known
     archive's decoded checksum); else None (decode again)."""
     from actbook.runner.files import read_regular_file
+    from actbook.runner.npz import npz_problem
     try:
         data = read_regular_file(path, MAX_CACHE_BYTES)
+        # np.load allocates what each header asks for: a small deflated file could ask for gigabytes.
+        if npz_problem(data, cache_layout(), MAX_CACHE_BYTES, "a decode cache") is not None:
+            return None
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in ARRAY_KEYS}
             digest = str(z["digest"])
@@ -378,11 +417,10 @@ def _collect(items, where: Path) -> dict:
 
 def _folder_images(root: Path) -> list[tuple[str, bytes]]:
     """(relative path, bytes) of every image of a folder, each read once, sorted by path."""
-    out = []
+    out, budget = [], _SourceBudget(root)
     for p in sorted(root.rglob("*")):
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            if p.stat().st_size > MAX_IMAGE_BYTES:
-                raise DataError(f"{root}: {p.relative_to(root)} has {p.stat().st_size:,} bytes, not a 32x32 image")
+            budget.take(str(p.relative_to(root)), p.stat().st_size)
             out.append((p.relative_to(root).as_posix(), p.read_bytes()))
     return out
 
@@ -412,11 +450,11 @@ def _read_archive(path: Path) -> bytes:
 
 def _tar_images(path: Path, data: bytes):
     """(member name, bytes) of every image of a tar archive held in ``data``."""
+    budget = _SourceBudget(path)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for m in tar:
             if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
-                if m.size > MAX_IMAGE_BYTES:
-                    raise DataError(f"{path}: {m.name} has {m.size:,} bytes, not a 32x32 image")
+                budget.take(m.name, m.size)
                 yield m.name, tar.extractfile(m).read()
 
 

@@ -701,56 +701,15 @@ def load_predictions(cell: dict) -> dict:
 
 #: The dtype of each array of a predictions file, as the runner writes them (runner/predictions.py).
 _PREDICTION_DTYPES = {"predicted": "uint8", "p_true": "float32"}
-#: How a predictions file's members may be packed: the runner writes deflated ones (``np.savez_compressed``);
-#: stored ones are what ``np.savez`` writes. Any other method, or an encrypted member, is not a file the
-#: runner wrote: it would reach a decompressor (LZMA, bzip2) or zipfile's password check, whose errors
-#: (``lzma.LZMAError``, ``RuntimeError``) say nothing of the file.
-_ZIP_METHODS = {0: "stored", 8: "deflated"}
-#: The general-purpose flag bits of a zip member that mean encryption (traditional, strong).
-_ZIP_ENCRYPTED = 0x1 | 0x40
-
-
 def _unpacked_problem(data: bytes, images: int) -> str | None:
-    """What makes the zip archive ``data`` unfit to unpack, read from its
-    headers before any array is: a member packed otherwise than the runner
-    packs it (:data:`_ZIP_METHODS`, never encrypted), more than :data:`MAX_PREDICTIONS_UNPACKED`
-    bytes in all (zipfile reads no member beyond the size its header gives), or
-    an array whose own header promises another shape than ``(images,)`` or
-    another dtype than the runner writes (numpy would allocate shape times item
-    size before reading a byte: a header asking for gigabyte-wide strings is
-    refused here, not met as a MemoryError)."""
-    import io
-    import zipfile
-
-    import numpy as np
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        members = z.infolist()
-        names = [m.filename for m in members]
-        if sorted(names) != ["p_true.npy", "predicted.npy"]:  # an extra array, or one name twice: which is read?
-            return f"holds the arrays {sorted(names)[:5]}, not exactly predicted.npy and p_true.npy"
-        for m in members:
-            if m.flag_bits & _ZIP_ENCRYPTED:
-                return f"{printable(m.filename)} is encrypted, which the runner never writes"
-            if m.compress_type not in _ZIP_METHODS:
-                return (f"{printable(m.filename)} is packed with zip method {m.compress_type}; the runner writes "
-                        f"{' or '.join(_ZIP_METHODS.values())} members only")
-        unpacked = sum(m.file_size for m in members)
-        if unpacked > MAX_PREDICTIONS_UNPACKED:
-            return (f"unpacks to {unpacked:,} bytes, more than the {MAX_PREDICTIONS_UNPACKED:,} a predictions file "
-                    f"may hold")
-        for key in ("predicted", "p_true"):
-            if f"{key}.npy" not in z.namelist():
-                continue  # np.load names what is missing
-            with z.open(f"{key}.npy") as f:
-                version = np.lib.format.read_magic(f)
-                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                    np.lib.format.read_array_header_2_0
-                shape, _, dtype = header(f)
-            if shape != (images,):
-                return f"{key} is not {images} images (an array of shape {shape}, expected ({images},))"
-            if dtype != _PREDICTION_DTYPES[key]:
-                return f"{key} must be {_PREDICTION_DTYPES[key]} as the runner writes it, found {str(dtype)[:40]}"
-    return None
+    """What makes the zip archive ``data`` unfit to unpack as a predictions file, read
+    from its headers before any array is (:func:`actbook.runner.npz.npz_problem`):
+    exactly ``predicted`` and ``p_true``, each of ``images`` values of the dtype the
+    runner writes (:data:`_PREDICTION_DTYPES`), at most :data:`MAX_PREDICTIONS_UNPACKED`
+    bytes in all, packed as the runner packs them."""
+    from actbook.runner.npz import npz_problem
+    expected = {key: ((images,), dtype) for key, dtype in _PREDICTION_DTYPES.items()}
+    return npz_problem(data, expected, MAX_PREDICTIONS_UNPACKED, "a predictions file")
 
 
 def _predictions_content_problem(arrays: dict, pred: dict, cell: dict) -> str | None:

@@ -100,3 +100,23 @@ def test_difference_by_size_draws_a_panel_per_arm_each_setting_where_it_has_the_
     assert panels[0].get_xscale() == "log" and panels[0].get_shared_y_axes().joined(panels[0], panels[2])
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["rerun", "first", "3 epochs", "paper"]
     plt.close(fig)
+
+
+def test_the_legends_draw_each_setting_with_its_own_marker():
+    """An errorbar's own legend entry crowds a bold point with its caps (a circle read as a
+    hexagon): the entry is the point as drawn, marker, size and face."""
+    a = pd.DataFrame({"mean diff": [-0.01], "ci low": [-0.02], "ci high": [0.0]}, index=["x"])
+    fig = plotting.forest_plot([(a, "rerun"), (a, "first")], ["x"], emphasis="rerun")
+    drawn = [c.lines[0] for c in fig.axes[0].containers]
+    entries = fig.axes[0].get_legend().legend_handles
+    assert [e.get_marker() for e in entries] == [d.get_marker() for d in drawn]
+    assert [e.get_markersize() for e in entries] == [d.get_markersize() for d in drawn]
+    plt.close(fig)
+    settings = [(1000, a, "rerun", {"fmt": "o"}), (45000, a, "3 epochs", {"fmt": "s"})]
+    fig = plotting.difference_by_size(settings, ["x"], marks={"x": -0.005}, marks_at=50_000, marks_label="paper",
+                                      marks_shift=1.1, ncols=1)
+    assert [h.get_marker() for h in fig.legends[0].legend_handles] == ["o", "s", "x"]
+    cross = next(l for l in fig.axes[0].lines if l.get_marker() == "x")
+    assert round(float(cross.get_xdata()[0])) == 55_000                      # set apart from 45,000
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1,000", "45,000", "\n50,000"]
+    plt.close(fig)

@@ -122,6 +122,19 @@ def shapes_figure(curves):
     return fig
 
 
+def _point_handle(container, line: bool = True):
+    """A legend entry for an ``errorbar`` point: its marker as drawn (shape, colour, size, face), on a line as
+    thick as its interval when ``line``. Matplotlib's own errorbar entry crowds a bold point with its caps, which
+    reads as another marker (a circle came out looking like a hexagon)."""
+    from matplotlib.lines import Line2D
+    point = container.lines[0]
+    bars = container.lines[2]
+    width = float(np.atleast_1d(bars[0].get_linewidth())[0]) if bars else point.get_linewidth()
+    return Line2D([], [], marker=point.get_marker(), color=point.get_color(), ms=point.get_markersize(),
+                  mew=point.get_markeredgewidth(), mfc=point.get_markerfacecolor(),
+                  lw=width if line else 0, ls="-" if line else "none")
+
+
 def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str],
                 display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
                 xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
@@ -166,9 +179,10 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     ax.set_xlabel(xlabel)
     handles, labels = ax.get_legend_handles_labels()   # the settings in their order, the marks last
     order = sorted(range(len(labels)), key=lambda j: labels[j] == marks_label)
+    shown = [_point_handle(handles[j]) if labels[j] != marks_label else handles[j] for j in order]
     # right-aligned above the plot, so a long legend extends over the row labels' margin, not off the figure
-    ax.legend([handles[j] for j in order], [labels[j] for j in order], loc="lower right", bbox_to_anchor=(1, 1.01),
-              ncol=2, fontsize=10, frameon=False)
+    ax.legend(shown, [labels[j] for j in order], loc="lower right", bbox_to_anchor=(1, 1.01),
+              ncol=2 if max(map(len, labels)) <= 40 else 1, fontsize=10, frameon=False)   # long labels: one column
     fig.tight_layout()
     return fig
 
@@ -176,7 +190,7 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
 def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]], rows: Sequence[str],
                        display: Callable[[str], str] = str, marks: dict | None = None, marks_at: float | None = None,
                        marks_label: str | None = None, ylabel: str = "test error minus ReLU's (pp)",
-                       xlabel: str = "training images (log scale)", ncols: int = 5):
+                       xlabel: str = "training images (log scale)", ncols: int = 5, marks_shift: float = 1.0):
     """Small multiples, one panel per arm of ``rows`` on a shared y axis: each
     setting's mean difference and 95 % interval (in percentage points) at its
     number of training images, on a log x axis, with a dashed line at 0.
@@ -190,7 +204,9 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
     side by side, and ``hollow``, arms whose point is drawn hollow (read apart
     from the rest). A further setting is one more entry. ``marks`` (arm ->
     difference, a fraction) draws a black cross at ``marks_at`` images on that
-    arm's panel, labelled ``marks_label``, e.g. a published value. The figure
+    arm's panel, labelled ``marks_label``, e.g. a published value; ``marks_shift``
+    (a factor on ``marks_at``, like a setting's ``shift``) sets the crosses apart
+    from a setting at a nearby size. The figure
     shows where each difference was measured; the settings may differ in more
     than their size, which is for the caption to say."""
     setup()
@@ -218,7 +234,7 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
             if "label" in kw:
                 legend[label] = c
         if marks and arm in marks:
-            line, = ax.plot([marks_at], [100 * marks[arm]], "x", color="black", ms=9, mew=1.8, ls="none", zorder=4,
+            line, = ax.plot([marks_at * marks_shift], [100 * marks[arm]], "x", color="black", ms=9, mew=1.8, ls="none", zorder=4,
                             label=marks_label)
             legend.setdefault(marks_label, line)
         ax.axhline(0, color="grey", lw=1, ls="--", zorder=0)
@@ -228,11 +244,11 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
     ax0 = flat[0]
     ax0.set_xscale("log")
     ax0.set_xlim(sizes[0] / 1.8, sizes[-1] * 1.8)
-    # a tick at each size, labelled where it does not crowd the last label (45,000 and 50,000 share one place)
+    # a tick at each size; a size too near the one before it (45,000 and 50,000) is labelled on a second line
     shown, last = [], None
     for n in sizes:
-        shown.append(f"{n:,.0f}" if last is None or n / last >= 1.5 else "")
-        last = n if shown[-1] else last
+        shown.append(f"{n:,.0f}" if last is None or n / last >= 1.5 else f"\n{n:,.0f}")
+        last = n
     ax0.set_xticks(sizes, shown)
     ax0.xaxis.set_minor_locator(plt.NullLocator())
     for ax in axes[-1]:
@@ -240,7 +256,8 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize=9)
     order = [label for _, _, label, _ in settings if label in legend] + ([marks_label] if marks_label in legend else [])
-    fig.legend([legend[k] for k in order], order, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    fig.legend([legend[k] if k == marks_label else _point_handle(legend[k], line=False) for k in order], order,
+               loc="upper center", ncol=2, fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     return fig
 

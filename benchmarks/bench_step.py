@@ -2,9 +2,9 @@
 """Training-step time per activation, side by side in one run: the fair clock.
 
     python benchmarks/bench_step.py [--rounds 7] [--steps 10] [--precision float32|mixed_bfloat16]
-                                    [--out data/benchmarks/step_time_<precision>.json]
+                                    [--profile cpu] [--out data/benchmarks/step_time_<precision>.json]
 
-The ``cpu`` profile's network (width 32) at its batch size and precision,
+A profile's network (default the ``cpu`` profile's, width 32) at its batch size and precision,
 with TensorFlow's op determinism on, exactly as the sweeps train. Each
 round times ``--steps`` training steps of every arm in turn (``timeit``,
 after a warm-up), so slow phases of the machine hit every arm alike; the
@@ -35,7 +35,8 @@ from actbook.runner.models import build_model
 from actbook.runner.profiles import get_profile
 from actbook.runner.train import compile_model, precision_policy
 
-ARMS = (*get_profile("overfit")["arms"], "tanh", "selu", "gelu", "silu")
+#: Every arm of the comparisons, once (the later ones joined the overfit profile's arms).
+ARMS = tuple(dict.fromkeys((*get_profile("overfit")["arms"], "tanh", "selu", "gelu", "silu")))
 
 
 def step_function(arm: str, config: dict, x, y):
@@ -80,14 +81,17 @@ def main(argv=None) -> int:
                         help="default: data/benchmarks/step_time_float32.json or step_time_bf16.json")
     parser.add_argument("--conditions", default="", help="what else the machine was doing, recorded with the numbers")
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default=None,
-                        help="default: the cpu profile's")
+                        help="default: the profile's")
+    parser.add_argument("--profile", default="cpu",
+                        help="whose network, batch size and precision to time (default: cpu)")
     args = parser.parse_args(argv)
-    config = get_profile("cpu")
+    config = get_profile(args.profile)
     if args.precision:
         config = {**config, "precision": args.precision}
     if args.out is None:
         short = "bf16" if config["precision"] == "mixed_bfloat16" else config["precision"]
-        args.out = Path(f"data/benchmarks/step_time_{short}.json")
+        which = "" if args.profile == "cpu" else f"{args.profile}_"
+        args.out = Path(f"data/benchmarks/step_time_{which}{short}.json")
     backend.setup(config["threads"])  # the sweeps' thread pools and op determinism
     rng = np.random.default_rng(0)
     bs = config["batch_size"]
@@ -115,7 +119,7 @@ def main(argv=None) -> int:
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")
     write_json_atomic(args.out, {"arms": rows, "ratios": ratios,
-                                 "settings": {"profile": "cpu", "batch_size": bs, "precision": config["precision"],
+                                 "settings": {"profile": args.profile, "batch_size": bs, "precision": config["precision"],
                                               "rounds": args.rounds, "steps_per_round": args.steps,
                                               "op_determinism": True, "conditions": args.conditions},
                                  "provenance": {**provenance.collect(), "finished": provenance.now()}})

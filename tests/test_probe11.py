@@ -167,3 +167,14 @@ def test_load_cifar10_of_a_padded_archive_is_one_data_error(tmp_path, monkeypatc
     archive.write_bytes(_tar_of(12, 10_000))
     with pytest.raises(D.DataError, match="add up to more than"):
         D.load_cifar10(archive)
+
+
+def test_check_of_a_set_folder_does_not_replay_the_default_grids_extension(folder, capsys):  # noqa: F811
+    """The recorded extension belongs to the profile's own grid (the default folder); a folder made
+    with --set was reported as 'cannot be checked against the edge rule' when the default had no cells."""
+    (folder / "g.grid_extended.json").write_text(json.dumps({"profile": "g", "extended": {"relu": [0.1]}}))
+    for f in (folder / "g" / "grid").glob("*.json"):
+        f.unlink()
+    problems = E.check("g", folder, overrides={"epochs": 2}, stage="grid")
+    assert problems and not any("grid.extended" in p for p in problems), problems
+    assert any("cannot be checked against the edge rule" in p for p in E.check("g", folder, stage="grid"))

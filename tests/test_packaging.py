@@ -63,7 +63,7 @@ def test_the_wheel_installs_the_actbook_command(wheel):
     archive = zipfile.ZipFile(wheel)
     entry_points = next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))
     text = archive.read(entry_points).decode()
-    assert "[console_scripts]" in text and "actbook = actbook.runner.experiment:main" in text
+    assert "[console_scripts]" in text and "actbook = actbook.__main__:run" in text
 
 
 def test_python_m_actbook_is_the_command_line():

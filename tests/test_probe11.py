@@ -178,3 +178,86 @@ def test_check_of_a_set_folder_does_not_replay_the_default_grids_extension(folde
     problems = E.check("g", folder, overrides={"epochs": 2}, stage="grid")
     assert problems and not any("grid.extended" in p for p in problems), problems
     assert any("cannot be checked against the edge rule" in p for p in E.check("g", folder, stage="grid"))
+
+
+# --------------------------------------------------------------------------
+# The twelfth probe
+# --------------------------------------------------------------------------
+
+def _cells_of(folder):  # noqa: F811
+    return {p.stem: p for p in (folder / "t").glob("*.json")} if (folder / "t").is_dir() else {}
+
+
+def test_calibration_blocks_swapped_between_cells_are_refused():
+    """Two cells' calibration blocks swapped: check and the loaders read each arm's temperature
+    and calibrated cross-entropy as the other's."""
+    from actbook.runner import result_files as RF
+    from actbook.data_folder import committed
+    a = json.loads(committed("results", "fit1k", "relu-seed0.json").read_text())
+    b = json.loads(committed("results", "fit1k", "rrelu-seed0.json").read_text())
+    assert RF._calibration_problems(a) == [] and RF._calibration_problems(b) == []
+    a["calibration"], b["calibration"] = b["calibration"], a["calibration"]
+    assert "calibration.test_xent" in RF._calibration_problems(a)[0]
+    assert "another cell's calibration" in RF._calibration_problems(b)[0]
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c.update(test_xent=c["test_xent"] + 0.5), "calibration.test_xent"),
+    (lambda c: c.update(val_xent_calibrated=c["val_xent"] + 1), "calibration.val_xent_calibrated"),
+    (lambda c: c.update(temperature=1000.0), "calibration.temperature"),
+])
+def test_an_edited_calibration_block_is_refused(edit, field):
+    from actbook.runner import result_files as RF
+    from actbook.data_folder import committed
+    cell = json.loads(committed("results", "fit1k", "elu-seed3.json").read_text())
+    edit(cell["calibration"])
+    problems = RF._calibration_problems(cell)
+    assert problems and problems[0].startswith(field), problems
+
+
+def test_the_lock_is_not_made_in_a_profile_folder_swapped_for_a_link(folder, tmp_path):  # noqa: F811
+    """The profile folder swapped for a link between two cells: the next cell's lock file was
+    created outside --results before the link was refused."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cell = E.plan("g", stage="grid", results=folder)[0]
+    out = E.result_path(folder, cell)
+    moved = folder / "g_moved"
+    (folder / "g").rename(moved)
+    (folder / "g").symlink_to(outside, target_is_directory=True)
+    from actbook.runner.checkpoints import checkpoint_dir
+    with pytest.raises(UsageError, match="is a symbolic link"):
+        checkpoint_dir(out, cell.stem)
+    assert not any(outside.rglob("*"))
+
+
+def test_the_predictions_and_the_result_are_not_written_through_a_folder_swapped_for_a_link(
+        folder, tmp_path, monkeypatch):  # noqa: F811
+    """The profile folder swapped for a link after the last checkpoint (here: while the
+    cell's diagnostics are taken): the predictions file and the result went through it."""
+    from actbook.runner import train
+    from synthetic import synthetic_cifar
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    stem = "relu-seed0"
+    for f in (folder / "tiny").glob(f"{stem}.*"):
+        f.unlink()
+    diagnostics = train._layer_diagnostics
+
+    def swap_then_measure(model, x):
+        (folder / "tiny").rename(folder / "tiny_moved")
+        (folder / "tiny").symlink_to(outside, target_is_directory=True)
+        return diagnostics(model, x)
+    monkeypatch.setattr(train, "_layer_diagnostics", swap_then_measure)
+    with pytest.raises(UsageError, match="is a symbolic link"):
+        E.run("tiny", folder, arms=["relu"], seeds=[0], data=synthetic_cifar(), progress=False)
+    assert not any(outside.rglob("*")), list(outside.rglob("*"))
+
+
+def test_ctrl_c_outside_a_run_is_one_line(monkeypatch, capsys):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(E, "_main", interrupted)
+    assert E.main(["check", "--profile", "smoke", "--results", "."]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted", err

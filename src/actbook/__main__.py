@@ -2,6 +2,16 @@
 
 import sys
 
-from actbook.runner.experiment import main
 
-sys.exit(main())
+def run() -> int:
+    """The ``actbook`` command: Ctrl-C while the runner's modules load ends in one line, not a traceback."""
+    try:
+        from actbook.runner.experiment import main
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

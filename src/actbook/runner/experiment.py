@@ -212,6 +212,7 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
         except PrecisionUnsupported as e:
             raise UsageError(str(e)) from None
     from actbook.runner import data as D
+    from actbook.runner.checkpoints import checkpoint_dir
     from actbook.runner.files import LockBusy, cell_lock
     from actbook.runner.train import run_cell
     per_seed = P.with_defaults(config)["subset_per_seed"]
@@ -222,6 +223,8 @@ def run(profile: str, results: Path, arms=None, seeds=None, shard=None, progress
     for cell in todo:
         out = paths[cell]
         try:
+            # The lock file is a cell's first write: never into a folder swapped for a link (checkpoint_dir refuses one).
+            checkpoint_dir(out, cell.stem)
             with cell_lock(out):
                 # Another run (of this profile version or another) may have worked here
                 # since start-up: its result is checked again, now that no one else can write it.
@@ -810,6 +813,9 @@ def main(argv=None) -> int:
         status = _main(argv)
         sys.stdout.flush()  # a reader gone shows here too, while it can still be handled
         return status
+    except KeyboardInterrupt:  # Ctrl-C outside a run's cells (check, select, plan, loading the data)
+        to_stderr("\ninterrupted")
+        return 130
     except BrokenPipeError:
         # The reader of a pipe stopped early (`actbook list | head -1`): the Python
         # documentation's recipe (signal module, "Note on SIGPIPE"): stdout goes to

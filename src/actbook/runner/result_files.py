@@ -214,7 +214,7 @@ def _rule_problems(data: dict) -> list[str]:
     if absent:
         return [f"history[{epochs - 1}].{absent[0]}: null in a finished cell, whose config measures it"
                 + (f" (also {', '.join(absent[1:])})" if absent[1:] else "")]
-    return _prediction_problems(data)
+    return _prediction_problems(data) or _calibration_problems(data)
 
 
 def _subset_problems(data: dict) -> list[str]:
@@ -273,6 +273,30 @@ def _prediction_problems(data: dict) -> list[str]:
     if error is None or abs(pred["error"] - error) > PREDICTION_ERROR_TOLERANCE:
         return [f"predictions.error: {pred['error']!r}, but history[{len(data['history']) - 1}].test_error is "
                 f"{error!r}"]
+    return []
+
+
+def _calibration_problems(data: dict) -> list[str]:
+    """A calibration block from another cell, or edited, would be read as this cell's
+    temperature and calibrated cross-entropy: its uncalibrated cross-entropies are this
+    cell's last-epoch ones (computed from the same logits in float64, :data:`XENT_TOLERANCE`),
+    its temperature lies in the searched bounds, and, since T = 1 is among the
+    temperatures searched, calibration never raises the validation cross-entropy."""
+    from actbook.runner.calibration import TEMPERATURE_BOUNDS
+    cal, last = data.get("calibration"), data["history"][-1] if data["history"] else {}
+    if not isinstance(cal, dict):
+        return []
+    for key in ("test_xent", "val_xent"):
+        recorded = last.get(key)
+        if recorded is not None and abs(cal[key] - recorded) > XENT_TOLERANCE * max(abs(recorded), 1.0):
+            return [f"calibration.{key}: {cal[key]!r}, but history[{len(data['history']) - 1}].{key} is {recorded!r} "
+                    f"(another cell's calibration, or an edited one)"]
+    low, high = TEMPERATURE_BOUNDS
+    if not low <= cal["temperature"] <= high:
+        return [f"calibration.temperature: {cal['temperature']!r}, outside the temperatures searched, {low:g} to {high:g}"]
+    if cal["val_xent_calibrated"] > cal["val_xent"] * (1 + 1e-6):
+        return [f"calibration.val_xent_calibrated: {cal['val_xent_calibrated']!r}, above the uncalibrated "
+                f"{cal['val_xent']!r}, which the temperature 1 (among those searched) already gives"]
     return []
 
 

@@ -29,7 +29,7 @@ keras = B.keras_module()
 
 from actbook.runner import data as D  # noqa: E402
 from actbook.runner import provenance  # noqa: E402
-from actbook.runner.checkpoints import (cell_identity, checkpoint_dir, load_checkpoint,  # noqa: E402
+from actbook.runner.checkpoints import (cell_identity, checkpoint_dir, load_checkpoint, refuse_links,  # noqa: E402
                                         remove_checkpoint, save_checkpoint)
 from actbook.runner.files import write_json_atomic  # noqa: E402
 from actbook.runner.models import build_model  # noqa: E402
@@ -184,6 +184,7 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
             diagnostics = None if diverged_epoch else _layer_diagnostics(model, probe)
             predictions, calibration = None, None
             if scores_test and not diverged_epoch:
+                refuse_links(ckpt_dir)  # the predictions file goes beside the result: never through a link
                 predictions, calibration = predictions_and_calibration(model, prepared, bs * 4, out)
 
     result = {
@@ -204,6 +205,7 @@ def run_cell(cell: Cell, results: Path, config: dict, prepared: D.Prepared, over
                        "train_subset": prepared.train_subset,
                        "command": provenance.command_line()},
     }
+    refuse_links(ckpt_dir)  # the cell's folder may have been swapped for a link since the last checkpoint
     write_json_atomic(out, result)
     remove_checkpoint(ckpt_dir)  # never through a link swapped in during the run
     return out

@@ -141,7 +141,7 @@ def test_an_archive_of_padded_images_is_refused_as_it_is_read(tmp_path, monkeypa
     monkeypatch.setattr(D, "MAX_SOURCE_IMAGE_BYTES", 40_000)
     read = []
     images = D._tar_images(tmp_path / "a.tar.gz", _tar_of(12, 10_000))
-    with pytest.raises(D.DataError, match=r"a\.tar\.gz: its images add up to more than 40,000 bytes \(at "
+    with pytest.raises(D.DataError, match=r"a\.tar\.gz: its files add up to more than 40,000 bytes \(at "
                                           r"train/cat/00004\.png\)"):
         for item in images:
             read.append(item)
@@ -150,13 +150,13 @@ def test_an_archive_of_padded_images_is_refused_as_it_is_read(tmp_path, monkeypa
 
 def test_a_source_with_more_images_than_cifar10_is_refused_as_it_is_read(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "PER_CLASS", {"train": 1, "test": 0})   # 10 images in all: 20 at most
-    with pytest.raises(D.DataError, match=r"more than 20 images, twice CIFAR-10's \(at train/cat/00020\.png\)"):
+    with pytest.raises(D.DataError, match=r"more than 20 files, twice CIFAR-10's images \(at train/cat/00020\.png\)"):
         list(D._tar_images(tmp_path / "a.tar.gz", _tar_of(22, 200)))
     folder = tmp_path / "f" / "train" / "cat"
     folder.mkdir(parents=True)
     for i in range(22):
         (folder / f"{i:05d}.png").write_bytes(_padded_png(200))
-    with pytest.raises(D.DataError, match=r"more than 20 images, twice CIFAR-10's \(at train/cat/00020\.png\)"):
+    with pytest.raises(D.DataError, match=r"more than 20 files, twice CIFAR-10's images \(at train/cat/00020\.png\)"):
         D._folder_images(tmp_path / "f")
 
 
@@ -261,3 +261,51 @@ def test_ctrl_c_outside_a_run_is_one_line(monkeypatch, capsys):
     assert E.main(["check", "--profile", "smoke", "--results", "."]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "interrupted", err
+
+
+# --------------------------------------------------------------------------
+# The thirteenth probe
+# --------------------------------------------------------------------------
+
+def _tar_of_members(members) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_an_archive_of_many_members_that_are_not_images_is_refused_as_it_is_read(tmp_path, monkeypatch):
+    """300,000 empty .txt members (1.4 MB gzipped) took 170 MB and 39 s before 'no images found':
+    tarfile keeps every member's header, so every member counts."""
+    monkeypatch.setattr(D, "PER_CLASS", {"train": 1, "test": 0})   # 20 files at most
+    junk = _tar_of_members((f"train/cat/junk{i:03d}.txt", b"") for i in range(25))
+    with pytest.raises(D.DataError, match=r"more than 20 files, twice CIFAR-10's images \(at train/cat/junk020\.txt\)"):
+        list(D._tar_images(tmp_path / "junk.tar.gz", junk))
+
+
+def test_a_long_member_that_is_not_an_image_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
+    """One 1 GiB member of zeros (1 MB gzipped) cost 4.5 s of CPU per MB: tarfile inflates through
+    it to reach the next header. Its declared size counts against the budget first."""
+    monkeypatch.setattr(D, "MAX_SOURCE_IMAGE_BYTES", 40_000)
+    archive = _tar_of_members([("notes.txt", bytes(50_000)), ("train/cat/00000.png", _padded_png(200))])
+    with pytest.raises(D.DataError, match=r"its files add up to more than 40,000 bytes \(at notes\.txt\)"):
+        list(D._tar_images(tmp_path / "big.tar.gz", archive))
+
+
+@pytest.mark.parametrize("setting", ["model_kwargs.weight_decay=1e-46", "model_kwargs.weight_decay=1e39",
+                                     "optimizer.momentum=1e-46", "model_kwargs.dropout=1e-46"])
+def test_a_setting_float32_cannot_hold_is_refused(setting, capsys):
+    """weight_decay 1e-46 trained exactly as 0 under the value recorded, in a folder of its own."""
+    assert E.main(["plan", "--profile", "smoke", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    key = setting.split("=")[0]
+    assert err.startswith("error: ") and f"{key}: " in err and "float32" in err, err
+
+
+def test_zero_and_ordinary_values_of_those_settings_still_plan(capsys):
+    for setting in ("model_kwargs.weight_decay=0", "optimizer.momentum=0", "model_kwargs.dropout=0",
+                    "model_kwargs.weight_decay=1e-4"):
+        assert E.main(["plan", "--profile", "smoke", "--set", setting]) == 0, setting

@@ -254,22 +254,24 @@ MAX_SOURCE_IMAGE_BYTES = 512 << 20
 
 
 class _SourceBudget:
-    """Counts the image files of a source as they are read (at most twice CIFAR-10's
-    :data:`PER_CLASS` counts, :data:`MAX_SOURCE_IMAGE_BYTES` in all); a :class:`DataError` names the file that crossed a bound."""
+    """Counts the files of a source as they are read (at most twice CIFAR-10's
+    :data:`PER_CLASS` counts, :data:`MAX_SOURCE_IMAGE_BYTES` in all: a folder's images, an
+    archive's members); a :class:`DataError` names the file that crossed a bound."""
 
     def __init__(self, where: Path):
         self.where, self.images, self.bytes = where, 0, 0
 
-    def take(self, name: str, size: int) -> None:
-        if size > MAX_IMAGE_BYTES:
+    def take(self, name: str, size: int, image: bool = True) -> None:
+        """Count a file (an archive's member: ``image`` False for one that is not an image)."""
+        if image and size > MAX_IMAGE_BYTES:
             raise DataError(f"{self.where}: {name} has {size:,} bytes, not a 32x32 image")
         self.images, self.bytes = self.images + 1, self.bytes + size
         most = 2 * sum(PER_CLASS.values()) * len(CLASSES)  # twice: a stray folder is named by check_counts
         if self.images > most:
-            raise DataError(f"{self.where}: more than {most:,} images, twice CIFAR-10's (at {name})")
+            raise DataError(f"{self.where}: more than {most:,} files, twice CIFAR-10's images (at {name})")
         if self.bytes > MAX_SOURCE_IMAGE_BYTES:
-            raise DataError(f"{self.where}: its images add up to more than {MAX_SOURCE_IMAGE_BYTES:,} bytes (at "
-                            f"{name}); CIFAR-10's 60,000 take under 200 MB")
+            raise DataError(f"{self.where}: its files add up to more than {MAX_SOURCE_IMAGE_BYTES:,} bytes (at "
+                            f"{name}); CIFAR-10's 60,000 images take under 200 MB")
 
 
 def arrays_digest(arrays: dict) -> str:
@@ -453,8 +455,12 @@ def _tar_images(path: Path, data: bytes):
     budget = _SourceBudget(path)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for m in tar:
-            if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
-                budget.take(m.name, m.size)
+            # Every member counts, image or not: tarfile keeps each one's header and inflates
+            # through each one's bytes to reach the next, so a small archive of many empty
+            # members (memory) or one long run of zeros (time) costs what its images would.
+            image = m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES
+            budget.take(m.name, m.size, image=image)
+            if image:
                 yield m.name, tar.extractfile(m).read()
 
 

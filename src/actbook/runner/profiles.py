@@ -294,6 +294,16 @@ def _rules(config: dict) -> list[str]:
             problems.append(f"model_kwargs.{key}: model {model!r} does not take it "
                             f"(it takes {', '.join(MODEL_KWARGS[model])})")
     epochs, opt = config["epochs"], config["optimizer"]
+    # Settings that act through float32 arithmetic, as the learning rate does (MIN_LEARNING_RATE):
+    # a non-zero value below float32's smallest normal number trains as 0 under the value recorded.
+    for key, value in [*((f"model_kwargs.{k}", kwargs.get(k)) for k in ("weight_decay", "dropout")),
+                       ("optimizer.momentum", opt.get("momentum"))]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < MIN_LEARNING_RATE:
+            problems.append(f"{key}: {value!r} is below float32's smallest normal number "
+                            f"({MIN_LEARNING_RATE:.4g}), where it would train as 0; give 0 or a larger value")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value > MAX_LEARNING_RATE:
+            problems.append(f"{key}: {value!r} is above float32's largest number ({MAX_LEARNING_RATE:.4g}), "
+                            f"where it would train as infinity")
     warmup = opt.get("warmup_epochs", 0)
     if warmup and warmup > epochs:  # the peak would never be reached
         problems.append(f"optimizer.warmup_epochs: {warmup} is more than the {epochs} epochs")

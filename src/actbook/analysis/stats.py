@@ -287,6 +287,9 @@ def single_run_sd(grid: pd.DataFrame, metric: str = "val_error") -> float:
 
 #: How close to chance (or above it) an arm's mean final error is when it "did not train".
 DID_NOT_TRAIN_MARGIN = 0.02
+#: The most inference-mode training error with which an arm still "fits" its training images
+#: (the training chapter's and the Leaky ReLU page's bound; Start here's ``FIT_MAX`` is looser).
+FIT_BOUND = 0.02
 
 
 def did_not_train(final: pd.DataFrame, chance: float, margin: float = DID_NOT_TRAIN_MARGIN,

@@ -124,15 +124,20 @@ def _padded_png(size: int) -> bytes:
     return buf.getvalue() + bytes(size - len(buf.getvalue()))
 
 
-def _tar_of(n: int, size: int) -> bytes:
+def _tar_of_members(members) -> bytes:
+    """A .tar.gz of ``(name, bytes)`` members."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for i in range(n):
-            data = _padded_png(size)
-            info = tarfile.TarInfo(f"train/cat/{i:05d}.png")
+        for name, data in members:
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def _tar_of(n: int, size: int) -> bytes:
+    """``n`` PNGs of ``size`` bytes each under train/cat/."""
+    return _tar_of_members((f"train/cat/{i:05d}.png", _padded_png(size)) for i in range(n))
 
 
 def test_an_archive_of_padded_images_is_refused_as_it_is_read(tmp_path, monkeypatch):
@@ -183,10 +188,6 @@ def test_check_of_a_set_folder_does_not_replay_the_default_grids_extension(folde
 # --------------------------------------------------------------------------
 # The twelfth probe
 # --------------------------------------------------------------------------
-
-def _cells_of(folder):  # noqa: F811
-    return {p.stem: p for p in (folder / "t").glob("*.json")} if (folder / "t").is_dir() else {}
-
 
 def test_calibration_blocks_swapped_between_cells_are_refused():
     """Two cells' calibration blocks swapped: check and the loaders read each arm's temperature
@@ -266,16 +267,6 @@ def test_ctrl_c_outside_a_run_is_one_line(monkeypatch, capsys):
 # --------------------------------------------------------------------------
 # The thirteenth probe
 # --------------------------------------------------------------------------
-
-def _tar_of_members(members) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
 
 def test_an_archive_of_many_members_that_are_not_images_is_refused_as_it_is_read(tmp_path, monkeypatch):
     """300,000 empty .txt members (1.4 MB gzipped) took 170 MB and 39 s before 'no images found':

@@ -288,16 +288,17 @@ def cost(profile: str, cells: list[Cell], overrides: dict | None = None) -> dict
         test = (config["test_size"] or P.TEST_IMAGES) if cell.stage == "final" else 0
         return 3 * flops * train_images * config["epochs"] + flops * (measured + held_out + test) * evals
 
+    def cpu_flops(cell: Cell) -> float:  # the CPU also pays for an activation's elementwise work, unseen by FLOPs
+        return per_cell(cell) * CPU_STEP_COST.get(cell.arm, 1.0)
+
     total = sum(per_cell(c) for c in cells)
-    # The CPU also pays for each activation's elementwise work, which FLOPs do not count.
-    weighted = {"cpu": sum(per_cell(c) * CPU_STEP_COST.get(c.arm, 1.0) for c in cells)}
     rates = {device: rate for (device, precision), rate in ASSUMED_RATE.items() if precision == config["precision"]}
+    on_cpu = {device: rate for device, rate in rates.items() if device.startswith("cpu")}
     return {"forward_flops_per_image": flops, "pflop_per_cell": total / max(len(cells), 1) / 1e15,
             "pflop_total": total / 1e15, "rates": rates,
-            "hours": {device: weighted.get(device.split()[0], total) / rate / 3600 for device, rate in rates.items()},
-            "cpu_minutes_per_cell": {c.arm: per_cell(c) * CPU_STEP_COST.get(c.arm, 1.0) / rate / 60
-                                     for c in cells for (device, precision), rate in ASSUMED_RATE.items()
-                                     if device.startswith("cpu") and precision == config["precision"]}}
+            "hours": {device: (sum(map(cpu_flops, cells)) if device in on_cpu else total) / rate / 3600
+                      for device, rate in rates.items()},
+            "cpu_minutes_per_cell": {c.arm: cpu_flops(c) / rate / 60 for c in cells for rate in on_cpu.values()}}
 
 
 def _file_cell(data: dict) -> Cell:

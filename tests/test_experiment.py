@@ -146,7 +146,7 @@ def test_plan_paper_shard_lists_cells_and_cost(capsys):
 def test_the_cpu_step_costs_are_the_committed_benchmarks():
     """plan's per-activation CPU cost is the committed step-time benchmark, rounded: a new
     benchmark that moves an arm by more than the rounding fails here until the table follows."""
-    bench = json.loads((Path(__file__).parents[1] / "data" / "benchmarks" / "step_time_float32.json").read_text())
+    bench = json.loads((Path(__file__).parents[1] / "data" / "benchmarks" / "step_time_fit8k_float32.json").read_text())
     measured = {a["activation"]: a["time vs ReLU"] for a in bench["arms"]}
     assert set(E.CPU_STEP_COST) == set(measured)
     for arm, ratio in measured.items():

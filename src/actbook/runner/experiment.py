@@ -57,13 +57,14 @@ ASSUMED_RATE = {("gpu", "mixed_bfloat16"): 100e12, ("gpu", "float32"): 20e12,
 
 #: A training step's time relative to ReLU's on the 2-core CPU, by activation: FLOPs
 #: do not see an activation's elementwise work, which the CPU pays for (GELU's erf,
-#: RReLU's random slopes). Rounded from the committed benchmark
-#: ``data/benchmarks/step_time_float32.json`` (``benchmarks/bench_step.py``; a test
-#: keeps the two equal). ``plan`` scales each cell's CPU time by it; an arm not
+#: RReLU's random slopes). Rounded from the committed benchmark of the rung's own
+#: setting (batch size 32), timed on a quiet host with nothing else running:
+#: ``data/benchmarks/step_time_fit8k_float32.json`` (``benchmarks/bench_step.py
+#: --profile fit8k``; a test keeps the two equal). ``plan`` scales each cell's CPU time by it; an arm not
 #: listed counts as ReLU.
-CPU_STEP_COST = {"sigmoid": 1.01, "relu": 1.0, "lrelu_0.01": 0.95, "lrelu_1/5.5": 0.97, "prelu": 1.19,
-                 "rrelu": 1.16, "rrelu_channel": 1.07, "elu": 0.92, "tanh": 0.97, "selu": 0.97, "gelu": 1.26,
-                 "silu": 1.12}
+CPU_STEP_COST = {"sigmoid": 1.07, "relu": 1.0, "lrelu_0.01": 1.1, "lrelu_1/5.5": 1.08,
+                 "prelu": 1.44, "rrelu": 1.42, "rrelu_channel": 1.15, "elu": 1.03, "tanh": 1.07,
+                 "selu": 1.1, "gelu": 1.53, "silu": 1.22}
 
 
 def _read_result(path: Path):

@@ -69,6 +69,34 @@ def test_forest_plot_names_a_setting_in_the_legend_by_a_filled_point():
     plt.close(fig)
 
 
+def test_forest_plot_explains_a_hollow_point_in_the_legend_only_when_one_is_drawn():
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    fig = plotting.forest_plot([(a, "rerun"), (a, "first")], ["x", "y"], hollow={"rerun": ["y"]},
+                               hollow_label="hollow: another rate", marks={"x": -0.01}, marks_label="paper")
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["rerun", "first", "paper", "hollow: another rate"]
+    entry = legend.legend_handles[-1]
+    assert entry.get_markerfacecolor() == "white" and entry.get_marker() == "o"      # the hollow point as drawn
+    plt.close(fig)
+    fig = plotting.forest_plot([(a, "rerun"), (a, "first")], ["x", "y"], hollow={"rerun": ["z"]},
+                               hollow_label="hollow: another rate")                  # no point is hollow
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["rerun", "first"]
+    plt.close(fig)
+
+
+def test_forest_plot_writes_each_rows_verdict_right_of_the_plot_under_a_heading():
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    fig = plotting.forest_plot([(a, "rerun")], ["x", "y"], verdicts={"x": "lower", "y": "not resolved"},
+                               verdicts_title="verdict", height=4.0)
+    ax = fig.axes[0]
+    texts = {t.get_text(): t for t in ax.texts}
+    assert set(texts) == {"lower", "not resolved", "verdict"}
+    assert [texts["lower"].get_position()[1], texts["not resolved"].get_position()[1]] == [0, 1]   # on their rows
+    assert all(t.get_position()[0] > 1 for t in ax.texts)                            # right of the axes
+    assert fig.get_size_inches()[1] == 4.0
+    plt.close(fig)
+
+
 def test_percent_error_axes_formats_only_the_error_axes():
     fig, (a, b) = plt.subplots(1, 2)
     a.plot([0, 1], [0.25, 0.5]); a.set_ylabel("validation error")

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.transforms import blended_transform_factory
 
 from actbook.markdown_tables import register as register_markdown
 
@@ -138,7 +139,8 @@ def _point_handle(container, line: bool = True):
 def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str],
                 display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
                 xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
-                hollow: dict | None = None, marks_offset: float = 0.0):
+                hollow: dict | None = None, marks_offset: float = 0.0, hollow_label: str | None = None,
+                verdicts: dict | None = None, verdicts_title: str | None = None, height: float = 6.2):
     """One row per arm of ``rows``: each setting's mean difference and 95 %
     interval, in percentage points, a vertical line at 0.
 
@@ -149,10 +151,17 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     cross on an arm's row, labelled ``marks_label``, e.g. a published value.
     ``emphasis`` (a setting's label) draws that setting bolder, the one to
     read first. ``hollow`` (a setting's label -> arms) draws those points
-    hollow, to flag a point read apart from the rest. ``marks_offset`` moves the
-    crosses that far down their row (in row heights), off the intervals. The
-    legend sits above the plot, where a reader meets it first."""
-    fig, ax = plt.subplots(figsize=(9, 6.2))
+    hollow, to flag a point read apart from the rest, and ``hollow_label`` names
+    that in the legend (an entry drawn only when some point is hollow).
+    ``marks_offset`` moves the crosses that far down their row (in row heights),
+    off the intervals. ``verdicts`` (arm -> a short text, e.g. "lower") is
+    written in a column right of the plot, headed ``verdicts_title``: the
+    intervals drawn are unadjusted, and a verdict under a correction for
+    multiple comparisons cannot be read off them. ``height`` is the figure's
+    height in inches. The legend sits above the plot, where a reader meets it
+    first."""
+    fig, ax = plt.subplots(figsize=(9, height))
+    hollow_drawn = None   # the first point drawn hollow: the legend's entry for "hollow" copies it
     offsets = np.linspace(-0.17, 0.17, len(settings)) if len(settings) > 1 else [0.0]
     for k, ((table, label), offset) in enumerate(zip(settings, offsets)):
         colour, marker = curve_style(k)["color"], _MARKERS[k % len(_MARKERS)]
@@ -163,11 +172,13 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
         named = next((i for i, _ in drawn if rows[i] not in flagged), drawn[0][0] if drawn else None)
         for i, r in drawn:
             face = {"mfc": "white"} if rows[i] in flagged else {}
-            ax.errorbar(100 * r["mean diff"], i + offset, xerr=[[100 * (r["mean diff"] - r["ci low"])],
-                                                                [100 * (r["ci high"] - r["mean diff"])]],
-                        fmt=marker, color=colour, ms=9 if bold else 6, capsize=4 if bold else 3,
-                        lw=3.2 if bold else 1.4, mew=2 if bold else 1, zorder=3 if bold else 2,
-                        label=label if i == named else None, **face)
+            xerr = [[100 * (r["mean diff"] - r["ci low"])], [100 * (r["ci high"] - r["mean diff"])]]
+            drawn_point = ax.errorbar(100 * r["mean diff"], i + offset, xerr=xerr, fmt=marker, color=colour,
+                                      ms=9 if bold else 6, capsize=4 if bold else 3, lw=3.2 if bold else 1.4,
+                                      mew=2 if bold else 1, zorder=3 if bold else 2,
+                                      label=label if i == named else None, **face)
+            if face and hollow_drawn is None:
+                hollow_drawn = drawn_point
     marked = [(i, arm) for i, arm in enumerate(rows) if marks and arm in marks]
     for n, (i, arm) in enumerate(marked):
         # under the setting markers (zorder 1), so a cross never hides a point of this book's
@@ -180,9 +191,22 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     handles, labels = ax.get_legend_handles_labels()   # the settings in their order, the marks last
     order = sorted(range(len(labels)), key=lambda j: labels[j] == marks_label)
     shown = [_point_handle(handles[j]) if labels[j] != marks_label else handles[j] for j in order]
+    labels = [labels[j] for j in order]
+    if hollow_label and hollow_drawn is not None:
+        shown.append(_point_handle(hollow_drawn))
+        labels.append(hollow_label)
     # right-aligned above the plot, so a long legend extends over the row labels' margin, not off the figure
-    ax.legend(shown, [labels[j] for j in order], loc="lower right", bbox_to_anchor=(1, 1.01),
+    ax.legend(shown, labels, loc="lower right", bbox_to_anchor=(1, 1.01),
               ncol=2 if max(map(len, labels)) <= 40 else 1, fontsize=10, frameon=False)   # long labels: one column
+    if verdicts:
+        # a column of text just right of the axes, one entry on each row's line, its heading on top of the axes
+        at = blended_transform_factory(ax.transAxes, ax.transData)
+        for i, arm in enumerate(rows):
+            if arm in verdicts:
+                ax.text(1.02, i, verdicts[arm], transform=at, ha="left", va="center", fontsize=10, clip_on=False)
+        if verdicts_title:
+            ax.text(1.02, 1.0, verdicts_title, transform=ax.transAxes, ha="left", va="bottom", fontsize=10,
+                    fontweight="bold", clip_on=False)
     fig.tight_layout()
     return fig
 

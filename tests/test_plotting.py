@@ -130,6 +130,22 @@ def test_difference_by_size_draws_a_panel_per_arm_each_setting_where_it_has_the_
     plt.close(fig)
 
 
+def test_difference_by_size_explains_a_hollow_point_in_the_legend_only_when_one_is_drawn():
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    settings = [(1000, a, "rerun", {"fmt": "o", "hollow": ["y"]}), (45000, a, "3 epochs", {"fmt": "s"})]
+    fig = plotting.difference_by_size(settings, ["x", "y"], marks={"x": -0.005}, marks_at=50_000,
+                                      marks_label="paper", hollow_label="hollow: another rate")
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["rerun", "3 epochs", "paper", "hollow: another rate"]
+    entry = legend.legend_handles[-1]
+    assert entry.get_markerfacecolor() == "white" and entry.get_marker() == "o"      # the hollow point as drawn
+    plt.close(fig)
+    settings[0][3]["hollow"] = ["z"]                                                   # no point is hollow
+    fig = plotting.difference_by_size(settings, ["x", "y"], hollow_label="hollow: another rate")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["rerun", "3 epochs"]
+    plt.close(fig)
+
+
 def test_the_legends_draw_each_setting_with_its_own_marker():
     """An errorbar's own legend entry crowds a bold point with its caps (a circle read as a
     hexagon): the entry is the point as drawn, marker, size and face."""

@@ -214,7 +214,8 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
 def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]], rows: Sequence[str],
                        display: Callable[[str], str] = str, marks: dict | None = None, marks_at: float | None = None,
                        marks_label: str | None = None, ylabel: str = "test error minus ReLU's (pp)",
-                       xlabel: str = "training images (log scale)", ncols: int = 5, marks_shift: float = 1.0):
+                       xlabel: str = "training images (log scale)", ncols: int = 5, marks_shift: float = 1.0,
+                       hollow_label: str | None = None):
     """Small multiples, one panel per arm of ``rows`` on a shared y axis: each
     setting's mean difference and 95 % interval (in percentage points) at its
     number of training images, on a log x axis, with a dashed line at 0.
@@ -230,7 +231,9 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
     difference, a fraction) draws a black cross at ``marks_at`` images on that
     arm's panel, labelled ``marks_label``, e.g. a published value; ``marks_shift``
     (a factor on ``marks_at``, like a setting's ``shift``) sets the crosses apart
-    from a setting at a nearby size. The figure
+    from a setting at a nearby size. ``hollow_label`` names a hollow point in
+    the legend, as :func:`forest_plot`'s does (an entry drawn only when some
+    point is hollow). The figure
     shows where each difference was measured; the settings may differ in more
     than their size, which is for the caption to say."""
     setup()
@@ -240,6 +243,7 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
     flat = axes.ravel()
     sizes = sorted({float(n) for n, *_ in settings} | ({float(marks_at)} if marks and marks_at else set()))
     legend = {}
+    hollow_drawn = None   # the first point drawn hollow: the legend's entry for "hollow" copies it
     for ax, arm in zip(flat, rows):
         for images, table, label, style in settings:
             if arm not in table.index:
@@ -257,6 +261,8 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
                             **kw)
             if "label" in kw:
                 legend[label] = c
+            elif kw.get("mfc") == "white" and hollow_drawn is None:
+                hollow_drawn = c
         if marks and arm in marks:
             line, = ax.plot([marks_at * marks_shift], [100 * marks[arm]], "x", color="black", ms=9, mew=1.8, ls="none", zorder=4,
                             label=marks_label)
@@ -280,9 +286,13 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize=9)
     order = [label for _, _, label, _ in settings if label in legend] + ([marks_label] if marks_label in legend else [])
-    fig.legend([legend[k] if k == marks_label else _point_handle(legend[k], line=False) for k in order], order,
-               loc="upper center", ncol=2, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    shown = [legend[k] if k == marks_label else _point_handle(legend[k], line=False) for k in order]
+    if hollow_label and hollow_drawn is not None:
+        shown.append(_point_handle(hollow_drawn, line=False))
+        order.append(hollow_label)
+    fig.legend(shown, order, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    # room above the panels for the legend's rows (two entries a row)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.225 * -(-len(order) // 2) / fig.get_figheight()))
     return fig
 
 

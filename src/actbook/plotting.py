@@ -136,6 +136,14 @@ def _point_handle(container, line: bool = True):
                   lw=width if line else 0, ls="-" if line else "none")
 
 
+def _with_hollow_entry(handles: list, labels: list, hollow_drawn, hollow_label: str | None, line: bool = True):
+    """The legend's entries with one more for a hollow point, copied from the first one drawn
+    (none when nothing was drawn hollow or no label is given)."""
+    if hollow_label and hollow_drawn is not None:
+        return [*handles, _point_handle(hollow_drawn, line=line)], [*labels, hollow_label]
+    return handles, labels
+
+
 def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str],
                 display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
                 xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
@@ -191,10 +199,7 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     handles, labels = ax.get_legend_handles_labels()   # the settings in their order, the marks last
     order = sorted(range(len(labels)), key=lambda j: labels[j] == marks_label)
     shown = [_point_handle(handles[j]) if labels[j] != marks_label else handles[j] for j in order]
-    labels = [labels[j] for j in order]
-    if hollow_label and hollow_drawn is not None:
-        shown.append(_point_handle(hollow_drawn))
-        labels.append(hollow_label)
+    shown, labels = _with_hollow_entry(shown, [labels[j] for j in order], hollow_drawn, hollow_label)
     # right-aligned above the plot, so a long legend extends over the row labels' margin, not off the figure
     ax.legend(shown, labels, loc="lower right", bbox_to_anchor=(1, 1.01),
               ncol=2 if max(map(len, labels)) <= 40 else 1, fontsize=10, frameon=False)   # long labels: one column
@@ -287,9 +292,7 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
         ax.set_ylabel(ylabel, fontsize=9)
     order = [label for _, _, label, _ in settings if label in legend] + ([marks_label] if marks_label in legend else [])
     shown = [legend[k] if k == marks_label else _point_handle(legend[k], line=False) for k in order]
-    if hollow_label and hollow_drawn is not None:
-        shown.append(_point_handle(hollow_drawn, line=False))
-        order.append(hollow_label)
+    shown, order = _with_hollow_entry(shown, order, hollow_drawn, hollow_label, line=False)
     fig.legend(shown, order, loc="upper center", ncol=2, fontsize=9, frameon=False)
     # room above the panels for the legend's rows (two entries a row)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.225 * -(-len(order) // 2) / fig.get_figheight()))

@@ -89,11 +89,12 @@ _POS_INT = {"type": "integer", "minimum": 1}
 MAX_EPOCHS = 5_000
 _EPOCHS = {**_POS_INT, "maximum": MAX_EPOCHS}
 _SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED}
-#: The learning rates a profile may give: float32's smallest normal number to
-#: its largest finite one. The optimiser runs in float32, where a smaller rate is
-#: subnormal or 0 and a larger one is inf, so the cell would record one rate and
-#: train at another (or not at all).
-MIN_LEARNING_RATE, MAX_LEARNING_RATE = 1.1754943508222875e-38, 3.4028234663852886e38
+#: float32's smallest normal number and its largest finite one.
+FLOAT32_TINY, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
+#: The learning rates a profile may give: float32's range. The optimiser runs in
+#: float32, where a smaller rate is subnormal or 0 and a larger one is inf, so the
+#: cell would record one rate and train at another (or not at all).
+MIN_LEARNING_RATE, MAX_LEARNING_RATE = FLOAT32_TINY, FLOAT32_MAX
 _RATE = {"type": "number", "minimum": MIN_LEARNING_RATE, "maximum": MAX_LEARNING_RATE}
 #: Seeds a profile may list (per list). Every cell's config holds the whole
 #: profile, so a run and ``check`` hold seeds x cells numbers: bounded here.
@@ -294,15 +295,17 @@ def _rules(config: dict) -> list[str]:
             problems.append(f"model_kwargs.{key}: model {model!r} does not take it "
                             f"(it takes {', '.join(MODEL_KWARGS[model])})")
     epochs, opt = config["epochs"], config["optimizer"]
-    # Settings that act through float32 arithmetic, as the learning rate does (MIN_LEARNING_RATE):
-    # a non-zero value below float32's smallest normal number trains as 0 under the value recorded.
+    # Settings that act through float32 arithmetic, as the learning rate does: a non-zero value
+    # below float32's smallest normal number trains as 0 under the value recorded.
     for key, value in [*((f"model_kwargs.{k}", kwargs.get(k)) for k in ("weight_decay", "dropout")),
                        ("optimizer.momentum", opt.get("momentum"))]:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < MIN_LEARNING_RATE:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if 0 < value < FLOAT32_TINY:
             problems.append(f"{key}: {value!r} is below float32's smallest normal number "
-                            f"({MIN_LEARNING_RATE:.4g}), where it would train as 0; give 0 or a larger value")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value > MAX_LEARNING_RATE:
-            problems.append(f"{key}: {value!r} is above float32's largest number ({MAX_LEARNING_RATE:.4g}), "
+                            f"({FLOAT32_TINY:.4g}), where it would train as 0; give 0 or a larger value")
+        elif value > FLOAT32_MAX:
+            problems.append(f"{key}: {value!r} is above float32's largest number ({FLOAT32_MAX:.4g}), "
                             f"where it would train as infinity")
     warmup = opt.get("warmup_epochs", 0)
     if warmup and warmup > epochs:  # the peak would never be reached

@@ -37,7 +37,7 @@ __all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complet
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",
-           "diverged_list", "diverged_note", "experiment_identity", "made_by", "read_cell",
+           "diverged_list", "diverged_note", "experiment_identity", "made_by", "one_maker", "cpu_label", "read_cell",
            "sweep_facts", "check_consistent", "measured_metrics", "later_format_problems", "check_named", "check_one_value",
            "check_growing", "check_one_rate_per_arm", "check_rates_are_the_grids_choice", "MAX_PREDICTIONS_UNPACKED"]
 
@@ -593,6 +593,31 @@ def made_by(cells: list[dict]) -> dict:
         "from (UTC)": min((p.get("started") or "") for p in prov)[:16].replace("T", " "),
         "to (UTC)": max((p.get("finished") or "") for p in prov)[:16].replace("T", " "),
     }
+
+
+def cpu_label(cell: dict) -> str:
+    """The CPU's name as a sentence gives it: "Intel(R) Xeon(R) Processor" reads "Intel Xeon"."""
+    cpu = cell["provenance"]["hardware"]["cpu"]
+    return cpu.replace("(R)", "").replace("(TM)", "").removesuffix(" Processor").strip()
+
+
+def one_maker(cells: list[dict], what: str) -> tuple[str, str, str]:
+    """The one (CPU, full commit, oneDNN ISA) that made ``cells``, for a sentence that names it.
+
+    Refused (ResultsError naming ``what``) where the cells record more than one
+    of them, where a cell was made by uncommitted or mixed code (no one commit
+    made it), or where there are no cells: a sentence naming one machine and
+    one code version would then be wrong."""
+    def maker(c: dict):
+        git = c["provenance"].get("git") or {}
+        clean = git.get("commit") and not (git.get("dirty") or git.get("mixed_segments"))
+        return cpu_label(c), git["commit"] if clean else None, _kernels(c)
+
+    made = {maker(c) for c in cells}
+    if len(made) != 1 or None in next(iter(made)):
+        raise ResultsError(f"{what} record {'no cell' if not made else 'more than one machine or code version'}"
+                           f" ({sorted(made, key=str)}): rewrite the sentences on them")
+    return made.pop()
 
 
 def sweep_facts(cells: list[dict], history: pd.DataFrame) -> dict:

@@ -26,7 +26,7 @@ from actbook.runner.profiles import experiment_identity
 
 __all__ = ["arm_rates", "CHANCE_ERROR", "TIE_DECIMALS", "load_grid", "grid_frame", "grid_scores", "planned_cells", "grid_plan", "choose_rates", "edge_sentence", "progress_clause",
            "Grid", "grid_report", "chosen_table", "final_progress", "planned_label", "halfway_note",
-           "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread"]
+           "shared_rate_table", "largest_move", "RANK_DECIMALS", "seed_spread", "diverged_at_others"]
 
 #: Decimals that hold a grid score exactly (a mean of errors on 1,000 or 5,000 images): for ranks.
 RANK_DECIMALS = 4
@@ -378,3 +378,23 @@ def seed_spread(frame: pd.DataFrame) -> float:
     trained = frame[frame.outcome != "diverged"]
     gaps = trained.groupby(["activation", "learning_rate"])["val_error"].agg(lambda v: v.max() - v.min())
     return float(gaps.max()) if len(gaps) else float("nan")
+
+
+def diverged_at_others(grid: "Grid", stuck=()) -> dict[float, tuple[list[str], list[str]]]:
+    """Per rate chosen for some activation: the other activations whose every grid
+    seed diverged at that rate, as ``{rate: (diverged arms, the arms it was chosen for)}``,
+    rates ascending; a rate at which nothing else diverged is left out.
+
+    Arms in ``stuck`` (those that trained at no rate) are left out on both sides:
+    their chosen rate, and their divergence, say nothing about a shared rate."""
+    if grid.chosen is None:
+        raise ResultsError(f"the grid is not complete ({grid.progress()}): no rate is chosen yet")
+    chosen = {a: float(r) for a, r in grid.chosen["rate"].items() if a not in stuck}
+    scores = grid.scores[~grid.scores.activation.isin(list(stuck))]
+    out = {}
+    for rate in sorted(set(chosen.values())):
+        at = scores[scores.learning_rate.astype(float) == rate]
+        gone = [a for a in at[at.diverged == at.seeds].activation if chosen[a] != rate]
+        if gone:
+            out[rate] = (gone, [a for a, r in chosen.items() if r == rate])
+    return out

@@ -97,6 +97,22 @@ def test_forest_plot_writes_each_rows_verdict_right_of_the_plot_under_a_heading(
     plt.close(fig)
 
 
+def test_forest_plot_labels_the_highlighted_rows_in_bold_and_refuses_an_arm_without_a_row():
+    a = pd.DataFrame({"mean diff": [-0.01, 0.01], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.02]}, index=["x", "y"])
+    fig = plotting.forest_plot([(a, "rerun")], ["x", "y"], display=str.upper, highlight=["y"])
+    weights = {t.get_text(): t.get_fontweight() for t in fig.axes[0].get_yticklabels()}
+    assert weights["Y"] == "bold" and weights["X"] != "bold"
+    plt.close(fig)
+    try:
+        plotting.forest_plot([(a, "rerun")], ["x", "y"], highlight=["z"])
+    except ValueError as e:
+        assert "'z'" in str(e)
+    else:
+        raise AssertionError("an arm without a row was accepted")
+    finally:
+        plt.close("all")
+
+
 def test_percent_error_axes_formats_only_the_error_axes():
     fig, (a, b) = plt.subplots(1, 2)
     a.plot([0, 1], [0.25, 0.5]); a.set_ylabel("validation error")

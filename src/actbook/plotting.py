@@ -148,7 +148,8 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
                 display: Callable[[str], str] = str, marks: dict | None = None, marks_label: str | None = None,
                 xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
                 hollow: dict | None = None, marks_offset: float = 0.0, hollow_label: str | None = None,
-                verdicts: dict | None = None, verdicts_title: str | None = None, height: float = 6.2):
+                verdicts: dict | None = None, verdicts_title: str | None = None, height: float = 6.2,
+                highlight: Sequence[str] = ()):
     """One row per arm of ``rows``: each setting's mean difference and 95 %
     interval, in percentage points, a vertical line at 0.
 
@@ -166,8 +167,12 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     written in a column right of the plot, headed ``verdicts_title``: the
     intervals drawn are unadjusted, and a verdict under a correction for
     multiple comparisons cannot be read off them. ``height`` is the figure's
-    height in inches. The legend sits above the plot, where a reader meets it
-    first."""
+    height in inches. ``highlight`` (arms of ``rows``) labels those rows in
+    bold, e.g. the ones a recommendation names. The legend sits above the
+    plot, where a reader meets it first."""
+    unknown = [a for a in highlight if a not in rows]
+    if unknown:
+        raise ValueError(f"highlight names arms that have no row: {unknown}")
     fig, ax = plt.subplots(figsize=(9, height))
     hollow_drawn = None   # the first point drawn hollow: the legend's entry for "hollow" copies it
     offsets = np.linspace(-0.17, 0.17, len(settings)) if len(settings) > 1 else [0.0]
@@ -194,6 +199,9 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
                 label=marks_label if n == 0 else None)
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(range(len(rows)), [display(a) for a in rows], fontsize=12)
+    for tick, arm in zip(ax.get_yticklabels(), rows):
+        if arm in highlight:
+            tick.set_fontweight("bold")
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     handles, labels = ax.get_legend_handles_labels()   # the settings in their order, the marks last

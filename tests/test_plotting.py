@@ -113,6 +113,59 @@ def test_forest_plot_labels_the_highlighted_rows_in_bold_and_refuses_an_arm_with
         plt.close("all")
 
 
+def _scores():
+    rows = [(a, r, e) for a, errs in {"relu": (0.60, 0.55, 0.50, 0.52), "elu": (0.58, 0.50, 0.49, 0.47)}.items()
+            for r, e in zip((0.1, 0.05, 0.025, 0.0125), errs)]
+    return pd.DataFrame([{"activation": a, "learning_rate": r, "score": e, "diverged": 0, "seeds": 2}
+                         for a, r, e in rows])
+
+
+def test_learning_rate_grid_crosses_each_point_at_an_added_rate_in_its_own_panel():
+    fig = plotting.learning_rate_grid(_scores(), added_rates=[0.0125], edge_line=True)
+    for ax, arm_error in zip(fig.axes, (0.52, 0.47)):
+        crosses = [l for l in ax.lines if l.get_marker() == "x"]
+        assert len(crosses) == 1 and list(crosses[0].get_ydata()) == [arm_error]
+        assert "added rate (one step past the edge)" in [t.get_text() for t in ax.get_legend().get_texts()]
+        edges = [l for l in ax.lines if l.get_linestyle() == "--" and l.get_color() == "grey"]
+        assert len(edges) == 1 and abs(edges[0].get_xdata()[0] - (0.0125 * 0.025) ** 0.5) < 1e-12
+    plt.close(fig)
+    plain = plotting.learning_rate_grid(_scores())
+    assert not [l for ax in plain.axes for l in ax.lines if l.get_marker() == "x"]
+    plt.close(plain)
+
+
+def test_learning_rate_grid_refuses_an_added_rate_it_does_not_hold():
+    for bad in ([0.2], [0.1, 0.05, 0.025, 0.0125]):
+        try:
+            plotting.learning_rate_grid(_scores(), added_rates=bad)
+        except ValueError as e:
+            assert "added_rates" in str(e)
+        else:
+            raise AssertionError(f"added_rates={bad} was accepted")
+    plt.close("all")
+
+
+def test_per_seed_scatter_draws_one_point_per_seed_per_panel_and_one_legend():
+    frame = pd.DataFrame({"activation": ["relu", "relu", "elu", "elu", "tanh"], "test error": [0.5, 0.52, 0.48, 0.47, 0.6],
+                          "xent": [2.0, 2.1, 2.5, 2.6, 1.0], "cal": [1.4, 1.5, 1.3, 1.35, 1.1]})
+    fig = plotting.per_seed_scatter(frame, ["relu", "elu"], [("xent", "x (nats)"), ("cal", "cal (nats)")],
+                                    display=str.upper)
+    assert len(fig.axes) == 2 and [ax.get_xlabel() for ax in fig.axes] == ["x (nats)", "cal (nats)"]
+    for ax, col in zip(fig.axes, ("xent", "cal")):
+        offsets = [c.get_offsets() for c in ax.collections]
+        assert [len(o) for o in offsets] == [2, 2]                       # tanh is not drawn
+        assert sorted(float(v) for o in offsets for v in o[:, 1]) == [47.0, 48.0, 50.0, 52.0]   # in %
+        assert sorted(float(v) for o in offsets for v in o[:, 0]) == sorted(frame[col][:4])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["RELU", "ELU"]
+    plt.close(fig)
+    try:
+        plotting.per_seed_scatter(frame, ["relu"], [("nope", "x")])
+    except ValueError as e:
+        assert "nope" in str(e)
+    else:
+        raise AssertionError("a missing column was accepted")
+
+
 def test_percent_error_axes_formats_only_the_error_axes():
     fig, (a, b) = plt.subplots(1, 2)
     a.plot([0, 1], [0.25, 0.5]); a.set_ylabel("validation error")

@@ -23,7 +23,7 @@ from matplotlib.transforms import blended_transform_factory
 from actbook.markdown_tables import register as register_markdown
 
 __all__ = ["setup", "curve_style", "integer_ticks", "function_and_derivative", "shapes_figure", "forest_plot", "difference_by_size",
-           "learning_rate_grid",
+           "learning_rate_grid", "per_seed_scatter",
            "grid_figure", "learning_curves", "TABLE_PRECISION"]
 
 #: Digits pandas shows after the decimal point in every table of the book.
@@ -31,6 +31,8 @@ TABLE_PRECISION = 4
 
 _LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "d"]
+#: Markers of the per-seed scatters: filled shapes that stay apart when points overlap.
+_SCATTER_MARKERS = "osD^v"
 #: Matplotlib's ten default colours and two more, so a figure of the study's 12 arms repeats none.
 _COLORS = [f"C{i}" for i in range(10)] + ["black", "navy"]
 
@@ -309,7 +311,8 @@ def difference_by_size(settings: Sequence[tuple[float, pd.DataFrame, str, dict]]
 
 def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str, chosen: dict | None = None,
                        chance: float | None = None, panels: int = 2, order: Sequence[str] | None = None,
-                       palette: Sequence[str] | None = None):
+                       palette: Sequence[str] | None = None, added_rates: Sequence[float] = (),
+                       edge_line: bool = False):
     """Validation error against peak learning rate, one curve per activation.
 
     ``scores`` holds ``activation``, ``learning_rate``, ``score`` (the mean
@@ -321,7 +324,15 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
     the curves stay apart, in ``order`` (default: as they come). ``palette``
     (all the arms of the study) fixes each arm's colour, dash and marker by
     its place there, as :func:`learning_curves`' ``order`` does.
+    ``added_rates`` (rates of ``scores`` that the edge rule added beyond the
+    grid) puts a black cross on every point at one of them, labelled once per
+    panel; ``edge_line`` also draws a dashed grey line between each added rate
+    and the grid's nearest rate, where the grid ended.
     """
+    added = sorted({float(r) for r in added_rates})
+    rates = {float(r) for r in scores.learning_rate}
+    if not set(added) <= rates or (added and not rates - set(added)):
+        raise ValueError(f"added_rates {added} must be rates of the scores, beside at least one rate of the grid")
     setup()
     arms_ = [a for a in (order or dict.fromkeys(scores.activation)) if a in set(scores.activation)]
     per = -(-len(arms_) // panels)
@@ -346,10 +357,46 @@ def learning_rate_grid(scores: pd.DataFrame, display: Callable[[str], str] = str
         ax.set_xticks(sorted(scores.learning_rate.unique()))
         ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("peak learning rate")
+        # after the ticks: plotting rescales the view to the panel's own rates (set_xticks had widened it to all)
+        if added:
+            mine = scores[scores.activation.isin(arms_[p * per:(p + 1) * per])
+                          & scores.learning_rate.astype(float).isin(added)]
+            ax.plot(mine.learning_rate, mine.score, "x", color="black", ms=9, mew=2, ls="none", zorder=5,
+                    label="added rate (one step past the edge)")
+        for r in added if edge_line else ():
+            nearest = min(rates - set(added), key=lambda g: abs(np.log(g / r)))
+            ax.axvline(np.sqrt(r * nearest), color="grey", lw=1, ls="--")
         ax.legend(fontsize=8)
     one_seed = "seeds" in scores and int(scores["seeds"].max()) == 1
     axes[0][0].set_ylabel("validation error (one seed)" if one_seed else "validation error (mean over seeds)")
     fig.tight_layout()
+    return fig
+
+
+def per_seed_scatter(frame: pd.DataFrame, arms: Sequence[str], panels: Sequence[tuple[str, str]],
+                     y: str = "test error", ylabel: str = "test error (%)", display: Callable[[str], str] = str,
+                     size: tuple[float, float] = (10, 5.4)):
+    """One point per seed: ``y`` (a fraction, drawn in %) against a column of
+    ``frame`` per panel, side by side on a shared y axis.
+
+    ``frame`` holds one row per cell with ``activation``, ``y`` and each
+    panel's column; ``panels`` holds ``(column, x label)``; ``arms`` sets
+    which activations are drawn, each in its own colour and marker, and their
+    order in the legend, which sits below the panels."""
+    missing = [c for c in ["activation", y, *(c for c, _ in panels)] if c not in frame]
+    if missing:
+        raise ValueError(f"per_seed_scatter: the frame has no column {missing}")
+    setup()
+    fig, axes = plt.subplots(1, len(panels), figsize=size, sharey=True, squeeze=False)
+    for ax, (column, label) in zip(axes[0], panels):
+        for k, arm in enumerate(arms):
+            pts = frame[frame.activation == arm]
+            ax.scatter(pts[column], 100 * pts[y], s=45, label=display(arm), color=curve_style(k)["color"],
+                       marker=_SCATTER_MARKERS[k % len(_SCATTER_MARKERS)])
+        ax.set_xlabel(label)
+    axes[0][0].set_ylabel(ylabel)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
     return fig
 
 

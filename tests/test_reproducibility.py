@@ -162,6 +162,29 @@ def test_the_committed_whole_rerun_matches_its_committed_cell():
         assert R.history_differences(rerun, cell) == [], record.name
 
 
+@pytest.mark.parametrize("folder", ["rerun-fit1k", "rerun-fit8k"])
+def test_the_committed_whole_reruns_of_the_later_regimes_match_bit_for_bit(folder):
+    """A final cell of a regime with per-image predictions, rerun whole at a later commit: the same history,
+    diagnostics and calibration, and a byte-identical predictions file."""
+    import hashlib
+    import json
+    from actbook.analysis import reproduction as R
+    from actbook.data_folder import committed
+    records = sorted(committed("reproducibility", folder).glob("*.json"))
+    assert records, f"no rerun record in {folder}"
+    for record in records:
+        rerun = json.loads(record.read_text())
+        cell = R.original(rerun, {}, committed("results"))
+        assert cell is not None, f"{record.name}: its committed cell is not there"
+        assert R.history_differences(rerun, cell) == [], record.name
+        assert rerun["calibration"] == cell["calibration"], record.name
+        assert rerun["provenance"]["git"]["commit"] != cell["provenance"]["git"]["commit"], "not a later commit"
+        mine = committed("reproducibility", folder, rerun["predictions"]["file"]).read_bytes()
+        theirs = committed("results", cell["profile"], cell["predictions"]["file"]).read_bytes()
+        assert hashlib.sha256(mine).hexdigest() == rerun["predictions"]["sha256"] == cell["predictions"]["sha256"]
+        assert mine == theirs, record.name
+
+
 def test_a_rerun_is_held_against_the_cell_of_its_own_stage(tmp_path):
     import json
     from actbook.analysis import reproduction as R

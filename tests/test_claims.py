@@ -155,6 +155,30 @@ def test_the_reports_run_the_protocol_s_families_and_its_sensitivity_analysis():
     assert cpu.best == "elu" and len(cpu.primary) == 3 and "vs ReLU" in cpu.secondary
 
 
+def test_the_rungs_nine_arms_keep_regime_2s_families_among_them_each_corrected_over_what_is_left():
+    rung = ["relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel", "elu", "gelu", "silu"]
+    effects = {**ARMS, "elu": -0.03, "gelu": 0.0, "silu": 0.0}
+    report = C.overfit_report(_final(effects), pd.DataFrame(columns=["activation", "seed"]), arms=rung)
+    assert len(report.primary) == 10                                         # claims 1-3 need none of the three
+    assert list(report.secondary["later"].arm) == ["elu", "gelu", "silu"]    # PROTOCOL.md: 3 comparisons, Holm
+    assert len(report.secondary["forms"]) == 1
+    later = report.secondary["later"]
+    # Holm over 3, not over regime 2's 6: the smallest p is multiplied by 3
+    assert np.isclose(later["p (Holm)"].min(), min(1.0, 3 * later["p (paired t)"].min()))
+    assert later.set_index("arm").loc["elu", "resolved"] and not later.set_index("arm").loc["gelu", "resolved"]
+    whole = C.overfit_report(_final({**effects, "sigmoid": 0.4, "tanh": 0.0, "selu": 0.0}),
+                             pd.DataFrame(columns=["activation", "seed"]))
+    assert len(whole.secondary["later"]) == 6                                # the default: every arm
+
+
+def test_a_report_refuses_arms_without_cells_or_that_empty_a_family():
+    none = pd.DataFrame(columns=["activation", "seed"])
+    with pytest.raises(ValueError, match="no cell of \\['gelu'\\]"):
+        C.overfit_report(_final(ARMS), none, arms=[*ARMS, "gelu"])
+    with pytest.raises(ValueError, match="leave the later family empty"):
+        C.overfit_report(_final(ARMS), none, arms=list(ARMS))
+
+
 def test_the_sensitivity_sentence_names_a_changed_resolution():
     key = dict(claim="1", arm="prelu", reference="relu", metric="test error")
     primary = pd.DataFrame([{**key, "resolved": True, "seeds": 10}])

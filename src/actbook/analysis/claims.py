@@ -24,7 +24,7 @@ from actbook.analysis.selection import CHANCE_ERROR
 
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
-           "sensitivity_sentence", "Report", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
+           "sensitivity_sentence", "Report", "among", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
            "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading",
            "interval_at_level",
            "XENT_METRICS", "cross_entropy_frame", "rerun_table", "against_reference",
@@ -340,15 +340,36 @@ class Report:
     best: str | None = None
 
 
-def overfit_report(final: pd.DataFrame, diverged: pd.DataFrame, loss: str = "objective") -> Report:
+def among(family, arms) -> list:
+    """The comparisons of ``family`` whose two arms are both in ``arms``: a
+    profile that ran fewer arms (the rung, ``fit8k``) applies regime 2's
+    families to the arms it ran, each corrected over what is left
+    (``data/results/PROTOCOL.md``)."""
+    return [c for c in family if c[1] in arms and c[2] in arms]
+
+
+def overfit_report(final: pd.DataFrame, diverged: pd.DataFrame, loss: str = "objective",
+                   arms=None) -> Report:
     """Regime 2: :data:`OVERFIT_PRIMARY`, then the later activations against
     ReLU and the two forms of RReLU, each family corrected on its own.
     ``loss="xent"`` reads claim 2's loss gap in cross-entropy alone (the
-    third comparison's rule; :func:`outcome_frame`)."""
+    third comparison's rule; :func:`outcome_frame`). ``arms`` (default:
+    every arm of the families) keeps the comparisons among the arms a
+    profile ran (:func:`among`); an arm named there with no cell is refused,
+    as is a family left empty by it."""
     frame = outcome_frame(final, diverged, loss=loss)
-    return Report(frame, family_table(frame, OVERFIT_PRIMARY),
-                  family_table(without_diverged(frame), OVERFIT_PRIMARY),
-                  {"later": family_table(frame, OVERFIT_LATER), "forms": family_table(frame, OVERFIT_RRELU_FORMS)})
+    families = {"primary": OVERFIT_PRIMARY, "later": OVERFIT_LATER, "forms": OVERFIT_RRELU_FORMS}
+    if arms is not None:
+        absent = [a for a in arms if a not in set(frame.activation)]
+        if absent:
+            raise ValueError(f"overfit_report: no cell of {absent}, which arms names")
+        families = {k: among(f, set(arms)) for k, f in families.items()}
+        empty = [k for k, f in families.items() if not f]
+        if empty:
+            raise ValueError(f"overfit_report: the arms {list(arms)} leave the {' and '.join(empty)} family empty")
+    return Report(frame, family_table(frame, families["primary"]),
+                  family_table(without_diverged(frame), families["primary"]),
+                  {"later": family_table(frame, families["later"]), "forms": family_table(frame, families["forms"])})
 
 
 def cpu_report(final: pd.DataFrame, diverged: pd.DataFrame, arms) -> Report:

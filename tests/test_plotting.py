@@ -37,6 +37,9 @@ def test_forest_plot_draws_each_setting_where_it_has_the_arm_and_marks_once_labe
     assert points == [(-4.0, 1.17), (-2.0, 0.83), (-1.0, -0.17)]       # in pp; a's row offset up, b's down
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["1,000 images", "full data", "paper"]
     plt.close(fig)
+    wider = plotting.forest_plot([(a, "full data"), (b, "1,000 images")], ["x", "y", "z"], spread=0.25)
+    assert sorted(round(float(c.lines[0].get_ydata()[0]), 2) for c in wider.axes[0].containers) == [-0.25, 0.75, 1.25]
+    plt.close(wider)
 
 
 def test_forest_plot_draws_the_emphasised_setting_bolder():

@@ -151,7 +151,7 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
                 xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
                 hollow: dict | None = None, marks_offset: float = 0.0, hollow_label: str | None = None,
                 verdicts: dict | None = None, verdicts_title: str | None = None, height: float = 6.2,
-                highlight: Sequence[str] = ()):
+                highlight: Sequence[str] = (), spread: float = 0.17):
     """One row per arm of ``rows``: each setting's mean difference and 95 %
     interval, in percentage points, a vertical line at 0.
 
@@ -170,14 +170,15 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     intervals drawn are unadjusted, and a verdict under a correction for
     multiple comparisons cannot be read off them. ``height`` is the figure's
     height in inches. ``highlight`` (arms of ``rows``) labels those rows in
-    bold, e.g. the ones a recommendation names. The legend sits above the
-    plot, where a reader meets it first."""
+    bold, e.g. the ones a recommendation names. ``spread`` (in row heights)
+    sets the settings' points apart on a row, from ``-spread`` to ``+spread``.
+    The legend sits above the plot, where a reader meets it first."""
     unknown = [a for a in highlight if a not in rows]
     if unknown:
         raise ValueError(f"highlight names arms that have no row: {unknown}")
     fig, ax = plt.subplots(figsize=(9, height))
     hollow_drawn = None   # the first point drawn hollow: the legend's entry for "hollow" copies it
-    offsets = np.linspace(-0.17, 0.17, len(settings)) if len(settings) > 1 else [0.0]
+    offsets = np.linspace(-spread, spread, len(settings)) if len(settings) > 1 else [0.0]
     for k, ((table, label), offset) in enumerate(zip(settings, offsets)):
         colour, marker = curve_style(k)["color"], _MARKERS[k % len(_MARKERS)]
         bold = label == emphasis

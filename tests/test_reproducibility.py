@@ -185,6 +185,20 @@ def test_the_committed_whole_reruns_of_the_later_regimes_match_bit_for_bit(folde
         assert mine == theirs, record.name
 
 
+def test_repeated_pairs_holds_each_rerun_to_its_cell_and_names_one_that_moved(tmp_path):
+    import json
+    from actbook.analysis import reproduction as R
+    from actbook.data_folder import committed
+    record = committed("reproducibility", "rerun-fit8k", "fit8k-final-relu-seed0-intel.json")
+    [(rerun, cell)] = R.repeated_pairs([record], committed("results"))
+    assert cell["seed"] == rerun["seed"] == 0 and cell["provenance"]["git"] != rerun["provenance"]["git"]
+    moved = json.loads(record.read_text())
+    moved["history"][-1]["test_error"] += 0.0001
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    with pytest.raises(ValueError, match="moved.json no longer repeats"):
+        R.repeated_pairs([tmp_path / "moved.json"], committed("results"))
+
+
 def test_a_rerun_is_held_against_the_cell_of_its_own_stage(tmp_path):
     import json
     from actbook.analysis import reproduction as R

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "original", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "tolerance_sentence"]
+__all__ = ["TOLERANCE", "TIMING", "without_timing", "rerun_files", "host", "history_differences", "whole_rerun_sentence", "original", "repeated_pairs", "committed_cell", "against_committed", "not_compared", "misses", "exact", "summary", "tolerance_sentence"]
 
 #: A rerun reproduces a committed cell when its final test error is this close.
 TOLERANCE = 0.005
@@ -84,6 +84,22 @@ def original(rerun: dict, earlier: dict, results: Path) -> dict | None:
     rate = rerun["config"]["optimizer"]["learning_rate"]
     return next((c for c in pool if c["activation"] == rerun["activation"] and c["seed"] == rerun["seed"]
                  and c.get("stage") == stage and c["config"]["optimizer"]["learning_rate"] == rate), None)
+
+
+def repeated_pairs(records: list[Path], results: Path) -> list[tuple[dict, dict]]:
+    """(rerun, committed cell) for each whole-rerun file of ``records``, each
+    held to its committed cell of the comparison (:func:`original`). Raises
+    ValueError naming the file when a cell is missing or a history differs:
+    a sentence saying the reruns repeat their cells would then be wrong."""
+    import json
+    pairs = []
+    for record in records:
+        rerun = json.loads(Path(record).read_text())
+        cell = original(rerun, {}, Path(results))
+        if cell is None or history_differences(rerun, cell):
+            raise ValueError(f"{Path(record).name} no longer repeats its committed cell")
+        pairs.append((rerun, cell))
+    return pairs
 
 
 def rerun_files(folder: Path, profile: str) -> list[Path]:

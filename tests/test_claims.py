@@ -194,7 +194,9 @@ def test_the_comparison_table_prints_each_metric_in_its_own_unit():
     out = C.comparison_table(table, display=str.upper)
     first, gap = table.iloc[0], table[table.metric == "loss gap"].iloc[0]
     assert out.index[0] == "LRELU_0.01 − RELU" and len(out) == len(table)
-    assert out.iloc[0]["difference"] == f"{100 * first['mean diff']:+.1f} pp".replace("-", "−")
+    assert out.iloc[0]["difference"] == f"{100 * first['mean diff']:+.2f} pp".replace("-", "−")
+    assert out.iloc[0]["95 % interval (unadjusted)"] == (f"{100 * first['ci low']:+.2f} to "
+                                                         f"{100 * first['ci high']:+.2f}").replace("-", "−")
     assert out.loc[f"{gap['arm'].upper()} − {gap['reference'].upper()}"].iloc[0]["difference"].endswith(" nats")
     assert set(out["resolved"]) <= {"yes", "no"}
 

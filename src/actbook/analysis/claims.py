@@ -386,10 +386,11 @@ def _scaled(metric: str):
     return (100, "pp", 1) if "error" in metric else (1, "nats", 3)
 
 
-def signed(v: float, metric: str) -> str:
-    """A difference in the metric's unit (without it), signed, with a true minus sign: "−1.4"."""
-    scale, _, digits = _scaled(metric)
-    return f"{scale * v:+.{digits}f}".replace("-", "−")
+def signed(v: float, metric: str, digits: int | None = None) -> str:
+    """A difference in the metric's unit (without it), signed, with a true minus sign: "−1.4"
+    (``digits`` after the point: the metric's own by default)."""
+    scale, _, own = _scaled(metric)
+    return f"{scale * v:+.{own if digits is None else digits}f}".replace("-", "−")
 
 
 def interval_text(row, digits: int = 2) -> str:
@@ -439,10 +440,13 @@ def comparison_table(table: pd.DataFrame, display=str) -> pd.DataFrame:
     """A :func:`family_table` as a reader wants it, one row per comparison:
     "A − B", the seeds paired, the mean difference and its 95 % interval in
     the metric's unit (pp for an error, nats for a loss), the seeds agreeing
-    in sign, the three p-values and whether the difference is resolved."""
+    in sign, the three p-values and whether the difference is resolved. An
+    error is printed to two decimals of a pp, as the chapters' sentences give
+    it, so an interval's end near zero does not read "−0.0"."""
     rows = []
     for _, r in table.iterrows():
-        unit, value = _scaled(r["metric"])[1], lambda v: signed(v, r["metric"])
+        unit = _scaled(r["metric"])[1]
+        value = lambda v: signed(v, r["metric"], digits=2 if unit == "pp" else None)
         rows.append({"comparison": f"{display(r['arm'])} − {display(r['reference'])}", "metric": r["metric"],
                      "seeds": int(r["seeds"]), "difference": f"{value(r['mean diff'])} {unit}",
                      "95 % interval (unadjusted)": f"{value(r['ci low'])} to {value(r['ci high'])}",

@@ -129,8 +129,10 @@ def test_rerun_table_says_which_verdicts_held_and_which_moved():
     assert list(table["verdict"]) == ["held", "moved", "moved"]
     assert list(table["old: verdict"]) == ["lower", "not resolved", "lower"]
     assert list(table["new: verdict"]) == ["lower", "higher", "not resolved"]
-    assert table.loc["PRELU", "new: difference (pp)"] == "−3.1"
-    assert table.loc["LRELU_0.01", "change (pp)"] == "+1.2"
-    assert table.loc["GELU", "new: 95 % interval"] == "−1.8 to −0.8"
+    assert table.loc["PRELU", "new: difference (pp)"] == "−3.10"
+    assert table.loc["LRELU_0.01", "change (pp)"] == "+1.20"
+    assert table.loc["GELU", "new: 95 % interval"] == "−1.80 to −0.80"
+    # two decimals: a change of a tenth of a point is not printed as "−0.0"
+    assert table.loc["GELU", "change (pp)"] == "+0.20"
     with pytest.raises(KeyError):
         C.rerun_table(before, after, ["elu"])

@@ -611,16 +611,16 @@ def rerun_table(before: pd.DataFrame, after: pd.DataFrame, arms, labels=("before
             return "not resolved"
         return "lower" if r["mean diff"] < 0 else "higher"
 
+    pp = lambda v: signed(v, "test error", digits=2)   # two decimals, as comparison_table: no "−0.0"
     rows = []
     for arm in arms:
         b, a = before.loc[arm], after.loc[arm]
         row = {"activation": display(arm)}
         for label, r in zip(labels, (b, a)):
-            row[f"{label}: difference (pp)"] = signed(r["mean diff"], "test error")
-            row[f"{label}: 95 % interval"] = (f"{signed(r['ci low'], 'test error')} to "
-                                              f"{signed(r['ci high'], 'test error')}")
+            row[f"{label}: difference (pp)"] = pp(r["mean diff"])
+            row[f"{label}: 95 % interval"] = f"{pp(r['ci low'])} to {pp(r['ci high'])}"
             row[f"{label}: verdict"] = verdict(r)
         row["verdict"] = "held" if verdict(b) == verdict(a) else "moved"
-        row["change (pp)"] = signed(a["mean diff"] - b["mean diff"], "test error")
+        row["change (pp)"] = pp(a["mean diff"] - b["mean diff"])
         rows.append(row)
     return pd.DataFrame(rows).set_index("activation")

@@ -136,3 +136,39 @@ def test_rerun_table_says_which_verdicts_held_and_which_moved():
     assert table.loc["GELU", "change (pp)"] == "+0.20"
     with pytest.raises(KeyError):
         C.rerun_table(before, after, ["elu"])
+
+
+def _two_settings(before_diffs: dict, after_diffs: dict):
+    """Two outcome frames whose arms differ from ReLU by the given per-seed differences (ReLU at 0.5 + noise)."""
+    def frame(diffs, seed0):
+        n = len(next(iter(diffs.values())))
+        relu = 0.5 + 0.01 * np.sin(np.arange(n) + seed0)
+        rows = [{"activation": "relu", "seed": seed0 + k, "test error": relu[k]} for k in range(n)]
+        rows += [{"activation": arm, "seed": seed0 + k, "test error": relu[k] + d[k]}
+                 for arm, d in diffs.items() for k in range(n)]
+        return pd.DataFrame(rows)
+    return frame(before_diffs, 0), frame(after_diffs, 100)
+
+
+def test_change_between_is_welchs_test_on_the_per_seed_differences():
+    from scipy import stats as st
+    b = {"elu": np.array([-0.03, -0.02, -0.025, -0.035, -0.028]), "gelu": np.array([-0.01, -0.012, -0.02, -0.015, -0.011])}
+    a = {"elu": np.array([0.0, 0.01, -0.01, 0.005]), "gelu": np.array([-0.011, -0.016, -0.013, -0.014])}
+    before, after = _two_settings(b, a)
+    out = C.change_between(before, after, ["elu", "gelu"])
+    for arm in ("elu", "gelu"):
+        row, test = out.loc[arm], st.ttest_ind(a[arm], b[arm], equal_var=False)
+        assert row["change"] == pytest.approx(a[arm].mean() - b[arm].mean())
+        assert row["p (Welch)"] == pytest.approx(test.pvalue)
+        ci = test.confidence_interval(0.95)
+        assert (row["ci low"], row["ci high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+        assert (row["seeds before"], row["seeds after"]) == (5, 4)
+    # ELU's gain vanished (resolved after Holm over the two); GELU's stayed (not resolved)
+    assert out.loc["elu", "resolved"] and not out.loc["gelu", "resolved"]
+    assert out.loc["elu", "p (Holm)"] == pytest.approx(min(1, 2 * out.loc["elu", "p (Welch)"]))
+
+
+def test_change_between_needs_two_paired_seeds_in_each_setting():
+    before, after = _two_settings({"elu": np.array([-0.03, -0.02])}, {"elu": np.array([0.0])})
+    with pytest.raises(ValueError, match="at least 2"):
+        C.change_between(before, after, ["elu"])

@@ -27,7 +27,7 @@ __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_tab
            "sensitivity_sentence", "Report", "among", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
            "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading",
            "interval_at_level",
-           "XENT_METRICS", "cross_entropy_frame", "rerun_table", "against_reference",
+           "XENT_METRICS", "cross_entropy_frame", "rerun_table", "change_between", "against_reference",
            "wrong_answer_cross_entropy"]
 
 #: The power at which the minimum detectable difference is stated.
@@ -624,3 +624,37 @@ def rerun_table(before: pd.DataFrame, after: pd.DataFrame, arms, labels=("before
         row["change (pp)"] = pp(a["mean diff"] - b["mean diff"])
         rows.append(row)
     return pd.DataFrame(rows).set_index("activation")
+
+
+def change_between(before: pd.DataFrame, after: pd.DataFrame, arms, reference: str = "relu",
+                   metric: str = "test error", alpha: float = ALPHA) -> pd.DataFrame:
+    """How each arm's difference from ``reference`` changed between two
+    settings with their own seeds (``before``, ``after``: :func:`outcome_frame`
+    frames). One row per arm of ``arms``: its mean paired difference in each
+    setting, the change (after minus before) with a Welch 95 % interval (the
+    two settings' seeds are independent draws, so their per-seed differences
+    are two unpaired samples), the Welch t-test's p, its Holm adjustment over
+    ``arms`` and whether that is below ``alpha``. An arm with fewer than two
+    paired seeds in either setting raises ``ValueError``."""
+    from scipy import stats as st
+
+    from actbook.analysis.stats import holm
+    rows = []
+    for arm in arms:
+        b, a = _pairs(before, arm, reference, metric), _pairs(after, arm, reference, metric)
+        if min(len(b), len(a)) < 2:
+            raise ValueError(f"{arm} − {reference}: {len(b)} and {len(a)} paired seeds; a change needs at least 2 in each")
+        var_b, var_a = b.var(ddof=1) / len(b), a.var(ddof=1) / len(a)
+        se = float(np.sqrt(var_b + var_a))
+        change = float(a.mean() - b.mean())
+        # Welch-Satterthwaite degrees of freedom; with no spread in either sample the change is exact.
+        df = (var_b + var_a) ** 2 / (var_b ** 2 / (len(b) - 1) + var_a ** 2 / (len(a) - 1)) if se > 0 else np.inf
+        half = float(st.t.ppf(0.975, df) * se) if se > 0 else 0.0
+        p = float(2 * st.t.sf(abs(change) / se, df)) if se > 0 else (1.0 if change == 0 else 0.0)
+        rows.append({"arm": arm, "before": float(b.mean()), "after": float(a.mean()), "change": change,
+                     "ci low": change - half, "ci high": change + half, "seeds before": len(b),
+                     "seeds after": len(a), "p (Welch)": p})
+    out = pd.DataFrame(rows).set_index("arm")
+    out["p (Holm)"] = holm(out["p (Welch)"])
+    out["resolved"] = out["p (Holm)"] < alpha
+    return out

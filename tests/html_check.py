@@ -6,7 +6,8 @@
 - math that did not render or does not balance: TeX commands or dollar signs
   in the running text, unbalanced braces inside a formula;
 - roles, directives or glue that did not render: ``{glue:text}``,
-  ``{cite:t}``, a literal fence;
+  ``{cite:t}``, a literal fence, or Markdown shown as typed (a backtick or
+  a double asterisk in the running text: a glued text is not parsed);
 - table cells that say NaN, None or <NA>, are cut short ("moment..."), or
   show an object's repr (``<LeakyReLU name=..., built=True>``).
 
@@ -29,6 +30,8 @@ UNRENDERED = re.compile(r"\{(?:glue|glue:text|glue:any|glue:figure|cite|cite:t|c
                         r"term|download)[^}]*\}`|```\{")
 TEX_IN_TEXT = re.compile(r"(?<![\w\\])\\(?:frac|sum|prod|mathrm|mathbf|sigma|alpha|beta|epsilon|partial|left|right|"
                          r"cdot|approx|leq|geq|infty|ln|exp|sqrt|operatorname)\b|\$")
+#: Markdown that a glued text shows literally: a backtick, or a double asterisk meant as bold.
+LITERAL_MARKDOWN = re.compile(r"`|\*\*")
 BAD_CELL = re.compile(r"^(?:nan|NaN|None|<NA>|NaT)$|(?:\.\.\.|…)$|^<[A-Za-z_][\w.]* [^>]*>$|built=True")
 
 
@@ -77,6 +80,8 @@ def unrendered(soup) -> list[str]:
             out.append(f"unrendered role, directive or glue: '{_context(node)}'")
         elif TEX_IN_TEXT.search(node):
             out.append(f"TeX or a dollar sign outside math: '{_context(node)}'")
+        elif LITERAL_MARKDOWN.search(node):
+            out.append(f"Markdown shown as typed: '{_context(node)}'")
     return out
 
 

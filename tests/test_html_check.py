@@ -30,10 +30,16 @@ def test_a_clean_page_has_no_problems():
     ("<main><table><tr><td>NaN</td></tr></table></main>", "table cell 'NaN'"),
     ("<main><table><tr><td>moment...</td></tr></table></main>", "table cell 'moment...'"),
     ("<main><table><tr><td>&lt;LeakyReLU name=leaky_re_lu, built=True&gt;</td></tr></table></main>", "table cell"),
+    ("<main><p>what is left; `actbook.analysis.image_noise`) for</p></main>", "Markdown shown as typed"),
+    ("<main><p>a **bold** word that a glued text did not parse</p></main>", "Markdown shown as typed"),
 ])
 def test_each_fault_is_found(html, found):
     problems = page_problems(html)
     assert len(problems) == 1 and found in problems[0], problems
+
+
+def test_backticks_and_asterisks_in_code_are_not_markdown_shown_as_typed():
+    assert page_problems("<main><p>the power <code>2 ** 3</code> and <code>`x`</code></p><pre>**kw</pre></main>") == []
 
 
 def test_arrows_are_not_taken_for_left_and_right():

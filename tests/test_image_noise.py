@@ -1,6 +1,7 @@
 """The test images' share of a difference's uncertainty (actbook.analysis.image_noise)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as st
 
@@ -79,3 +80,48 @@ def test_refuses_a_pair_with_one_shared_seed():
     errors = {("relu", 0): np.zeros(5), ("relu", 1): np.zeros(5), ("elu", 1): np.ones(5)}
     with pytest.raises(ValueError, match="share 1 seed"):
         image_noise.against(errors, "elu", "relu")
+
+
+def _family(errors, pairs, metric="test error"):
+    """A family table as claims.family_table gives it, built from per-image errors (seed-only paired t)."""
+    from actbook.analysis import claims
+    rows = []
+    for arm, ref in pairs:
+        seeds = sorted(s for (a, s) in errors if a == arm)
+        rows += [{"activation": a, "seed": s, "test error": errors[(a, s)].mean(), "loss gap": 0.1 * s}
+                 for a in (arm, ref) for s in seeds]
+    frame = pd.DataFrame(rows).drop_duplicates(["activation", "seed"])
+    return claims.family_table(frame, [("1", arm, ref, metric) for arm, ref in pairs])
+
+
+def test_family_with_images_redoes_each_test_error_row_and_holm():
+    # Seeds that agree closely and images that disagree: the seed-only test resolves the difference, the
+    # images' share makes its p larger; a loss-gap row keeps its p; Holm is redone over the family.
+    rng = np.random.default_rng(5)
+    images, seeds = 300, 6
+    hard = rng.random(images) < 0.5                      # the images where the arm is worse: shared by every seed
+    ref_row = rng.random(images) < 0.3
+    errors = {}
+    for s in range(seeds):
+        flip = rng.random(images) < 0.02
+        errors[("arm", s)] = (hard ^ flip).astype(float)
+        errors[("relu", s)] = ref_row.astype(float)
+    table = _family(errors, [("arm", "relu")])
+    out = image_noise.family_with_images(table, errors)
+    split = image_noise.against(errors, "arm", "relu")
+    expected = 2 * st.t.sf(abs(split["mean diff"]) / split["se both"], seeds - 1)
+    assert out["p (paired t, images)"].iloc[0] == pytest.approx(expected)
+    assert out["p (paired t, images)"].iloc[0] > table["p (paired t)"].iloc[0]
+    both = pd.concat([table, table.assign(metric="loss gap", **{"p (paired t)": 0.01})], ignore_index=True)
+    out2 = image_noise.family_with_images(both, errors)
+    assert out2["p (paired t, images)"].iloc[1] == 0.01
+    assert out2["p (Holm, images)"].tolist() == pytest.approx(
+        list(np.minimum(1, np.maximum.accumulate(np.sort(out2["p (paired t, images)"]) * [2, 1]))[
+            np.argsort(np.argsort(out2["p (paired t, images)"]))]))
+
+
+def test_family_with_images_refuses_errors_from_other_cells():
+    errors = {(a, s): (np.arange(50) % (2 + s) == 0).astype(float) for a in ("arm", "relu") for s in range(3)}
+    table = _family(errors, [("arm", "relu")]).assign(**{"mean diff": 0.2})
+    with pytest.raises(ValueError, match="not the same cells"):
+        image_noise.family_with_images(table, errors)

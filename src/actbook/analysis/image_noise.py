@@ -26,9 +26,10 @@ MS_left) / (S N), and taken as 0 where noise makes that negative.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["decompose", "against"]
+__all__ = ["decompose", "against", "family_with_images"]
 
 
 def decompose(arm: np.ndarray, reference: np.ndarray, level: float = 0.95) -> dict:
@@ -74,3 +75,37 @@ def against(errors: dict, arm: str, reference: str, level: float = 0.95) -> dict
         raise ValueError(f"{arm} and {reference} share {len(seeds)} seed(s) with per-image errors; need at least 2")
     return {"seed list": seeds, **decompose(np.stack([errors[(arm, s)] for s in seeds]),
                                             np.stack([errors[(reference, s)] for s in seeds]), level)}
+
+
+def family_with_images(table: pd.DataFrame, errors: dict, alpha: float = 0.05) -> pd.DataFrame:
+    """A family of comparisons read again with the test images' share counted.
+
+    ``table`` is a family as :func:`actbook.analysis.claims.family_table`
+    gives it (columns ``arm``, ``reference``, ``metric``, ``mean diff``,
+    ``p (paired t)``); ``errors`` holds per-image errors keyed by
+    ``(activation, seed)``, as for :func:`against`. Each test-error row's
+    paired t test is done again on the standard error that also counts the
+    images (``se both``, the seeds' S - 1 degrees of freedom), the other rows
+    keep their p, and Holm's correction is redone over the whole family.
+    Returns a copy with ``p (paired t, images)``, ``p (Holm, images)`` and
+    ``resolved (images)``: whether each verdict would hold on new test images.
+    """
+    from actbook.analysis.stats import holm   # the family's own correction
+
+    out = table.copy()
+    p_images = []
+    for _, row in out.iterrows():
+        if row["metric"] != "test error":
+            p_images.append(float(row["p (paired t)"]))
+            continue
+        split = against(errors, row["arm"], row["reference"])
+        # The recorded errors are float32; one image in 10,000 over 10 seeds moves the mean by 1e-5.
+        if not np.isclose(split["mean diff"], row["mean diff"], rtol=0, atol=1e-6):
+            raise ValueError(f"{row['arm']} − {row['reference']}: the per-image errors give a mean difference of "
+                             f"{split['mean diff']:.6f}, the family {row['mean diff']:.6f}; they are not the same cells")
+        t = abs(split["mean diff"]) / split["se both"] if split["se both"] > 0 else float("inf")
+        p_images.append(float(2 * _st.t.sf(t, split["seeds"] - 1)))
+    out["p (paired t, images)"] = p_images
+    out["p (Holm, images)"] = holm(out["p (paired t, images)"])
+    out["resolved (images)"] = out["p (Holm, images)"] < alpha
+    return out

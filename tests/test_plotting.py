@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from actbook import plotting  # noqa: E402
 from actbook.properties import curve  # noqa: E402
@@ -235,4 +236,30 @@ def test_the_legends_draw_each_setting_with_its_own_marker():
     cross = next(l for l in fig.axes[0].lines if l.get_marker() == "x")
     assert round(float(cross.get_xdata()[0])) == 55_000                      # set apart from 45,000
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1,000", "45,000", "\n50,000"]
+    plt.close(fig)
+
+
+def test_forest_plot_draws_a_setting_apart_in_its_own_panel_on_its_own_scale():
+    near = pd.DataFrame({"mean diff": [-0.01, 0.005], "ci low": [-0.02, 0.0], "ci high": [0.0, 0.01]}, index=["x", "y"])
+    far = near * 10                                                    # an effect ten times larger
+    fig = plotting.forest_plot([(near, "fit"), (far, "3 epochs")], ["x", "y"], apart="3 epochs",
+                               apart_title="3 epochs (pp)", verdicts={"x": "lower"}, marks={"x": -0.01},
+                               marks_label="paper")
+    main, side = fig.axes
+    assert len(main.containers) == 2 and len(side.containers) == 2     # each setting in its own panel
+    assert main.get_xlim()[0] > -5 and side.get_xlim()[0] < -15         # the far points set only their own scale
+    assert side.get_xlabel() == "3 epochs (pp)"
+    assert [t.get_text() for t in side.texts] == ["lower"] and not main.texts   # the verdicts right of the last panel
+    assert [t.get_text() for t in main.get_legend().get_texts()] == ["fit", "3 epochs", "paper"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="apart names no setting"):
+        plotting.forest_plot([(near, "fit")], ["x"], apart="3 epochs")
+
+
+def test_forest_plot_spreads_only_the_settings_that_share_a_panel():
+    a = pd.DataFrame({"mean diff": [-0.01], "ci low": [-0.02], "ci high": [0.0]}, index=["x"])
+    fig = plotting.forest_plot([(a, "one"), (a, "apart"), (a, "two")], ["x"], apart="apart", spread=0.2)
+    main, side = fig.axes
+    assert sorted(round(float(c.lines[0].get_ydata()[0]), 2) for c in main.containers) == [-0.2, 0.2]
+    assert [round(float(c.lines[0].get_ydata()[0]), 2) for c in side.containers] == [0.0]
     plt.close(fig)

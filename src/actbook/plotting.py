@@ -151,7 +151,8 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
                 xlabel: str = "test error minus ReLU's (percentage points)", emphasis: str | None = None,
                 hollow: dict | None = None, marks_offset: float = 0.0, hollow_label: str | None = None,
                 verdicts: dict | None = None, verdicts_title: str | None = None, height: float = 6.2,
-                highlight: Sequence[str] = (), spread: float = 0.17):
+                highlight: Sequence[str] = (), spread: float = 0.17, apart: str | None = None,
+                apart_title: str | None = None):
     """One row per arm of ``rows``: each setting's mean difference and 95 %
     interval, in percentage points, a vertical line at 0.
 
@@ -172,14 +173,29 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     height in inches. ``highlight`` (arms of ``rows``) labels those rows in
     bold, e.g. the ones a recommendation names. ``spread`` (in row heights)
     sets the settings' points apart on a row, from ``-spread`` to ``+spread``.
-    The legend sits above the plot, where a reader meets it first."""
+    ``apart`` (a setting's label) draws that setting in a panel of its own,
+    right of the others, on its own horizontal scale, with ``apart_title`` as
+    its axis label: a setting that answers another question (a short budget,
+    say) then neither sets the others' scale nor sits among them; the
+    verdicts column goes right of that panel. The legend sits above the plot,
+    where a reader meets it first."""
     unknown = [a for a in highlight if a not in rows]
     if unknown:
         raise ValueError(f"highlight names arms that have no row: {unknown}")
-    fig, ax = plt.subplots(figsize=(9, height))
+    if apart is not None and apart not in [label for _, label in settings]:
+        raise ValueError(f"apart names no setting: {apart!r}")
+    if apart is None:
+        fig, ax = plt.subplots(figsize=(9, height))
+        side = None
+    else:
+        fig, (ax, side) = plt.subplots(1, 2, figsize=(11, height), sharey=True,
+                                       gridspec_kw={"width_ratios": [3, 1]})
     hollow_drawn = None   # the first point drawn hollow: the legend's entry for "hollow" copies it
-    offsets = np.linspace(-spread, spread, len(settings)) if len(settings) > 1 else [0.0]
-    for k, ((table, label), offset) in enumerate(zip(settings, offsets)):
+    # the settings sharing a panel are spread over the row; one drawn apart sits on the row's line
+    shared = [label for _, label in settings if label != apart]
+    offsets = dict(zip(shared, np.linspace(-spread, spread, len(shared)) if len(shared) > 1 else [0.0]))
+    for k, (table, label) in enumerate(settings):
+        offset = offsets.get(label, 0.0)
         colour, marker = curve_style(k)["color"], _MARKERS[k % len(_MARKERS)]
         bold = label == emphasis
         drawn = [(i, table.loc[arm]) for i, arm in enumerate(rows) if arm in table.index]
@@ -189,7 +205,8 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
         for i, r in drawn:
             face = {"mfc": "white"} if rows[i] in flagged else {}
             xerr = [[100 * (r["mean diff"] - r["ci low"])], [100 * (r["ci high"] - r["mean diff"])]]
-            drawn_point = ax.errorbar(100 * r["mean diff"], i + offset, xerr=xerr, fmt=marker, color=colour,
+            drawn_point = (side if label == apart else ax).errorbar(
+                                      100 * r["mean diff"], i + offset, xerr=xerr, fmt=marker, color=colour,
                                       ms=9 if bold else 6, capsize=4 if bold else 3, lw=3.2 if bold else 1.4,
                                       mew=2 if bold else 1, zorder=3 if bold else 2,
                                       label=label if i == named else None, **face)
@@ -201,6 +218,11 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
         ax.plot(100 * marks[arm], i + marks_offset, "x", color="black", ms=9, mew=1.5, zorder=1,
                 label=marks_label if n == 0 else None)
     ax.axvline(0, color="grey", lw=1)
+    if side is not None:
+        side.axvline(0, color="grey", lw=1)
+        side.tick_params(labelleft=False)
+        # its heading under it, as the main panel's axis label is: above it is the legend's place
+        side.set_xlabel(apart_title or "percentage points")
     ax.set_yticks(range(len(rows)), [display(a) for a in rows], fontsize=12)
     for tick, arm in zip(ax.get_yticklabels(), rows):
         if arm in highlight:
@@ -208,21 +230,26 @@ def forest_plot(settings: Sequence[tuple[pd.DataFrame, str]], rows: Sequence[str
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     handles, labels = ax.get_legend_handles_labels()   # the settings in their order, the marks last
-    order = sorted(range(len(labels)), key=lambda j: labels[j] == marks_label)
+    if side is not None:
+        more = side.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    place = {label: k for k, (_, label) in enumerate(settings)}
+    order = sorted(range(len(labels)), key=lambda j: place.get(labels[j], len(settings)))
     shown = [_point_handle(handles[j]) if labels[j] != marks_label else handles[j] for j in order]
     shown, labels = _with_hollow_entry(shown, [labels[j] for j in order], hollow_drawn, hollow_label)
     # right-aligned above the plot, so a long legend extends over the row labels' margin, not off the figure
     ax.legend(shown, labels, loc="lower right", bbox_to_anchor=(1, 1.01),
               ncol=2 if max(map(len, labels)) <= 40 else 1, fontsize=10, frameon=False)   # long labels: one column
     if verdicts:
-        # a column of text just right of the axes, one entry on each row's line, its heading on top of the axes
-        at = blended_transform_factory(ax.transAxes, ax.transData)
+        # a column of text just right of the last panel, one entry on each row's line, its heading on top of it
+        last = side if side is not None else ax
+        at = blended_transform_factory(last.transAxes, last.transData)
         for i, arm in enumerate(rows):
             if arm in verdicts:
-                ax.text(1.02, i, verdicts[arm], transform=at, ha="left", va="center", fontsize=10, clip_on=False)
+                last.text(1.04, i, verdicts[arm], transform=at, ha="left", va="center", fontsize=10, clip_on=False)
         if verdicts_title:
-            ax.text(1.02, 1.0, verdicts_title, transform=ax.transAxes, ha="left", va="bottom", fontsize=10,
-                    fontweight="bold", clip_on=False)
+            last.text(1.04, 1.0, verdicts_title, transform=last.transAxes, ha="left", va="bottom", fontsize=10,
+                      fontweight="bold", clip_on=False)
     fig.tight_layout()
     return fig
 

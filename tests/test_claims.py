@@ -329,3 +329,14 @@ def test_a_row_flipped_in_its_interval_only_is_refused_not_widened_around_the_wr
     flipped["mean diff"] = -row["mean diff"]
     got = C.interval_at_level(flipped, 0.01)
     assert got["ci low"] == pytest.approx(-C.interval_at_level(row, 0.01)["ci high"])
+
+
+def test_against_relu_reads_claim_1_and_the_later_family_one_row_per_arm():
+    rung = ["relu", "lrelu_0.01", "lrelu_1/5.5", "prelu", "rrelu", "rrelu_channel", "elu", "gelu", "silu"]
+    report = C.overfit_report(_final({**ARMS, "elu": -0.03, "gelu": 0.0, "silu": 0.0}),
+                              pd.DataFrame(columns=["activation", "seed"]), arms=rung)
+    vs = C.against_relu(report)
+    claim1 = report.primary[report.primary.claim == "1"]
+    assert list(vs.index) == [*claim1.arm, "elu", "gelu", "silu"] and (vs.reference == "relu").all()
+    # each row keeps its own family's correction
+    assert vs.loc["elu", "p (Holm)"] == report.secondary["later"].set_index("arm").loc["elu", "p (Holm)"]

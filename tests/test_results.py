@@ -583,3 +583,11 @@ def test_the_loaders_and_check_judge_result_files_by_the_same_rules():
     assert (R.SCHEMAS, R.MAX_PREDICTIONS_UNPACKED) == (result_files.SCHEMAS, result_files.MAX_PREDICTIONS_UNPACKED)
     with pytest.raises(R.ResultsError, match="no per-image predictions"):
         result_files.load_predictions({"file": "x.json", "schema": 4})
+
+
+def test_common_seeds_are_those_every_arm_has_ended_counting_a_diverged_cell():
+    # relu has seeds 0-2, elu 0-1 trained and 2 diverged, prelu 0 and 2: every arm has ended seeds 0 and 2 only
+    final = pd.DataFrame({"activation": ["relu"] * 3 + ["elu"] * 2 + ["prelu"] * 2, "seed": [0, 1, 2, 0, 1, 0, 2]})
+    diverged = pd.DataFrame({"activation": ["elu"], "seed": [2]})
+    sweep = R.Sweep(Path("x"), [{"config": {"arms": ["relu", "elu", "prelu"]}}], pd.DataFrame(), final, diverged, [], 9)
+    assert R.common_seeds(sweep) == [0, 2]

@@ -372,6 +372,13 @@ def overfit_report(final: pd.DataFrame, diverged: pd.DataFrame, loss: str = "obj
                   {"later": family_table(frame, families["later"]), "forms": family_table(frame, families["forms"])})
 
 
+def against_relu(report: Report) -> pd.DataFrame:
+    """Each arm against ReLU as regime 2's families test it, one row per arm:
+    claim 1's rows of the primary family and the later activations' family,
+    each corrected within its own family."""
+    return pd.concat([report.primary[report.primary.claim == "1"], report.secondary["later"]]).set_index("arm")
+
+
 def cpu_report(final: pd.DataFrame, diverged: pd.DataFrame, arms) -> Report:
     """Regime 1: the fastest arm (lowest mean test error, a diverged cell at
     chance) against each other arm, then every arm against ReLU."""

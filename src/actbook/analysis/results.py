@@ -473,6 +473,14 @@ def load_sweep(results: str | Path, folder: str) -> Sweep:
                  len(expected_cells(cells)))
 
 
+def common_seeds(sweep: Sweep) -> list[int]:
+    """The seeds at which every arm of ``sweep``'s profile has a final cell,
+    trained or diverged: what an interim reading of a sweep still running
+    reads, so that every arm is compared over the same seeds."""
+    ended = pd.concat([sweep.final, sweep.diverged])
+    return sorted(set.intersection(*(set(ended.seed[ended.activation == a]) for a in sweep.config["arms"])))
+
+
 def load_complete(results: str | Path, folder: str, display=str) -> Sweep:
     """:func:`load_sweep`, for a chapter that reads complete regimes only: a
     regime with a planned cell missing raises :class:`RegimeIncomplete`."""

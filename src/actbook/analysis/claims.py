@@ -24,7 +24,7 @@ from actbook.analysis.selection import CHANCE_ERROR
 
 __all__ = ["PAPER_ARMS", "CLAIMS", "claim_status", "claim_statuses", "claims_table", "arm_summary", "MARGINS", "margins", "paper_evidence", "OVERFIT_PRIMARY", "OVERFIT_LATER", "OVERFIT_RRELU_FORMS", "CPU_SECONDARY", "POWER", "METRICS",
            "outcome_frame", "family_table", "best_against_others", "pooled_sd", "without_diverged",
-           "sensitivity_sentence", "Report", "among", "overfit_report", "cpu_report", "comparison_table", "family_sentence",
+           "sensitivity_sentence", "Report", "among", "overfit_report", "against_relu", "cpu_report", "comparison_table", "family_sentence",
            "leaders", "REGIME1_QUESTION", "regime1_row", "pending_rows", "signed", "interval_text", "interval_reading",
            "interval_at_level",
            "XENT_METRICS", "cross_entropy_frame", "rerun_table", "change_between", "against_reference",

@@ -33,7 +33,7 @@ from actbook.runner.result_files import read_result
 from actbook.runner.result_format import CURRENT_SCHEMAS
 from actbook.runner.profiles import Cell, UsageError, experiment_identity, split_folder
 
-__all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
+__all__ = ["load_predictions", "ResultsError", "RegimeIncomplete", "common_seeds", "load_complete", "pending_sentence", "ResultsWarning", "SCHEMAS", "BACKENDS", "result_problems", "parse_folder", "load_cells",
            "load_sweep", "Sweep", "outcome", "diverged_epoch", "backend", "final_rows",
            "final_and_diverged", "split_diverged", "expected_cells", "missing_cells",
            "check_complete", "history_frame", "code_commits", "origin_sentence", "incomplete_note",

@@ -55,3 +55,57 @@ def test_one_seed_is_refused(tmp_path):
 def test_an_unscoped_sentence_leaves_out_the_setting(tmp_path):
     r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
     assert rung.against_relu_sentence(r, "prelu", scoped=False).startswith("prelu − ReLU was ")
+
+
+@pytest.fixture(scope="module")
+def rerun():
+    """The 1,000-image rerun's report, as the training chapter reads it."""
+    from actbook.analysis import claims
+    fit = results.load_complete(COMMITTED, "fit1k")
+    return claims.overfit_report(fit.final, fit.diverged, loss="xent")
+
+
+def _paired(frame, arm, reference="relu"):
+    """Per-seed differences arm − reference, computed here from the frame's rows."""
+    t = frame.pivot(index="seed", columns="activation", values="test error")
+    return (t[arm] - t[reference]).dropna()
+
+
+def test_the_scope_gives_relus_error_level(tmp_path):
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    relu = r.report.frame[r.report.frame.activation == "relu"]["test error"].mean()
+    assert f"ReLU's test error {relu:.1%}" in rung.against_relu_sentence(r, "elu")
+
+
+def test_the_gains_are_the_reruns_resolved_gains_that_ran_here(tmp_path, rerun):
+    from actbook.analysis import claims
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    before = claims.against_relu(rerun)
+    want = {a for a in before.index if before.loc[a, "resolved"] and before.loc[a, "mean diff"] < 0}
+    got = rung.gained(r, rerun)
+    assert got and set(got) == want & set(r.sweep.config["arms"])
+    assert "relu" not in got and "lrelu_0.01" not in got      # the baseline, and a slope resolved above it
+
+
+def test_a_gains_change_is_the_difference_of_the_two_settings_mean_differences(tmp_path, rerun):
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    changes = rung.gain_changes(r, rerun)
+    assert list(changes.index) == rung.gained(r, rerun)
+    arm = changes.index[0]
+    before, after = _paired(rerun.frame, arm).mean(), _paired(r.report.frame, arm).mean()
+    assert changes.loc[arm, "change"] == pytest.approx(after - before, abs=1e-12)
+    said = rung.change_sentence(changes, arm)
+    assert f"{abs(100 * before):.2f} pp in the 1,000-image rerun to" in said
+    assert f"{abs(100 * after):.2f} pp" in said and f"Holm over the {len(changes)} activations" in said
+    assert ("not resolved" in said) == (not changes.loc[arm, "resolved"])
+
+
+def test_the_best_sentence_names_the_lowest_mean_and_reads_the_gap_to_it(tmp_path):
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    means = r.report.frame.groupby("activation")["test error"].mean()
+    best, worst = means.idxmin(), means.idxmax()
+    assert rung.best_sentence(r, best) == f"{best}'s mean test error was the lowest of the {len(means)}"
+    said = rung.best_sentence(r, worst)
+    gap = _paired(r.report.frame, best, reference=worst).mean()
+    assert said.startswith(f"{best}'s mean test error was the lowest") and f"{best} − {worst} was −" in said
+    assert f"{abs(100 * gap):.2f} pp" in said and f"against the {len(means) - 1} others" in said

@@ -111,13 +111,13 @@ def gain_changes(rung: Rung, rerun: claims.Report) -> pd.DataFrame:
 def change_sentence(changes: pd.DataFrame, arm: str, before: str = "the 1,000-image rerun") -> str:
     """One row of :func:`gain_changes` in words: "its difference from ReLU went from −2.43 pp in the
     1,000-image rerun to +0.10 pp, a change of +2.52 pp (95 % interval +1.81 to +3.23), resolved in a post hoc
-    test (Holm over the 6 activations that had gained)"."""
+    test (Holm over the 6 activations that had gained in the 1,000-image rerun)"."""
     row = changes.loc[arm]
     pp = lambda v: f"{100 * v:+.2f}".replace("-", "\u2212")
     verdict = "resolved" if row["resolved"] else "not resolved"
     return (f"its difference from ReLU went from {pp(row['before'])} pp in {before} to {pp(row['after'])} pp, a "
             f"change of {pp(row['change'])} pp (95 % interval {pp(row['ci low'])} to {pp(row['ci high'])}), "
-            f"{verdict} in a post hoc test (Holm over the {len(changes)} activations that had gained)")
+            f"{verdict} in a post hoc test (Holm over the {len(changes)} activations that had gained in {before})")
 
 
 def best_sentence(rung: Rung, arm: str, display=str) -> str:

@@ -282,7 +282,9 @@ def test_two_comparisons_read_as_both_and_a_whole_mixed_family_as_all():
 def test_interval_text_and_its_reading_in_percentage_points():
     row = pd.Series({"mean diff": -0.0018, "ci low": -0.0038, "ci high": 0.0001})
     assert C.interval_text(row) == "\u22120.18 pp (95 % interval \u22120.38 to +0.01)"
-    assert C.interval_text(row, 1) == "\u22120.2 pp (95 % interval \u22120.4 to +0.0)"
+    assert C.interval_text(row, 1) == "\u22120.2 pp (95 % interval \u22120.4 to 0.0)"   # zero has no sign
+    near_zero = pd.Series({"mean diff": -0.00002, "ci low": -0.0035, "ci high": 0.0035})
+    assert C.interval_text(near_zero).startswith("0.00 pp (95 % interval \u22120.35 to +0.35)")
     assert C.interval_reading(row) == "rules out a benefit larger than 0.38 pp and a harm larger than 0.01 pp"
     assert C.interval_reading(row, paper=-0.005).endswith(", and excludes Xu et al.'s \u22120.50 pp")
     assert C.interval_reading(row, paper=-0.002).endswith(", and includes Xu et al.'s \u22120.20 pp")

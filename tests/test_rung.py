@@ -44,7 +44,7 @@ def test_the_sentence_reads_the_arms_row_against_relu(tmp_path):
     said = rung.against_relu_sentence(r, "elu", display=str.upper)
     assert said.startswith(f"with {r.images:,} images, trained to fit (3 of the 10 planned seeds")
     assert "ELU − ReLU was" in said and f"{abs(100 * row['mean diff']):.2f} pp" in said
-    assert said.endswith("not resolved" if not row["resolved"] else "ReLU")
+    assert said.endswith("ReLU") if row["resolved"] else "not resolved (its interval rules out" in said
 
 
 def test_one_seed_is_refused(tmp_path):
@@ -109,3 +109,49 @@ def test_the_best_sentence_names_the_lowest_mean_and_reads_the_gap_to_it(tmp_pat
     gap = _paired(r.report.frame, best, reference=worst).mean()
     assert said.startswith(f"{best}'s mean test error was the lowest") and f"{best} − {worst} was −" in said
     assert f"{abs(100 * gap):.2f} pp" in said and f"against the {len(means) - 1} others" in said
+
+
+def test_an_unresolved_difference_is_read_by_its_interval(tmp_path):
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    open_ = [a for a in r.vs_relu.index if not r.vs_relu.loc[a, "resolved"]]
+    assert open_
+    for arm in open_:
+        row, said = r.vs_relu.loc[arm], rung.against_relu_sentence(r, arm)
+        lo, hi = 100 * row["ci low"], 100 * row["ci high"]
+        assert (f"a benefit larger than {abs(lo):.2f} pp" if lo < 0 else "any benefit") in said
+        assert (f"a harm larger than {hi:.2f} pp" if hi > 0 else "any harm") in said
+        assert ("excludes zero" in said) == (lo > 0 or hi < 0)
+
+
+def test_the_step_clause_names_what_changed_besides_the_images(tmp_path):
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    fit = results.load_complete(COMMITTED, "fit1k")
+    said = rung.step_clause(r, fit)
+    before, after = fit.config, r.sweep.config
+    assert f"the epochs ({before['epochs']} to {after['epochs']})" in said
+    relu_before = fit.final[fit.final.activation == "relu"]["train_eval_error"].mean()
+    assert f"a mean training error of {relu_before:.1%}" in said
+    assert rung.change_sentence(rung.gain_changes(r, claims_report(fit)), rung.gained(r, claims_report(fit))[0],
+                                step=said).endswith(said)
+
+
+def claims_report(sweep):
+    from actbook.analysis import claims
+    return claims.overfit_report(sweep.final, sweep.diverged, loss="xent")
+
+
+def test_the_best_sentence_also_reads_the_gap_over_every_pair(tmp_path):
+    from itertools import combinations
+    from actbook.analysis import stats
+    r = rung.read(_first_seeds(tmp_path, keep=3), complete=False)
+    means = r.report.frame.groupby("activation")["test error"].mean()
+    best, worst = means.idxmin(), means.idxmax()
+    # Holm over every pair, computed here: the paired t-test's p of each pair, then Holm's step-down.
+    pairs = list(combinations(sorted(means.index), 2))
+    from scipy.stats import ttest_1samp
+    raw = [ttest_1samp(_paired(r.report.frame, a, b).to_numpy(), 0.0).pvalue for a, b in pairs]
+    adjusted = dict(zip(pairs, stats.holm(raw)))
+    p = adjusted[tuple(sorted((best, worst)))]
+    said = rung.best_sentence(r, worst)
+    assert f"over all {len(pairs)} pairs of the {len(means)}" in said
+    assert f"Holm-adjusted p {p:.3f}" in said or f"Holm-adjusted p {p:.4f}" in said

@@ -404,7 +404,9 @@ def interval_text(row, digits: int = 2) -> str:
     """A comparison's mean difference and 95 % interval in pp, for a sentence:
     "−0.18 pp (95 % interval −0.38 to +0.01)" (``row``: a :func:`family_table` row
     on an error metric; ``digits`` after the decimal point)."""
-    value = lambda v: f"{100 * v:+.{digits}f}".replace("-", "\u2212")
+    def value(v):   # a value that rounds to zero is "0.00", neither "+0.00" nor "−0.00"
+        text = f"{100 * v:+.{digits}f}"
+        return f"{0:.{digits}f}" if float(text) == 0 else text.replace("-", "\u2212")
     return f"{value(row['mean diff'])} pp (95 % interval {value(row['ci low'])} to {value(row['ci high'])})"
 
 

@@ -13,6 +13,7 @@ until every planned cell is in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from actbook.analysis import claims, results
 
 __all__ = ["PROFILE", "Rung", "read", "against_relu_sentence", "gained", "gain_changes", "change_sentence",
-           "best_sentence"]
+           "step_clause", "best_sentence"]
 
 #: The profile of the 8,000-image setting.
 PROFILE = "fit8k"
@@ -90,7 +91,12 @@ def against_relu_sentence(rung: Rung, arm: str, display=str, scoped: bool = True
                f"resolved {'below' if row['mean diff'] < 0 else 'above'} ReLU")
     scope = (f"with {rung.images:,} images, trained to fit ({rung.seeds_text}; ReLU's test error "
              f"{rung.relu_error:.1%}), " if scoped else "")
-    return f"{scope}{display(arm)} − ReLU was {claims.interval_text(row)}, {verdict}"
+    # An unresolved difference is read by its interval; one whose unadjusted interval excludes zero says so.
+    reading = "" if row["resolved"] else (
+        f" (its interval {claims.interval_reading(row)}"
+        + ("; it excludes zero, but Holm's correction over its family leaves the difference unresolved"
+           if row["ci low"] > 0 or row["ci high"] < 0 else "") + ")")
+    return f"{scope}{display(arm)} − ReLU was {claims.interval_text(row)}, {verdict}{reading}"
 
 
 def gained(rung: Rung, rerun: claims.Report) -> list[str]:
@@ -108,16 +114,41 @@ def gain_changes(rung: Rung, rerun: claims.Report) -> pd.DataFrame:
     return claims.change_between(rerun.frame, rung.report.frame, gained(rung, rerun))
 
 
-def change_sentence(changes: pd.DataFrame, arm: str, before: str = "the 1,000-image rerun") -> str:
+def change_sentence(changes: pd.DataFrame, arm: str, before: str = "the 1,000-image rerun", step: str = "") -> str:
     """One row of :func:`gain_changes` in words: "its difference from ReLU went from −2.43 pp in the
     1,000-image rerun to +0.10 pp, a change of +2.52 pp (95 % interval +1.81 to +3.23), resolved in a post hoc
-    test (Holm over the 6 activations that had gained in the 1,000-image rerun)"."""
+    test (Holm over the 6 activations that had gained in the 1,000-image rerun)", followed by ``step``
+    (:func:`step_clause`: what else changed between the settings) when given."""
     row = changes.loc[arm]
     pp = lambda v: f"{100 * v:+.2f}".replace("-", "\u2212")
     verdict = "resolved" if row["resolved"] else "not resolved"
     return (f"its difference from ReLU went from {pp(row['before'])} pp in {before} to {pp(row['after'])} pp, a "
             f"change of {pp(row['change'])} pp (95 % interval {pp(row['ci low'])} to {pp(row['ci high'])}), "
-            f"{verdict} in a post hoc test (Holm over the {len(changes)} activations that had gained in {before})")
+            f"{verdict} in a post hoc test (Holm over the {len(changes)} activations that had gained in {before})"
+            + (f"; {step}" if step else ""))
+
+
+def step_clause(rung: Rung, rerun: results.Sweep) -> str:
+    """What else changed from the 1,000-image rerun (``rerun``, its sweep) to this setting, besides the number of
+    images, for a sentence that compares the two: "the step also changed the epochs (50 to 40), ReLU's learning
+    rate (0.0125 to 0.025) and how well ReLU, the baseline, fit (a mean training error of 1.9 % with 1,000
+    images, so part of the gains there may be the baseline's, and 0 here)"."""
+    before, after = rerun.config, rung.sweep.config
+    relu_fit = lambda final: float(final[final.activation == "relu"]["train_eval_error"].mean())
+    fit_before = relu_fit(rerun.final)
+    fit_after = relu_fit(rung.sweep.final[rung.sweep.final.seed.isin(rung.seeds)])
+    parts = []
+    if before["epochs"] != after["epochs"]:
+        parts.append(f"the epochs ({before['epochs']} to {after['epochs']})")
+    rate_before, rate_after = before["chosen_rates"]["relu"], after["chosen_rates"]["relu"]
+    if rate_before != rate_after:
+        parts.append(f"ReLU's learning rate ({rate_before:g} to {rate_after:g})")
+    shown = lambda v: "0" if v == 0 else f"{v:.1%}"
+    parts.append(f"how well ReLU, the baseline, fit (a mean training error of {shown(fit_before)} with "
+                 f"{int(before['train_size']):,} images"
+                 + (", so part of the gains there may be the baseline's" if fit_before > fit_after else "")
+                 + f", and {shown(fit_after)} with {rung.images:,})")
+    return "the step also changed " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
 
 
 def best_sentence(rung: Rung, arm: str, display=str) -> str:
@@ -130,6 +161,19 @@ def best_sentence(rung: Rung, arm: str, display=str) -> str:
     if arm == best:
         return f"{display(arm)}'s mean test error was the lowest of the {len(arms)}"
     row = claims.family_table(rung.report.frame, family).set_index("reference").loc[arm]
+    # The family above favours a leader picked from the same cells; Holm over every pair allows for the pick.
+    ran = [a for a in arms if a in set(rung.report.frame.activation)]
+    pairs = claims.family_table(rung.report.frame, [("all", a, b, "test error") for a, b in combinations(ran, 2)])
+    pair = pairs[((pairs.arm == best) & (pairs.reference == arm)) | ((pairs.arm == arm) & (pairs.reference == best))]
+    p_pairs = float(pair["p (Holm)"].iloc[0])
+    p_text = f"{p_pairs:.4f}" if round(p_pairs, 3) == claims.ALPHA else f"{p_pairs:.3f}"   # 0.0500 is not 0.049
+    rates = rung.sweep.config["chosen_rates"]
+    grid_seeds = len(rung.sweep.config.get("grid", {}).get("seeds", []))
+    alone = sum(r == rates[best] for a, r in rates.items() if a in ran) == 1
     return (f"{display(best)}'s mean test error was the lowest of the {len(arms)}, and {display(best)} − "
             f"{display(arm)} was {claims.interval_text(row)}, {'resolved' if row['resolved'] else 'not resolved'} "
-            f"(Holm over {display(best)} against the {len(family)} others, a post hoc family)")
+            f"(Holm over {display(best)} against the {len(family)} others, a post hoc family, which favours a leader "
+            f"picked from the same cells; over all {len(pairs)} pairs of the {len(ran)}, which allows for the pick, "
+            f"Holm-adjusted p {p_text}, {'resolved' if p_pairs < claims.ALPHA else 'not resolved'})"
+            + (f"; {display(best)} was the only activation there at its learning rate, {rates[best]:g}, picked by a "
+               f"grid of {grid_seeds} seed{'s' if grid_seeds != 1 else ''}" if alone and grid_seeds else ""))
